@@ -1,0 +1,31 @@
+# Two entry points: `make sweep` (the main job) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export RAY_USAGE_STATS_ENABLED ?= 0
+
+.PHONY: venv test sweep lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# CPU build from the local wheel cache; users with GPUs install their own CUDA torch first.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: venv
+	$(VENV)/bin/ruff check lvae sweeps analysis tests benchmarks
+	$(PY) -m pytest -q
+
+sweep: venv
+	$(PY) sweeps/run.py --space lvae_reg --preset local
+
+lint: venv
+	$(VENV)/bin/ruff check lvae sweeps analysis tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,41 @@
+"""Checkpoints: written atomically, read with ``weights_only=True``.
+
+A checkpoint is a plain dict of tensors, numbers and strings, so the safe loader can
+read it; it never contains pickled Python objects.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Save via temp file + rename: an interrupted save leaves the previous one intact."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path} (expected {CHECKPOINT_NAME} written by lvae.train)")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # a truncated or foreign file
+        raise ValueError(f"{path}: not a readable lvae checkpoint ({type(exc).__name__}: {exc})") from exc
+    missing = {"config", "step", "model"} - set(state)
+    if missing:
+        raise ValueError(f"{path}: checkpoint lacks field(s) {sorted(missing)}")
+    return state

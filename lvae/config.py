@@ -1,0 +1,124 @@
+"""The training configuration: one dataclass shared by the trainer, its CLI and the sweeps.
+
+Everything a run depends on lives here, so ``config.json`` next to a checkpoint is
+enough to rebuild the model, the objective and the data stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Fields that may differ between a checkpoint and the config resuming it: they change
+#: how long we train, where things go or how we watch, not what is being trained.
+RESUMABLE_FIELDS = frozenset(
+    {
+        "steps",
+        "out",
+        "data_root",
+        "device",
+        "threads",
+        "log_every",
+        "image_every",
+        "checkpoint_every",
+        "evaluate",
+        "eval_num_train",
+        "eval_num_test",
+        "eval_seed",
+        "eval_representation",
+    }
+)
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Defaults follow disentanglement_lib (conv, z=10, Adam 1e-4, batch 64)."""
+
+    dataset: str = "dsprites_procedural"
+    data_root: str | None = None
+    architecture: str = "conv"
+    objective: str = "lvae"
+    objective_params: dict[str, Any] = field(default_factory=dict)
+    #: None: the dataset's likelihood (Bernoulli for binary, Gaussian for RGB).
+    likelihood: str | None = None
+    latent_dim: int = 10
+    batch_size: int = 64
+    steps: int = 1000
+    lr: float = 1e-4
+    seed: int = 0
+    #: "cpu", "cuda", "cuda:1" or "auto" (CUDA when available).
+    device: str = "cpu"
+    #: torch intra-op threads; None leaves PyTorch's default.
+    threads: int | None = None
+    log_every: int = 50
+    #: reconstructions and traversals every N steps (0: only at the end).
+    image_every: int = 1000
+    checkpoint_every: int = 500
+    #: metrics computed at the end (names from lvae.metrics), written to metrics.json.
+    evaluate: list[str] = field(default_factory=list)
+    eval_num_train: int = 10_000
+    eval_num_test: int = 5_000
+    eval_seed: int = 0
+    eval_representation: str = "mean"
+    out: str = "runs/default"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"{source}: unknown field(s) {unknown}; valid fields: {sorted(names)}")
+        return cls(**data)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define what is trained (a checkpoint must match them to resume)."""
+        return {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_FIELDS}
+
+    def validate(self) -> None:
+        """Reject invalid numbers before any work starts, naming the field."""
+        positive_ints = ("latent_dim", "batch_size", "steps", "log_every", "checkpoint_every")
+        for name in positive_ints:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"config.{name} must be an integer >= 1, got {value!r}")
+        for name in ("image_every", "eval_num_train", "eval_num_test"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"config.{name} must be an integer >= 0, got {value!r}")
+        if not isinstance(self.lr, int | float) or not self.lr > 0:
+            raise ValueError(f"config.lr must be > 0, got {self.lr!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"config.threads must be None or an integer >= 1, got {self.threads!r}")
+        if not isinstance(self.seed, int):
+            raise ValueError(f"config.seed must be an integer, got {self.seed!r}")
+        if not isinstance(self.objective_params, dict):
+            raise ValueError(f"config.objective_params must be a dict, got {self.objective_params!r}")
+        if self.eval_representation not in ("mean", "sampled"):
+            raise ValueError(
+                f"config.eval_representation must be 'mean' or 'sampled', got {self.eval_representation!r}"
+            )
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
+    """Write JSON via a temporary file and rename, so readers never see half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True, default=_json_default)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

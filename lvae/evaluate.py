@@ -1,0 +1,210 @@
+"""Score a trained run with the disentanglement metrics.
+
+    python -m lvae.evaluate RUN_DIR --metrics mig,dci --num-train 10000 --num-test 5000 --seed 0
+
+Loads the final checkpoint (weights only), encodes observations in large batches and
+writes ``metrics.json`` atomically into RUN_DIR. The array-level metrics (MIG, DCI, SAP,
+modularity) share one sampled train/test set, so adding a metric costs no extra encoding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lvae.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from lvae.config import TrainConfig, write_json_atomic
+from lvae.data import GroundTruthDataset, get_dataset
+from lvae.models import get_model
+
+Encoder = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class LoadedRun:
+    model: torch.nn.Module
+    config: TrainConfig
+    dataset: GroundTruthDataset
+    step: int
+
+
+def load_run(
+    run_dir: str | Path, device: str = "cpu", data_root: str | None = None, open_dataset: bool = True
+) -> LoadedRun:
+    """Rebuild a run's model from ``config.json`` + ``checkpoint.pt`` (weights only)."""
+    run_dir = Path(run_dir)
+    config_path, ckpt_path = run_dir / "config.json", run_dir / CHECKPOINT_NAME
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a training run: {config_path.name} is missing")
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} has no checkpoint ({CHECKPOINT_NAME}); train it first with python -m lvae.train --out {run_dir}"
+        )
+    config = TrainConfig.from_dict(json.loads(config_path.read_text()), source=str(config_path))
+    state = load_checkpoint(ckpt_path, map_location=device)
+    saved = TrainConfig.from_dict(state["config"], source=str(ckpt_path))
+    if saved.identity() != config.identity():
+        diff = sorted(k for k, v in config.identity().items() if saved.identity().get(k) != v)
+        raise ValueError(f"{ckpt_path} does not match {config_path} (fields differ: {', '.join(diff)})")
+    if data_root is not None:
+        config.data_root = data_root
+    dataset = get_dataset(config.dataset, config.data_root) if open_dataset else None
+    channels = dataset.observation_shape[0] if dataset is not None else _channels_from_state(state["model"])
+    model = get_model(config.architecture, num_channels=channels, latent_dim=config.latent_dim)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise ValueError(f"{ckpt_path}: weights do not fit architecture {config.architecture!r}: {exc}") from exc
+    model.to(device).eval()
+    return LoadedRun(model=model, config=config, dataset=dataset, step=int(state["step"]))
+
+
+def _channels_from_state(state: dict[str, torch.Tensor]) -> int:
+    first = next(v for v in state.values() if v.ndim >= 2)
+    return int(first.shape[1]) if first.ndim == 4 else int(first.shape[1] // 4096)
+
+
+def make_encoder(
+    model: torch.nn.Module, representation: str = "mean", seed: int = 0, batch_size: int = 1000
+) -> Encoder:
+    """observations (N, C, 64, 64) float32 -> codes (N, D): the mean, or a posterior sample."""
+    if representation not in ("mean", "sampled"):
+        raise ValueError(f"representation must be 'mean' or 'sampled', got {representation!r}")
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+
+    @torch.no_grad()
+    def encode(obs: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(obs), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(obs[i : i + batch_size])).to(device)
+            mu, logvar = model.encode(x)
+            if representation == "sampled":
+                mu = mu + torch.randn(mu.shape, generator=gen, device=device) * torch.exp(0.5 * logvar)
+            out.append(mu.float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+    return encode
+
+
+def evaluate_loaded(
+    run_dir: str | Path | None,
+    model: torch.nn.Module,
+    dataset: GroundTruthDataset,
+    metrics: Sequence[str],
+    num_train: int = 10_000,
+    num_test: int = 5_000,
+    seed: int = 0,
+    representation: str = "mean",
+    step: int | None = None,
+    write: bool = True,
+    **options: Any,
+) -> dict[str, float]:
+    """Compute ``metrics`` for an in-memory model; write metrics.json into run_dir if asked."""
+    from lvae.metrics.registry import compute_metrics
+
+    was_training = model.training
+    model.eval()
+    try:
+        t0 = time.perf_counter()
+        encode = make_encoder(model, representation=representation, seed=seed)
+        values = compute_metrics(
+            list(metrics), dataset, encode, seed=seed, num_train=num_train, num_test=num_test, **options
+        )
+    finally:
+        model.train(was_training)
+    if write and run_dir is not None:
+        write_json_atomic(
+            Path(run_dir) / "metrics.json",
+            {
+                "metrics": values,
+                "seed": seed,
+                "num_train": num_train,
+                "num_test": num_test,
+                "representation": representation,
+                "options": options,
+                "step": step,
+                "wall_time_s": time.perf_counter() - t0,
+            },
+        )
+    return values
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    metrics: Sequence[str] = ("mig", "dci"),
+    num_train: int = 10_000,
+    num_test: int = 5_000,
+    seed: int = 0,
+    representation: str = "mean",
+    device: str = "cpu",
+    write: bool = False,
+    data_root: str | None = None,
+    **options: Any,
+) -> dict[str, float]:
+    """Load a run folder and score it (used by the CLI and by the analysis' stability study)."""
+    from lvae.metrics.registry import check_metric_names
+
+    check_metric_names(metrics)
+    loaded = load_run(run_dir, device=device, data_root=data_root)
+    return evaluate_loaded(
+        run_dir,
+        loaded.model,
+        loaded.dataset,
+        metrics,
+        num_train=num_train,
+        num_test=num_test,
+        seed=seed,
+        representation=representation,
+        step=loaded.step,
+        write=write,
+        **options,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lvae.metrics.registry import METRICS
+
+    p = argparse.ArgumentParser(prog="python -m lvae.evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("run_dir", help="folder written by python -m lvae.train")
+    p.add_argument("--metrics", default="mig,dci,sap,modularity,factor_vae,beta_vae",
+                   help=f"comma-separated subset of {','.join(METRICS)}")
+    p.add_argument("--num-train", type=int, default=10_000, help="points for training probes / MIG (default 10000)")
+    p.add_argument("--num-test", type=int, default=5_000, help="held-out points (default 5000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every sample drawn (default 0)")
+    p.add_argument("--representation", choices=("mean", "sampled"), default="mean")
+    p.add_argument("--num-bins", type=int, default=20, help="bins for MIG/modularity (default 20)")
+    p.add_argument("--dci-probe", default="gbt", help="DCI probe: gbt (disentanglement_lib) or a fast one")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--data-root", default=None)
+    args = p.parse_args(argv)
+    names = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    try:
+        values = evaluate_run(
+            args.run_dir, names, num_train=args.num_train, num_test=args.num_test, seed=args.seed,
+            representation=args.representation, device=args.device, write=True, data_root=args.data_root,
+            num_bins=args.num_bins, dci_probe=args.dci_probe,
+        )
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    width = max(len(k) for k in values) if values else 10
+    print(f"{'metric':{width}s}  value")
+    for key, value in values.items():
+        print(f"{key:{width}s}  {value:.4f}")
+    print(f"wrote {Path(args.run_dir) / 'metrics.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

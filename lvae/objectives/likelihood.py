@@ -1,0 +1,29 @@
+"""Decoder likelihoods. The decoder always returns logits; the likelihood decides how
+they are read (Bernoulli on binary data, Gaussian/MSE on RGB, as in disentanglement_lib)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+def reconstruction_nll(x: torch.Tensor, logits: torch.Tensor, likelihood: str) -> torch.Tensor:
+    """Per-image NLL summed over pixels, averaged over the batch.
+
+    bernoulli: binary cross-entropy with logits (disentanglement_lib ``bernoulli_loss``).
+    gaussian: summed squared error of sigmoid(logits) (disentanglement_lib ``l2_loss``,
+    a unit-variance Gaussian up to constants and a factor 2).
+    """
+    n = x.shape[0]
+    if likelihood == "bernoulli":
+        return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / n
+    if likelihood == "gaussian":
+        return (torch.sigmoid(logits) - x).pow(2).sum() / n
+    raise ValueError(f"unknown likelihood {likelihood!r}; valid: {', '.join(LIKELIHOODS)}")
+
+
+def mean_image(logits: torch.Tensor) -> torch.Tensor:
+    """The reconstruction shown to people (both likelihoods use a sigmoid mean)."""
+    return torch.sigmoid(logits)

@@ -1,0 +1,429 @@
+"""Train a VAE under any objective; log the effective beta as it evolves.
+
+Read top to bottom: build everything from the config (validating first), resume from
+``checkpoint.pt`` if the output folder has one, then loop over random batches (no
+epochs), logging to TensorBoard, checkpointing atomically, and finally writing
+``result.json`` (and ``metrics.json`` when ``config.evaluate`` names metrics).
+
+    python -m lvae.train --objective lvae --dataset dsprites_procedural --steps 300 --out runs/a
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lvae.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from lvae.config import TrainConfig, write_json_atomic
+from lvae.data import GroundTruthDataset, get_dataset
+from lvae.models import get_model
+from lvae.objectives import get_objective
+from lvae.visualise import reconstruction_grid, traversal_grid
+
+log = logging.getLogger("lvae.train")
+
+#: A hook receives every logged record: {"step": int, "loss/total": float, ...,
+#: "checkpoint": path or None}. The sweep trainable reports through it.
+Hook = Callable[[dict[str, Any]], None]
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced NaN/inf; the last good checkpoint on disk is left untouched."""
+
+
+class ConfigMismatchError(ValueError):
+    """The output folder holds a checkpoint of a different run."""
+
+
+@dataclass
+class Run:
+    """Everything the loop needs, built (and validated) from a config."""
+
+    config: TrainConfig
+    dataset: GroundTruthDataset
+    model: torch.nn.Module
+    objective: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    batch_rng: np.random.Generator
+    noise: torch.Generator
+    step: int = 0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"config.device is {name!r} but CUDA is not available (use 'cpu' or 'auto')")
+    return device
+
+
+def build_run(config: TrainConfig) -> Run:
+    """Validate the config and build dataset, model, objective and optimiser.
+
+    Cheap checks (numbers, names, objective parameters) come before opening the dataset,
+    which may have to generate or index files.
+    """
+    config.validate()
+    from lvae.models import MODELS
+    from lvae.objectives import OBJECTIVES
+
+    if config.architecture not in MODELS:
+        raise KeyError(f"unknown architecture {config.architecture!r}; valid: {', '.join(sorted(MODELS))}")
+    if config.objective not in OBJECTIVES:
+        raise KeyError(f"unknown objective {config.objective!r}; valid: {', '.join(sorted(OBJECTIVES))}")
+    device = resolve_device(config.device)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    get_objective(config.objective, config.objective_params)  # validates parameters early
+
+    dataset = get_dataset(config.dataset, config.data_root)
+    if not dataset.has_factors and config.evaluate:
+        raise ValueError(
+            f"config.evaluate asks for {config.evaluate} but dataset {config.dataset!r} has no factors"
+        )
+    if config.batch_size > len(dataset):
+        raise ValueError(
+            f"config.batch_size {config.batch_size} is larger than dataset {config.dataset!r} ({len(dataset)} images)"
+        )
+    likelihood = config.likelihood or dataset.likelihood
+    torch.manual_seed(config.seed)  # model initialisation
+    model = get_model(
+        config.architecture, num_channels=dataset.observation_shape[0], latent_dim=config.latent_dim
+    ).to(device)
+    objective = get_objective(config.objective, config.objective_params, likelihood=likelihood).to(device)
+    optimizer = torch.optim.Adam([*model.parameters(), *objective.parameters()], lr=config.lr)
+    noise = torch.Generator(device=device)
+    noise.manual_seed(config.seed + 1)
+    return Run(
+        config=config,
+        dataset=dataset,
+        model=model,
+        objective=objective,
+        optimizer=optimizer,
+        device=device,
+        batch_rng=np.random.default_rng(config.seed),
+        noise=noise,
+    )
+
+
+# ---------------------------------------------------------------- checkpoints
+def checkpoint_state(run: Run) -> dict[str, Any]:
+    return {
+        "config": run.config.to_dict(),
+        "step": run.step,
+        "model": run.model.state_dict(),
+        "objective": run.objective.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "batch_rng": run.batch_rng.bit_generator.state,
+        "noise": run.noise.get_state(),
+    }
+
+
+def restore(run: Run, state: dict[str, Any]) -> None:
+    run.model.load_state_dict(state["model"])
+    run.objective.load_state_dict(state["objective"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.batch_rng.bit_generator.state = state["batch_rng"]
+    run.noise.set_state(state["noise"].cpu())
+    run.step = int(state["step"])
+
+
+def check_same_run(config: TrainConfig, saved: dict[str, Any], path: Path) -> None:
+    """Refuse to resume a checkpoint trained under a different configuration."""
+    mine = config.identity()
+    theirs = TrainConfig.from_dict(saved, source=str(path)).identity()
+    diff = {k: (theirs[k], mine[k]) for k in mine if theirs.get(k) != mine[k]}
+    if diff:
+        detail = "; ".join(f"{k}: checkpoint {a!r} vs config {b!r}" for k, (a, b) in diff.items())
+        raise ConfigMismatchError(
+            f"{path} holds a checkpoint of a different run ({detail}); "
+            "use another output folder or delete the checkpoint"
+        )
+
+
+# ---------------------------------------------------------------------- loop
+def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(q(z|x) || N(0, I)) per latent dimension, averaged over the batch."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(0)
+
+
+def train_step(run: Run, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    """One optimiser step; returns (stacked [total, recon, kl], per-dim KL, LossTerms)."""
+    mu, logvar = run.model.encode(x)
+    eps = torch.randn(mu.shape, generator=run.noise, device=mu.device, dtype=mu.dtype)
+    z = mu + eps * torch.exp(0.5 * logvar)
+    logits = run.model.decode(z)
+    kld = kl_per_dim(mu, logvar)
+    terms = run.objective(x, logits, kld.sum(), run.step)
+    run.optimizer.zero_grad(set_to_none=True)
+    terms.total.backward()
+    run.optimizer.step()
+    losses = torch.stack([terms.total.detach(), terms.recon.detach(), terms.kl.detach()])
+    return losses, kld.detach(), terms
+
+
+LOSS_TAGS = ("loss/total", "loss/recon", "loss/kl")
+
+
+def first_non_finite(window: torch.Tensor, first_step: int) -> str | None:
+    """Describe the first step/term in a (steps, 3) loss window that is NaN/inf."""
+    bad = ~torch.isfinite(window)
+    if not bool(bad.any()):
+        return None
+    row, col = (int(i) for i in torch.nonzero(bad)[0])
+    # total is non-finite whenever a term is: name the underlying term when there is one
+    terms = [LOSS_TAGS[c] for c in range(3) if bad[row, c]]
+    named = [t for t in terms if t != "loss/total"] or terms
+    return f"step {first_step + row}: {', '.join(named)} is {float(window[row, col])}"
+
+
+def _float(value: Any) -> float:
+    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+
+
+class Trainer:
+    """The loop plus its side effects (TensorBoard, checkpoints, hook)."""
+
+    def __init__(self, config: TrainConfig, hook: Hook | None = None):
+        self.out = Path(config.out)
+        self.hook = hook
+        self.run = build_run(config)
+        self.out.mkdir(parents=True, exist_ok=True)
+        ckpt = self.out / CHECKPOINT_NAME
+        if ckpt.exists():
+            state = load_checkpoint(ckpt, map_location=self.run.device)
+            check_same_run(config, state["config"], ckpt)
+            restore(self.run, state)
+            log.info("resumed %s at step %d", ckpt, self.run.step)
+        write_json_atomic(self.out / "config.json", config.to_dict())
+        # a fixed display batch, independent of the training stream
+        display_rng = np.random.default_rng(config.seed + 2)
+        self.display = torch.from_numpy(self.run.dataset.random_batch(8, display_rng)).to(self.run.device)
+
+    def _writer(self):
+        from torch.utils.tensorboard import SummaryWriter
+
+        # purge_step drops events a crashed run logged after its last checkpoint
+        return SummaryWriter(str(self.out / "tb"), purge_step=self.run.step or None)
+
+    def fit(self) -> dict[str, Any]:
+        run, cfg = self.run, self.run.config
+        writer = self._writer()
+        window: list[torch.Tensor] = []
+        window_start = run.step
+        last: dict[str, Any] = {}
+        t_start = time.perf_counter()
+        steps_at_start = run.step
+        t_window = t_start
+        try:
+            while run.step < cfg.steps:
+                x = torch.from_numpy(run.dataset.random_batch(cfg.batch_size, run.batch_rng)).to(
+                    run.device, non_blocking=True
+                )
+                losses, kld, terms = train_step(run, x)
+                run.step += 1
+                window.append(losses)
+                at_log = run.step % cfg.log_every == 0 or run.step == cfg.steps
+                at_ckpt = run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps
+                if not (at_log or at_ckpt):
+                    continue
+                stacked = torch.stack(window).cpu()
+                problem = first_non_finite(stacked, window_start + 1)
+                if problem:
+                    raise NonFiniteLossError(
+                        f"non-finite loss at {problem}; training stopped, the last good checkpoint "
+                        f"in {self.out} is left intact"
+                    )
+                now = time.perf_counter()
+                record = self._record(run, stacked, kld, terms, len(window) / (now - t_window))
+                window, window_start, t_window = [], run.step, now
+                record["checkpoint"] = None
+                if at_ckpt:
+                    save_checkpoint(self.out / CHECKPOINT_NAME, checkpoint_state(run))
+                    record["checkpoint"] = str(self.out / CHECKPOINT_NAME)
+                self._log(writer, record)
+                if cfg.image_every and run.step % cfg.image_every == 0:
+                    self._log_images(writer)
+                last = record
+            if not last:  # resumed a finished run: nothing new to log
+                last = self._final_from_disk()
+            self._log_images(writer)
+        finally:
+            writer.close()
+        wall = time.perf_counter() - t_start
+        result = {
+            "config": cfg.to_dict(),
+            "steps": run.step,
+            "final": {k: v for k, v in last.items() if k != "checkpoint"},
+            "wall_time_s": wall,
+            "steps_per_s": (run.step - steps_at_start) / wall if wall > 0 else float("nan"),
+        }
+        if cfg.evaluate:
+            from lvae.evaluate import evaluate_loaded
+
+            result["metrics"] = evaluate_loaded(
+                self.out,
+                run.model,
+                run.dataset,
+                metrics=cfg.evaluate,
+                num_train=cfg.eval_num_train,
+                num_test=cfg.eval_num_test,
+                seed=cfg.eval_seed,
+                representation=cfg.eval_representation,
+                step=run.step,
+            )
+        write_json_atomic(self.out / "result.json", result)
+        return result
+
+    def _record(self, run: Run, window: torch.Tensor, kld: torch.Tensor, terms: Any, rate: float) -> dict[str, Any]:
+        means = window.double().mean(0).tolist()
+        record: dict[str, Any] = {"step": run.step, **dict(zip(LOSS_TAGS, means, strict=True))}
+        record["beta/effective"] = _float(terms.beta_eff)
+        for key, value in terms.state.items():
+            record[f"objective/{key}"] = _float(value)
+        for i, v in enumerate(kld.cpu().tolist()):
+            record[f"kl/dim_{i:02d}"] = v
+        record["perf/steps_per_s"] = rate
+        return record
+
+    def _log(self, writer, record: dict[str, Any]) -> None:
+        step = record["step"]
+        for key, value in record.items():
+            if key not in ("step", "checkpoint"):
+                writer.add_scalar(key, value, step)
+        if self.hook is not None:
+            self.hook(dict(record))
+
+    def _log_images(self, writer) -> None:
+        model = self.run.model
+        model.eval()
+        try:
+            writer.add_image("images/reconstructions", reconstruction_grid(model, self.display), self.run.step)
+            writer.add_image("images/traversals", traversal_grid(model, self.display), self.run.step)
+        finally:
+            model.train()
+        writer.flush()
+
+    def _final_from_disk(self) -> dict[str, Any]:
+        path = self.out / "result.json"
+        if path.exists():
+            import json
+
+            return json.loads(path.read_text()).get("final", {})
+        return {"step": self.run.step}
+
+
+def train(config: TrainConfig, hook: Hook | None = None) -> dict[str, Any]:
+    """Train (or resume) the run described by ``config``; returns what result.json holds."""
+    return Trainer(config, hook=hook).fit()
+
+
+# ----------------------------------------------------------------------- CLI
+def _parse_value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def build_parser():
+    import argparse
+    import dataclasses
+
+    p = argparse.ArgumentParser(
+        prog="python -m lvae.train",
+        description="Train a VAE under one objective; TensorBoard logs (incl. beta/effective), "
+        "checkpoints and result.json go to --out. Rerunning on the same --out resumes.",
+    )
+    defaults = TrainConfig()
+    helps = {
+        "dataset": "dataset name (see lvae.data.dataset_names())",
+        "data_root": "data folder (default $LVAE_DATA or ~/.cache/lvae)",
+        "architecture": "conv | conv_wide | mlp",
+        "objective": "vae | beta_vae | lvae | controlvae | dynamicvae | sigma_vae",
+        "likelihood": "override the dataset's likelihood: bernoulli | gaussian",
+        "device": "cpu | cuda | auto",
+        "evaluate": "comma-separated metrics to compute at the end (mig,dci,sap,modularity,factor_vae,beta_vae)",
+        "image_every": "log reconstructions/traversals every N steps (0: only at the end)",
+    }
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        if f.name == "objective_params":
+            p.add_argument(
+                "--param",
+                dest="objective_params",
+                action="append",
+                default=[],
+                metavar="KEY=VALUE",
+                help="objective parameter, repeatable (e.g. --param lambda=0.01, --param beta=4)",
+            )
+            continue
+        if f.name == "evaluate":
+            p.add_argument(flag, default="", help=helps[f.name])
+            continue
+        kind = {int: int, float: float}.get(type(default), str)
+        if f.name == "threads":
+            kind = int
+        p.add_argument(flag, type=kind, default=default, help=f"{helps.get(f.name, f.name)} (default: {default})")
+    p.add_argument("--verbose", action="store_true", help="print each logged record")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    params = {}
+    for item in args.objective_params:
+        if "=" not in item:
+            raise SystemExit(f"--param expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        params[key] = _parse_value(value)
+    fields = {k: v for k, v in vars(args).items() if k != "verbose"}
+    fields["objective_params"] = params
+    fields["evaluate"] = [m for m in args.evaluate.split(",") if m]
+    config = TrainConfig.from_dict(fields)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    def show(record: dict[str, Any]) -> None:
+        if args.verbose or record["step"] % (config.log_every * 10) == 0 or record["step"] == config.steps:
+            print(
+                f"step {record['step']:>7d}  loss {record['loss/total']:.2f}  recon {record['loss/recon']:.2f}  "
+                f"kl {record['loss/kl']:.2f}  beta_eff {record['beta/effective']:.4g}  "
+                f"{record['perf/steps_per_s']:.1f} steps/s",
+                flush=True,
+            )
+
+    try:
+        result = train(config, hook=show)
+    except (KeyError, ValueError, NonFiniteLossError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    final = result["final"]
+    print(
+        f"done: {result['steps']} steps in {result['wall_time_s']:.1f} s; final beta_eff "
+        f"{final.get('beta/effective', math.nan):.4g}; outputs in {config.out} "
+        f"(tensorboard --logdir {config.out})"
+    )
+    if "metrics" in result:
+        for key, value in sorted(result["metrics"].items()):
+            print(f"  {key:32s} {value:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
