@@ -30,6 +30,7 @@ RESUMABLE_FIELDS = frozenset(
         "eval_num_test",
         "eval_seed",
         "eval_representation",
+        "eval_options",
     }
 )
 
@@ -64,6 +65,8 @@ class TrainConfig:
     eval_num_test: int = 5_000
     eval_seed: int = 0
     eval_representation: str = "mean"
+    #: extra metric settings, e.g. {"num_bins": 20, "dci_probe": "gbt"}
+    eval_options: dict[str, Any] = field(default_factory=dict)
     out: str = "runs/default"
 
     def to_dict(self) -> dict[str, Any]:

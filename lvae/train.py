@@ -283,6 +283,7 @@ class Trainer:
                 seed=cfg.eval_seed,
                 representation=cfg.eval_representation,
                 step=run.step,
+                **cfg.eval_options,
             )
         write_json_atomic(self.out / "result.json", result)
         return result

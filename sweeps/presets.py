@@ -1,0 +1,106 @@
+"""Scales a sweep can run at: the same spaces, from a seconds-long smoke test to the paper.
+
+A preset fixes how long each trial trains, how metrics are sampled and the default grid
+sizes; a space decides which cells are compared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    steps: int
+    batch_size: int
+    lr: float
+    log_every: int
+    checkpoint_every: int
+    image_every: int
+    seeds: int
+    metrics: tuple[str, ...]
+    eval_num_train: int
+    eval_num_test: int
+    eval_options: dict = field(default_factory=dict)
+    #: L-VAE regulariser strengths of the ``lvae_reg`` space
+    lambdas: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
+    #: fixed-beta reference grid (disentanglement_lib's)
+    betas: tuple[float, ...] = (1.0, 2.0, 4.0, 6.0, 8.0, 16.0)
+    architectures: tuple[str, ...] = ("conv", "conv_wide", "mlp")
+    #: controller set points move every N steps; shortened with the run so they move at all
+    controller_step_every: int = 5000
+    #: number of configurations Optuna suggests (each repeated over ``seeds``)
+    optuna_samples: int = 20
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            name="smoke",
+            description="seconds per trial; what the tests use",
+            steps=20,
+            batch_size=32,
+            lr=1e-3,
+            log_every=5,
+            checkpoint_every=10,
+            image_every=0,
+            seeds=1,
+            metrics=("mig", "dci", "sap", "modularity"),
+            eval_num_train=400,
+            eval_num_test=200,
+            eval_options={"dci_probe": "fast"},
+            lambdas=(0.01, 1.0),
+            betas=(4.0,),
+            architectures=("conv", "mlp"),
+            controller_step_every=5,
+            optuna_samples=2,
+        ),
+        Preset(
+            name="local",
+            description="the README's main job: a real comparison on a 2-core laptop in under 20 minutes",
+            steps=500,
+            batch_size=64,
+            lr=1e-3,
+            log_every=25,
+            checkpoint_every=100,
+            image_every=250,
+            seeds=2,
+            metrics=("mig", "dci", "sap", "modularity"),
+            eval_num_train=3000,
+            eval_num_test=1500,
+            eval_options={"dci_probe": "fast"},
+            lambdas=(0.0, 0.01, 1.0),
+            betas=(4.0, 16.0),
+            architectures=("conv", "mlp"),
+            controller_step_every=10,
+            optuna_samples=4,
+        ),
+        Preset(
+            name="paper",
+            description="the literature's scale: 300k steps at batch 64, full metric sample sizes, 10 seeds",
+            steps=300_000,
+            batch_size=64,
+            lr=1e-4,
+            log_every=500,
+            checkpoint_every=10_000,
+            image_every=25_000,
+            seeds=10,
+            metrics=("mig", "dci", "sap", "modularity", "factor_vae", "beta_vae"),
+            eval_num_train=10_000,
+            eval_num_test=5_000,
+            eval_options={"dci_probe": "gbt"},
+            lambdas=(0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
+            controller_step_every=5000,
+            optuna_samples=40,
+        ),
+    )
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,117 @@
+"""``results.csv``: one row per trial, rebuilt from the experiment state each time.
+
+Rebuilding from Tune's saved state (not appending) means rerunning the summary, or
+resuming an experiment, never duplicates a row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lvae.config import write_json_atomic
+
+SWEEP_FILE = "sweep.json"
+RESULTS_FILE = "results.csv"
+FIRST_COLUMNS = [
+    "trial_id", "status", "error", "experiment", "space", "preset", "dataset", "architecture",
+    "objective", "cell", "seed",
+]
+LOSS_COLUMNS = ["steps", "loss_total", "loss_recon", "loss_kl", "beta_eff"]
+TAIL_COLUMNS = ["node", "num_failures", "resumed_from", "wall_time_s", "train_wall_time_s", "trial_dir"]
+
+
+def write_sweep_file(exp_dir: Path, settings: dict[str, Any]) -> None:
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(exp_dir / SWEEP_FILE, settings)
+
+
+def read_sweep_file(exp_dir: Path) -> dict[str, Any]:
+    path = exp_dir / SWEEP_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{exp_dir} is not a sweep experiment folder ({SWEEP_FILE} is missing)")
+    return json.loads(path.read_text())
+
+
+def _status(trial, last: dict[str, Any]) -> tuple[str, str]:
+    if last.get("trial_error"):
+        return "ERROR", str(last["trial_error"])
+    if trial.status == "ERROR":
+        message = ""
+        try:
+            message = (trial.get_error() and str(trial.get_error())) or ""
+        except Exception:  # noqa: BLE001 - an unreadable error file must not lose the row
+            message = "trial errored (error file unreadable)"
+        return "ERROR", message.strip().splitlines()[-1] if message.strip() else "trial errored"
+    if trial.status == "TERMINATED" and not last.get("done_training"):
+        return "INCOMPLETE", "trial ended before training finished"
+    return trial.status, ""
+
+
+def trial_row(trial, exp_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    config = trial.config
+    cell = config.get("cell", {})
+    last = trial.last_result or {}
+    status, error = _status(trial, last)
+    row: dict[str, Any] = {
+        "trial_id": trial.trial_id,
+        "status": status,
+        "error": error,
+        "experiment": exp_dir.name,
+        "space": settings.get("space"),
+        "preset": settings.get("preset"),
+        "dataset": config.get("train", {}).get("dataset", settings.get("dataset")),
+        "architecture": cell.get("architecture"),
+        "objective": cell.get("objective"),
+        "cell": cell.get("label"),
+        "seed": config.get("seed"),
+    }
+    train_cfg = config.get("train", {})
+    for key in ("lr", "latent_dim", "batch_size"):
+        row[f"hp.{key}"] = train_cfg.get(key)
+    for key, value in cell.get("objective_params", {}).items():
+        row[f"hp.{key}"] = value
+    row["steps"] = last.get("step", 0) or 0
+    for key in LOSS_COLUMNS[1:]:
+        row[key] = last.get(key, math.nan)
+    for key, value in last.items():
+        if key.startswith("metric."):
+            row[key] = value
+    row["node"] = last.get("node_ip", "")
+    row["num_failures"] = getattr(trial, "num_failures", 0)
+    row["resumed_from"] = last.get("resumed_from")
+    row["wall_time_s"] = last.get("time_total_s", math.nan)
+    row["train_wall_time_s"] = last.get("train_wall_time_s", math.nan)
+    row["trial_dir"] = os.path.relpath(trial.path, exp_dir) if trial.path else ""
+    return row
+
+
+def collect(exp_dir: Path) -> pd.DataFrame:
+    """All trials of the experiment in ``exp_dir`` (read from Tune's saved state)."""
+    from ray.tune import ExperimentAnalysis
+
+    settings = read_sweep_file(exp_dir)
+    analysis = ExperimentAnalysis(str(exp_dir))
+    rows = [trial_row(t, exp_dir, settings) for t in analysis.trials]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=FIRST_COLUMNS + LOSS_COLUMNS + TAIL_COLUMNS)
+    hp = sorted(c for c in df.columns if c.startswith("hp."))
+    metrics = sorted(c for c in df.columns if c.startswith("metric."))
+    ordered = FIRST_COLUMNS + hp + LOSS_COLUMNS + metrics + TAIL_COLUMNS
+    df = df.reindex(columns=ordered)
+    return df.sort_values(["cell", "seed", "trial_id"], kind="stable").reset_index(drop=True)
+
+
+def write_results(exp_dir: Path) -> tuple[Path, pd.DataFrame]:
+    df = collect(exp_dir)
+    path = exp_dir / RESULTS_FILE
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path, df

@@ -1,0 +1,132 @@
+"""Named search spaces: which cells a sweep compares, each answering one question.
+
+A space is data: a function from a preset to a list of cells (objective, its
+parameters, architecture), crossed with seeds by the runner. ``lvae_optuna`` is the
+exception: Optuna suggests the cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sweeps.presets import Preset
+
+Cell = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Space:
+    name: str
+    question: str
+    cells: Callable[[Preset], list[Cell]]
+    #: "grid": cells x seeds; "optuna": Optuna suggests configurations, repeated over seeds
+    kind: str = "grid"
+
+    def num_trials(self, preset: Preset, seeds: int | None = None) -> int:
+        n_seeds = len(seeds_for(self, preset, seeds))
+        if self.kind == "optuna":
+            return preset.optuna_samples * n_seeds
+        return len(self.cells(preset)) * n_seeds
+
+
+def cell(objective: str, architecture: str = "conv", **params: Any) -> Cell:
+    label = objective + "".join(f"_{k}={v:g}" if isinstance(v, float) else f"_{k}={v}" for k, v in params.items())
+    if architecture != "conv":
+        label += f"_{architecture}"
+    return {"objective": objective, "objective_params": params, "architecture": architecture, "label": label}
+
+
+def controller_cell(objective: str, preset: Preset, architecture: str = "conv") -> Cell:
+    """ControlVAE/DynamicVAE with the set-point schedule compressed to the run length."""
+    c = cell(objective, architecture)
+    key = {"controlvae": "c_step_every", "dynamicvae": "c_step_every"}[objective]
+    c["objective_params"] = {key: preset.controller_step_every}
+    return c
+
+
+def fixed_beta_cells(preset: Preset, architecture: str = "conv") -> list[Cell]:
+    return [cell("vae", architecture)] + [
+        cell("beta_vae", architecture, beta=float(b)) for b in preset.betas if b != 1.0
+    ]
+
+
+def _lvae_reg(preset: Preset) -> list[Cell]:
+    return [cell("lvae", **{"lambda": float(lam)}) for lam in preset.lambdas] + fixed_beta_cells(preset)
+
+
+def _baselines(preset: Preset) -> list[Cell]:
+    return [
+        *fixed_beta_cells(preset),
+        controller_cell("controlvae", preset),
+        controller_cell("dynamicvae", preset),
+        cell("sigma_vae"),
+        cell("lvae"),
+    ]
+
+
+def _arch(preset: Preset) -> list[Cell]:
+    return [
+        c
+        for arch in preset.architectures
+        for c in (cell("lvae", arch), cell("beta_vae", arch, beta=4.0))
+    ]
+
+
+def _seeds(preset: Preset) -> list[Cell]:
+    return [cell("lvae"), cell("beta_vae", beta=4.0)]
+
+
+def _optuna(preset: Preset) -> list[Cell]:
+    return []  # suggested by Optuna at run time (see sweeps.run.optuna_search)
+
+
+SPACES: dict[str, Space] = {
+    s.name: s
+    for s in (
+        Space(
+            "lvae_reg",
+            "How do DCI/MIG and the learned beta depend on L-VAE's regulariser strength lambda, "
+            "against the fixed-beta grid and a plain VAE, across seeds?",
+            _lvae_reg,
+        ),
+        Space(
+            "baselines",
+            "Does L-VAE at its default lambda match the objectives the paper compares "
+            "(VAE, beta-VAE grid, ControlVAE, DynamicVAE, sigma-VAE)?",
+            _baselines,
+        ),
+        Space(
+            "arch",
+            "Is the learned beta's advantage (or not) stable across encoder/decoder architectures?",
+            _arch,
+        ),
+        Space(
+            "seeds",
+            "How much of the metric spread is the seed alone? L-VAE default vs beta-VAE (beta=4) over many seeds.",
+            _seeds,
+        ),
+        Space(
+            "lvae_optuna",
+            "Which lambda, learning rate and weight initialisation maximise a chosen metric "
+            "(Optuna TPE, each suggestion repeated over seeds)?",
+            _optuna,
+            kind="optuna",
+        ),
+    )
+}
+
+#: multiplier on the preset's seed count for the ``seeds`` space
+SEEDS_SPACE_FACTOR = 3
+
+
+def get_space(name: str) -> Space:
+    if name not in SPACES:
+        raise KeyError(f"unknown space {name!r}; valid spaces: {', '.join(SPACES)}")
+    return SPACES[name]
+
+
+def seeds_for(space: Space, preset: Preset, seeds: int | None) -> list[int]:
+    n = seeds or preset.seeds * (SEEDS_SPACE_FACTOR if space.name == "seeds" else 1)
+    return list(range(n))

@@ -1,0 +1,143 @@
+"""lvae's trainer as a Ray Tune function trainable.
+
+The trainer writes its run folder (TensorBoard events, checkpoint, result/metrics JSON)
+into ``run/`` under the trial's working directory; Tune syncs that folder into the
+trial's folder in the experiment storage (``sync_artifacts=True``), so local and
+multi-node runs end up with the same layout. Every trainer checkpoint is also handed
+to Tune, which restarts a dead trial from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from lvae.checkpoint import CHECKPOINT_NAME
+from lvae.config import TrainConfig
+from lvae.train import NonFiniteLossError, train
+
+log = logging.getLogger("sweeps.trainable")
+
+RUN_DIR = "run"
+#: Errors that would recur on every retry: recorded as the trial's error, not retried.
+DETERMINISTIC_ERRORS = (NonFiniteLossError, ValueError, KeyError)
+
+
+def train_config_from_trial(config: dict[str, Any], run_dir: Path, device: str, threads: int) -> TrainConfig:
+    """Merge the sweep's fixed settings with this trial's cell and seed."""
+    base = dict(config["train"])
+    base.update(
+        objective=config["cell"]["objective"],
+        objective_params=dict(config["cell"]["objective_params"]),
+        architecture=config["cell"]["architecture"],
+        seed=int(config.get("seed", config.get("__trial_index__", 0))),
+        out=str(run_dir),
+        device=device,
+        threads=threads,
+    )
+    return TrainConfig.from_dict(base, source="sweep trial config")
+
+
+def pick_device(num_gpus: float) -> str:
+    """CUDA when Ray gave this trial a GPU and CUDA exists; otherwise CPU, with a warning."""
+    if num_gpus <= 0:
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    log.warning(
+        "trial was assigned %.2g GPU(s) by Ray but CUDA is not available on node %s; training on CPU",
+        num_gpus,
+        os.uname().nodename,
+    )
+    return "cpu"
+
+
+def _restore_from_tune(run_dir: Path) -> int | None:
+    """Copy Tune's latest checkpoint into the run folder; returns its step (None if none)."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with checkpoint.as_directory() as d:
+        meta = json.loads((Path(d) / "meta.json").read_text())
+        tmp = run_dir / f".{CHECKPOINT_NAME}.restore"
+        shutil.copyfile(Path(d) / CHECKPOINT_NAME, tmp)
+        os.replace(tmp, run_dir / CHECKPOINT_NAME)
+    return int(meta["step"])
+
+
+def _report_record(record: dict[str, Any]) -> dict[str, Any]:
+    """Trainer record -> Tune metrics (flat keys without slashes)."""
+    out = {
+        "step": record["step"],
+        "loss_total": record["loss/total"],
+        "loss_recon": record["loss/recon"],
+        "loss_kl": record["loss/kl"],
+        "beta_eff": record["beta/effective"],
+        "steps_per_s": record.get("perf/steps_per_s"),
+    }
+    for key, value in record.items():
+        if key.startswith("objective/"):
+            out["obj_" + key.split("/", 1)[1]] = value
+    return out
+
+
+def lvae_trainable(config: dict[str, Any]) -> None:
+    """Train one cell/seed; report through Tune at every log step, metrics at the end."""
+    import ray
+
+    resources = tune.get_context().get_trial_resources().required_resources
+    num_gpus = float(resources.get("GPU", 0))
+    threads = max(1, int(resources.get("CPU", 1)))
+    run_dir = Path.cwd() / RUN_DIR
+    node = {"node_ip": ray.util.get_node_ip_address(), "node_id": ray.get_runtime_context().get_node_id()}
+    resumed_from = _restore_from_tune(run_dir)
+    (run_dir).mkdir(parents=True, exist_ok=True)
+    (run_dir / "worker.json").write_text(json.dumps({"pid": os.getpid(), **node}))
+    train_cfg = train_config_from_trial(config, run_dir, pick_device(num_gpus), threads)
+
+    def hook(record: dict[str, Any]) -> None:
+        metrics = {**_report_record(record), **node, "resumed_from": resumed_from}
+        ckpt_path = record.get("checkpoint")
+        if not ckpt_path:
+            tune.report(metrics)
+            return
+        with tempfile.TemporaryDirectory(prefix="lvae-ckpt-") as d:
+            # hard link when possible: the checkpoint is immutable once renamed into place
+            try:
+                os.link(ckpt_path, Path(d) / CHECKPOINT_NAME)
+            except OSError:
+                shutil.copyfile(ckpt_path, Path(d) / CHECKPOINT_NAME)
+            (Path(d) / "meta.json").write_text(json.dumps({"step": record["step"]}))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+
+    try:
+        result = train(train_cfg, hook=hook)
+    except DETERMINISTIC_ERRORS as exc:
+        # Recorded as the trial's error without burning retries (it would fail the same way).
+        log.error("trial failed deterministically: %s", exc)
+        tune.report({"trial_error": f"{type(exc).__name__}: {exc}", **node, "done_training": False})
+        return
+    final = {
+        "step": result["steps"],
+        "loss_total": result["final"].get("loss/total"),
+        "loss_recon": result["final"].get("loss/recon"),
+        "loss_kl": result["final"].get("loss/kl"),
+        "beta_eff": result["final"].get("beta/effective"),
+        "train_wall_time_s": result["wall_time_s"],
+        "done_training": True,
+        "resumed_from": resumed_from,
+        **node,
+    }
+    for key, value in result.get("metrics", {}).items():
+        final[f"metric.{key}"] = value
+    tune.report(final)
