@@ -3,18 +3,23 @@
 An objective is an ``nn.Module``: learnable loss weights are parameters (the trainer
 optimises them with the network) and controller state lives in buffers (so it is in
 the checkpoint and a resumed run continues exactly).
+
+``step`` is the number of optimiser updates completed before this batch (0 for the
+first batch of a run); schedules are pure functions of it, so resuming from a
+checkpoint at step t reproduces them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from lvae.objectives.likelihood import reconstruction_nll
+from lvae.objectives.likelihood import LIKELIHOODS, reconstruction_nll
 
 
 @dataclass
@@ -43,12 +48,19 @@ class Objective(nn.Module):
 
     def __init__(self, params: Mapping[str, Any] | None = None, likelihood: str = "bernoulli"):
         super().__init__()
+        if params is not None and not isinstance(params, Mapping):
+            raise ValueError(f"objective_params must be a mapping, got {type(params).__name__}")
         params = dict(params or {})
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
             valid = ", ".join(sorted(self.defaults)) or "(none)"
             raise ValueError(
-                f"objective {self.name!r}: unknown parameter(s) {unknown}; valid parameters: {valid}"
+                f"objective_params: unknown parameter(s) {unknown} for objective "
+                f"{self.name!r}; valid parameters: {valid}"
+            )
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(
+                f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {likelihood!r}"
             )
         self.params: dict[str, Any] = {**self.defaults, **params}
         self.likelihood = likelihood
@@ -62,14 +74,130 @@ class Objective(nn.Module):
         return reconstruction_nll(x, decoder_out, self.likelihood)
 
     def combine(self, recon: torch.Tensor, kl: torch.Tensor, step: int) -> LossTerms:
+        """Turn R and K (scalars) into the loss; d total/dK / d total/dR == beta_eff."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, decoder_out: torch.Tensor, kl: torch.Tensor, step: int) -> LossTerms:
+    def forward(
+        self, x: torch.Tensor, decoder_out: torch.Tensor, kl: torch.Tensor, step: int
+    ) -> LossTerms:
         return self.combine(self.reconstruction(x, decoder_out), kl, step)
 
 
-def _check_positive(obj: str, params: Mapping[str, Any], *names: str) -> None:
+# --- parameter validation helpers (shared by the objectives) ---------------------------
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check_number(
+    obj: str, params: Mapping[str, Any], *names: str, low: float | None = None, strict: bool = False
+) -> None:
+    """Finite number, optionally ``> low`` (strict) or ``>= low``."""
     for n in names:
         v = params[n]
-        if not isinstance(v, int | float) or not v > 0:
-            raise ValueError(f"objective_params.{n} for {obj!r} must be a number > 0, got {v!r}")
+        ok = _is_number(v) and (low is None or (v > low if strict else v >= low))
+        if not ok:
+            bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
+            raise ValueError(
+                f"objective_params.{n} for {obj!r} must be a finite number{bound}, got {v!r}"
+            )
+
+
+def check_positive(obj: str, params: Mapping[str, Any], *names: str) -> None:
+    check_number(obj, params, *names, low=0.0, strict=True)
+
+
+def check_int(obj: str, params: Mapping[str, Any], *names: str, low: int = 1) -> None:
+    for n in names:
+        v = params[n]
+        if not isinstance(v, int) or isinstance(v, bool) or v < low:
+            raise ValueError(
+                f"objective_params.{n} for {obj!r} must be an integer >= {low}, got {v!r}"
+            )
+
+
+def check_choice(obj: str, params: Mapping[str, Any], name: str, choices: Sequence[str]) -> None:
+    v = params[name]
+    if v not in choices:
+        raise ValueError(
+            f"objective_params.{name} for {obj!r} must be one of {', '.join(choices)}, got {v!r}"
+        )
+
+
+# --- feedback-controlled beta (ControlVAE, DynamicVAE) ---------------------------------
+
+
+def kp_curve(error: float) -> float:
+    """f(e) = 1 / (1 + exp(e)), computed without overflow for any finite e."""
+    if error >= 0:
+        t = math.exp(-error)
+        return t / (1.0 + t)
+    return 1.0 / (1.0 + math.exp(error))
+
+
+class ControlledObjective(Objective):
+    """L = R + beta K, beta set each training step by a controller on the batch KL.
+
+    beta is a plain number (no gradient flows through it), so beta_eff = beta. The
+    controller moves once per training step: a second call with the same ``step`` (a
+    logging pass, say) or any call in eval mode reuses the current beta. Its state lives
+    in float64 buffers (the official controllers run in Python floats), so a checkpoint
+    resumes the exact sequence.
+    """
+
+    def __init__(self, params: Mapping[str, Any] | None = None, likelihood: str = "bernoulli"):
+        super().__init__(params, likelihood)
+        self.register_buffer("last_step", torch.tensor(-1, dtype=torch.long))
+        self._scalar("beta", self.initial_beta())
+
+    def initial_beta(self) -> float:
+        """beta before the first update (what eval mode returns on a fresh objective)."""
+        raise NotImplementedError
+
+    def _scalar(self, name: str, value: float = 0.0) -> None:
+        self.register_buffer(name, torch.tensor(float(value), dtype=torch.float64))
+
+    def update(self, kl: float, step: int) -> float:
+        """Advance the controller with this step's batch KL; return the new beta."""
+        raise NotImplementedError
+
+    def controller_state(self) -> dict[str, float]:
+        """Diagnostics logged as ``objective/<key>`` (beta included)."""
+        raise NotImplementedError
+
+    def combine(self, recon: torch.Tensor, kl: torch.Tensor, step: int) -> LossTerms:
+        if self.training and step != int(self.last_step):
+            self.beta.fill_(self.update(float(kl.detach()), step))
+            self.last_step.fill_(step)
+        beta = float(self.beta)
+        return LossTerms(
+            total=recon + beta * kl,
+            recon=recon,
+            kl=kl,
+            beta_eff=beta,
+            state=self.controller_state(),
+        )
+
+
+def check_set_point(obj: str, params: Mapping[str, Any]) -> None:
+    """Set-point schedule: c_start, c_step >= 0, c_step_every >= 1, c_max >= c_start."""
+    check_number(obj, params, "c_start", "c_step", low=0.0)
+    check_int(obj, params, "c_step_every")
+    check_number(obj, params, "c_max")
+    if params["c_max"] < params["c_start"]:
+        raise ValueError(
+            f"objective_params.c_max for {obj!r} must be >= objective_params.c_start "
+            f"({params['c_start']!r}), got {params['c_max']!r}"
+        )
+
+
+def check_gain(obj: str, params: Mapping[str, Any], name: str, official: str) -> None:
+    """Gains are >= 0 in this project's sign convention; say how to convert if not."""
+    v = params[name]
+    if not _is_number(v) or v < 0:
+        raise ValueError(
+            f"objective_params.{name} for {obj!r} must be a finite number >= 0, got {v!r} "
+            f"(sign convention here: the integral term moves by -{name} * (set_point - KL); "
+            f"{official})"
+        )

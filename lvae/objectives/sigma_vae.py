@@ -1,0 +1,74 @@
+"""Optimal sigma-VAE (Rybkin, Daniilidis and Levine, ICML 2021).
+
+Gaussian decoder N(x_hat, sigma^2 I) with one sigma shared by every pixel, set each step
+to its maximum-likelihood value, the batch RMSE (detached), with log sigma soft-clipped
+from below as in the authors' code::
+
+    x_hat       = sigmoid(logits)
+    sigma^2     = mean over batch and pixels of (x - x_hat)^2       (no gradient)
+    log sigma   = -6 + softplus(log sigma + 6)                       (min_log_sigma = -6)
+    R           = batch mean of sum over pixels of
+                  (x - x_hat)^2 / (2 sigma^2) + log sigma + 0.5 log(2 pi)
+    L           = R + K
+
+With SSE = batch mean of the summed squared error (the ``gaussian`` likelihood's R),
+L = SSE / (2 sigma^2) + K + const, whose gradient is proportional to
+grad SSE + 2 sigma^2 grad K: beta_eff = 2 sigma^2 (after the soft clip), relative to the
+summed-squared-error reconstruction. The dataset's likelihood is ignored: this
+objective *is* a choice of likelihood. ``recon`` is R above (nats under the fitted
+sigma); state logs ``sigma`` and ``mse``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from lvae.objectives.base import LossTerms, Objective, check_number
+from lvae.objectives.likelihood import reconstruction_nll
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+class SigmaVAE(Objective):
+    name = "sigma_vae"
+    defaults = {"min_log_sigma": -6.0}
+
+    def validate(self, params: dict[str, Any]) -> None:
+        check_number(self.name, params, "min_log_sigma")
+
+    def reconstruction(self, x: torch.Tensor, decoder_out: torch.Tensor) -> torch.Tensor:
+        """Summed squared error of sigmoid(logits), batch mean (sigma is applied in combine)."""
+        return reconstruction_nll(x, decoder_out, "gaussian")
+
+    def forward(
+        self, x: torch.Tensor, decoder_out: torch.Tensor, kl: torch.Tensor, step: int
+    ) -> LossTerms:
+        sse = self.reconstruction(x, decoder_out)
+        return self.combine(sse, kl, step, num_pixels=x[0].numel())
+
+    def combine(
+        self, recon: torch.Tensor, kl: torch.Tensor, step: int, *, num_pixels: int | None = None
+    ) -> LossTerms:
+        """``recon`` is the batch-mean summed squared error over ``num_pixels`` values."""
+        if num_pixels is None or num_pixels < 1:
+            raise ValueError(
+                f"sigma_vae.combine needs num_pixels (values per image), got {num_pixels!r}"
+            )
+        low = float(self.params["min_log_sigma"])
+        mse = recon.detach() / num_pixels
+        log_sigma = low + F.softplus(0.5 * torch.log(mse) - low)
+        sigma2 = torch.exp(2.0 * log_sigma)
+        nll = recon / (2.0 * sigma2) + num_pixels * (log_sigma + _HALF_LOG_2PI)
+        with torch.no_grad():
+            s2, m = torch.stack([sigma2, mse]).tolist()
+        return LossTerms(
+            total=nll + kl,
+            recon=nll,
+            kl=kl,
+            beta_eff=2.0 * s2,
+            state={"sigma": math.sqrt(s2), "mse": m},
+        )
