@@ -1,0 +1,48 @@
+"""Analysis of finished experiments: loading, robustness summaries, plots, report.
+
+Reads files only (results.csv, TensorBoard events, checkpoints through lvae.evaluate when
+a section needs a model); never imports ray or sweeps. The report lives in
+``analysis.report`` (``python -m analysis.report EXP_DIR --out DIR``).
+"""
+
+from analysis.agreement import metric_agreement
+from analysis.load import (
+    ExperimentError,
+    load_beta_trajectories,
+    load_experiments,
+    read_trajectories,
+)
+from analysis.robustness import cell_summary, sensitivity, sensitivity_trend, variance_decomposition
+from analysis.selection import default_lvae_lambda, lvae_vs_fixed_beta, prob_superiority
+from analysis.stability import pick_models, rank_stability, reevaluation_table, settings_for
+from analysis.table import completed, with_cells
+from analysis.trajectories import trajectory_bands, trajectory_endpoints
+from analysis.udr import udr
+from analysis.unsupervised import udr_for_trials, udr_selection, udr_table
+
+__all__ = [
+    "ExperimentError",
+    "cell_summary",
+    "completed",
+    "default_lvae_lambda",
+    "load_beta_trajectories",
+    "load_experiments",
+    "lvae_vs_fixed_beta",
+    "metric_agreement",
+    "pick_models",
+    "prob_superiority",
+    "rank_stability",
+    "read_trajectories",
+    "reevaluation_table",
+    "sensitivity",
+    "sensitivity_trend",
+    "settings_for",
+    "trajectory_bands",
+    "trajectory_endpoints",
+    "udr",
+    "udr_for_trials",
+    "udr_selection",
+    "udr_table",
+    "variance_decomposition",
+    "with_cells",
+]

@@ -1,0 +1,188 @@
+"""Read finished experiments from disk: results.csv and the trials' TensorBoard events.
+
+Only files are read (no Ray, no sweeps import), so a results folder copied from a
+cluster is enough.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.table import HP_PREFIX, METRIC_PREFIX
+
+RESULTS_NAME = "results.csv"
+#: columns without which a trial cannot be placed in a cell or found on disk.
+REQUIRED_COLUMNS = ("trial_id", "status", "objective", "seed", "dataset", "architecture", "trial_dir")
+#: contract columns that are filled with NaN (or "") when an older results.csv lacks them.
+OPTIONAL_TEXT = ("error", "experiment", "space", "preset", "node")
+OPTIONAL_NUMERIC = ("steps", "loss_total", "loss_recon", "loss_kl", "beta_eff", "wall_time_s")
+
+#: TensorBoard scalar tag -> trajectory column; ``objective/<key>`` becomes ``objective.<key>``.
+TRAJECTORY_TAGS = {
+    "beta/effective": "beta_eff",
+    "loss/total": "loss_total",
+    "loss/recon": "loss_recon",
+    "loss/kl": "loss_kl",
+}
+
+
+class ExperimentError(ValueError):
+    """A results folder that does not follow the contract."""
+
+
+PathLike = str | os.PathLike
+
+
+def _read_results(exp_dir: Path) -> pd.DataFrame:
+    path = exp_dir / RESULTS_NAME
+    if not exp_dir.is_dir():
+        raise ExperimentError(f"{exp_dir}: experiment folder does not exist")
+    if not path.is_file():
+        raise ExperimentError(f"{path}: missing; an experiment folder holds the sweep's {RESULTS_NAME}")
+    text_cols = {"trial_id": str, "status": str, "objective": str, "dataset": str,
+                 "architecture": str, "trial_dir": str, **{c: str for c in OPTIONAL_TEXT}}
+    try:
+        df = pd.read_csv(path, dtype=text_cols, keep_default_na=True)
+    except pd.errors.EmptyDataError as exc:
+        raise ExperimentError(f"{path}: empty file, expected a header with {list(REQUIRED_COLUMNS)}") from exc
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ExperimentError(f"{path}: missing column(s) {missing}; required: {list(REQUIRED_COLUMNS)}")
+    for col in OPTIONAL_TEXT:
+        df[col] = df[col].fillna("") if col in df.columns else ""
+    for col in OPTIONAL_NUMERIC:
+        if col not in df.columns:
+            df[col] = float("nan")
+    numeric = ["seed", *OPTIONAL_NUMERIC] + [c for c in df.columns if c.startswith(METRIC_PREFIX)]
+    for col in numeric:
+        try:
+            df[col] = pd.to_numeric(df[col])
+        except (ValueError, TypeError) as exc:
+            raise ExperimentError(f"{path}: column {col!r} must be numeric (NaN allowed): {exc}") from exc
+    for col in (c for c in df.columns if c.startswith(HP_PREFIX)):
+        # numbers where they are numbers; a categorical hyperparameter (hp.regulariser) stays text
+        try:
+            df[col] = pd.to_numeric(df[col])
+        except (ValueError, TypeError):
+            df[col] = df[col].astype(object).where(df[col].notna(), np.nan)
+    for col in ("trial_id", "trial_dir", "status", "objective"):
+        empty = df[col].isna() | (df[col].astype(str).str.strip() == "")
+        if empty.any():
+            rows = [int(i) + 2 for i in df.index[empty]]  # +2: header line, 1-based
+            raise ExperimentError(f"{path}: column {col!r} is empty on line(s) {rows}")
+    dup = df["trial_id"][df["trial_id"].duplicated()].unique().tolist()
+    if dup:
+        raise ExperimentError(f"{path}: trial_id must be unique, repeated: {dup}")
+    return df
+
+
+def load_experiments(*paths: PathLike) -> pd.DataFrame:
+    """One row per trial of every experiment folder, concatenated.
+
+    Adds ``exp_dir`` (absolute), ``exp_name`` (folder name), ``trial``
+    (``<exp_name>/<trial_id>``, unique across experiments) and ``run_dir`` (absolute
+    path of the trainer's run folder). hp.* and metric.* columns are the union over the
+    experiments (NaN where an experiment lacks one).
+    """
+    if not paths:
+        raise ExperimentError("load_experiments needs at least one experiment folder")
+    dirs = [Path(p).expanduser().resolve() for p in paths]
+    names = [d.name for d in dirs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ExperimentError(
+            f"experiment folders must have distinct names (trials are keyed by it): {repeated} repeated in {dirs}"
+        )
+    frames = []
+    for exp_dir in dirs:
+        df = _read_results(exp_dir)
+        df.insert(0, "exp_name", exp_dir.name)
+        df.insert(1, "trial", exp_dir.name + "/" + df["trial_id"])
+        df["exp_dir"] = str(exp_dir)
+        df["run_dir"] = [str(exp_dir / t / "run") for t in df["trial_dir"]]
+        frames.append(df)
+    out = pd.concat(frames, ignore_index=True, sort=False)
+    front = [c for c in out.columns if not c.startswith((HP_PREFIX, METRIC_PREFIX))]
+    hps = sorted(c for c in out.columns if c.startswith(HP_PREFIX))
+    metrics = sorted(c for c in out.columns if c.startswith(METRIC_PREFIX))
+    return out[front + hps + metrics]
+
+
+def _trajectory_column(tag: str, include_kl_dims: bool = False) -> str | None:
+    if tag in TRAJECTORY_TAGS:
+        return TRAJECTORY_TAGS[tag]
+    if tag.startswith("objective/") or (include_kl_dims and tag.startswith("kl/dim_")):
+        return tag.replace("/", ".", 1)
+    return None
+
+
+def read_scalars(tb_dir: PathLike, tags: Iterable[str] | None = None) -> pd.DataFrame:
+    """All scalar events of one TensorBoard folder as (tag, step, wall_time, value).
+
+    Uses TensorBoard's own reader; a resumed run that re-logged steps keeps the last
+    value per (tag, step).
+    """
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    guidance = {ea.SCALARS: 0, ea.IMAGES: 1, ea.AUDIO: 1, ea.HISTOGRAMS: 1,
+                ea.COMPRESSED_HISTOGRAMS: 1, ea.TENSORS: 1}
+    acc = ea.EventAccumulator(str(tb_dir), size_guidance=guidance)
+    acc.Reload()
+    wanted = set(tags) if tags is not None else None
+    rows = [
+        (tag, ev.step, ev.wall_time, ev.value)
+        for tag in acc.Tags()["scalars"]
+        if wanted is None or tag in wanted
+        for ev in acc.Scalars(tag)
+    ]
+    df = pd.DataFrame(rows, columns=["tag", "step", "wall_time", "value"])
+    return df.drop_duplicates(["tag", "step"], keep="last").reset_index(drop=True)
+
+
+def read_trajectories(trials: pd.DataFrame, include_kl_dims: bool = False) -> pd.DataFrame:
+    """Per-step beta_eff and loss terms of the given trials (rows of load_experiments).
+
+    Columns: trial, step, beta_eff, loss_total, loss_recon, loss_kl, objective.<key>
+    (and kl.dim_XX if asked). Trials without TensorBoard events contribute no rows;
+    compare ``trials.trial`` with the result's ``trial`` to name them.
+    """
+    frames = []
+    for trial, run_dir in zip(trials["trial"], trials["run_dir"], strict=True):
+        tb_dir = Path(run_dir) / "tb"
+        if not tb_dir.is_dir():
+            continue
+        scalars = read_scalars(tb_dir)
+        cols = scalars["tag"].map(lambda t: _trajectory_column(t, include_kl_dims))
+        scalars = scalars.assign(column=cols).dropna(subset=["column"])
+        if scalars.empty:
+            continue
+        wide = scalars.pivot_table(index="step", columns="column", values="value", aggfunc="last")
+        wide = wide.reset_index()
+        wide.insert(0, "trial", trial)
+        frames.append(wide)
+    base = ["trial", "step", *TRAJECTORY_TAGS.values()]
+    if not frames:
+        return pd.DataFrame(columns=base)
+    out = pd.concat(frames, ignore_index=True, sort=False)
+    out.columns.name = None
+    for col in base:
+        if col not in out.columns:
+            out[col] = float("nan")
+    rest = sorted(c for c in out.columns if c not in base)
+    return out[base + rest].sort_values(["trial", "step"], kind="stable").reset_index(drop=True)
+
+
+def load_beta_trajectories(*paths: PathLike, include_kl_dims: bool = False) -> pd.DataFrame:
+    """Trajectories (trial, step, beta_eff, loss terms) of every trial of the experiments."""
+    return read_trajectories(load_experiments(*paths), include_kl_dims=include_kl_dims)
+
+
+def trials_without_events(trials: pd.DataFrame, trajectories: pd.DataFrame) -> list[str]:
+    """Trials whose TensorBoard folder is missing or holds no contract scalars."""
+    seen = set(trajectories["trial"])
+    return [t for t in trials["trial"] if t not in seen]

@@ -1,0 +1,119 @@
+"""Write the analysis notebooks (without outputs) from the cell sources below.
+
+    python -m analysis.make_notebooks        # rewrites analysis/notebooks/*.ipynb
+
+The notebooks are thin: every number comes from an ``analysis`` function, so they stay
+in step with the report. The first cell reads the experiment folder(s) from
+``$LVAE_EXPERIMENT`` (several separated by ``os.pathsep``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+from analysis.files import write_text_atomic
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent / "notebooks"
+
+PARAMETERS = """\
+# Parameters: the experiment folder(s) to read (several: separated by os.pathsep).
+import os
+from pathlib import Path
+
+EXPERIMENTS = [Path(p) for p in os.environ.get("LVAE_EXPERIMENT", "results/lvae_reg").split(os.pathsep)]
+EXPERIMENTS"""
+
+IMPORTS = """\
+from IPython.display import Image, display
+
+import analysis
+from analysis import plots
+
+
+def show(fig):
+    \"\"\"Figures are drawn on the Agg canvas; show them as PNG whatever the backend.\"\"\"
+    display(Image(plots.png_bytes(fig)))
+
+
+trials = analysis.with_cells(analysis.load_experiments(*EXPERIMENTS))
+done = analysis.completed(trials)
+HEADLINE = [m for m in ("metric.dci.disentanglement", "metric.mig") if m in trials.columns]
+trials.groupby(["exp_name", "status"]).size()"""
+
+ROBUSTNESS = [
+    ("markdown", "# How robust are DCI and MIG?\n\nSeeds, regulariser strength and architecture; "
+                 "learned beta (L-VAE) vs fixed beta. The HTML report (`python -m analysis.report`) "
+                 "holds the same tables plus the model-based checks."),
+    ("code", PARAMETERS),
+    ("code", IMPORTS),
+    ("markdown", "## Distributions per cell (median, IQR, min, max over seeds)"),
+    ("code", "summary = analysis.cell_summary(trials)\n"
+             "show(plots.metric_boxplots(done, HEADLINE))\n"
+             "summary[summary['metric'].isin(HEADLINE)]"),
+    ("markdown", "## Variance decomposition: objective vs hyperparameter vs seed"),
+    ("code", "analysis.variance_decomposition(trials)"),
+    ("markdown", "## Sensitivity to lambda (L-VAE) and beta (beta-VAE)"),
+    ("code", "for objective, param in [('lvae', 'hp.lambda'), ('beta_vae', 'hp.beta')]:\n"
+             "    curve = analysis.sensitivity(trials, objective, param, HEADLINE)\n"
+             "    if curve.empty:\n"
+             "        print(f'no {objective} trials with {param}')\n"
+             "        continue\n"
+             "    show(plots.sensitivity_curves(curve, HEADLINE))\n"
+             "    display(analysis.sensitivity_trend(trials, objective, param, HEADLINE))"),
+    ("markdown", "## L-VAE at its default lambda vs the best, median and worst fixed beta"),
+    ("code", "analysis.lvae_vs_fixed_beta(trials, HEADLINE)"),
+    ("markdown", "## Agreement between metrics (Spearman over trials)"),
+    ("code", "corr = analysis.metric_agreement(trials)\nshow(plots.correlation_heatmap(corr))\ncorr"),
+]
+
+BETA_DYNAMICS = [
+    ("markdown", "# beta_eff dynamics\n\nEffective beta over training for L-VAE, the controllers "
+                 "(ControlVAE, DynamicVAE), sigma-VAE and the fixed betas, from the trials' "
+                 "TensorBoard events."),
+    ("code", PARAMETERS),
+    ("code", IMPORTS),
+    ("code", "trajectories = analysis.read_trajectories(done)\n"
+             "missing = analysis.load.trials_without_events(done, trajectories)\n"
+             "print(f'{len(missing)} finished trials without TensorBoard events: {missing}')\n"
+             "trajectories.head()"),
+    ("markdown", "## Median and IQR over seeds per cell"),
+    ("code", "bands = analysis.trajectory_bands(trajectories, trials)\n"
+             "show(plots.beta_trajectories(bands))\n"
+             "analysis.trajectory_endpoints(trajectories, trials)"),
+    ("markdown", "## KL over training"),
+    ("code", "show(plots.beta_trajectories(analysis.trajectory_bands(trajectories, trials, 'loss_kl'), "
+             "'loss_kl'))"),
+    ("markdown", "## Final beta_eff vs DCI per trial"),
+    ("code", "cols = ['cell', 'seed', 'beta_eff'] + HEADLINE\n"
+             "done[cols].sort_values('beta_eff')"),
+]
+
+NOTEBOOKS = {"robustness.ipynb": ROBUSTNESS, "beta_dynamics.ipynb": BETA_DYNAMICS}
+
+
+def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    make = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell}
+    nb.cells = [make[kind](source) for kind, source in cells]
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:02d}"  # stable ids: regenerating gives the same file
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nbformat.validate(nb)
+    return nb
+
+
+def render(name: str) -> str:
+    return nbformat.writes(build(NOTEBOOKS[name])) + "\n"
+
+
+def main() -> None:
+    for name in NOTEBOOKS:
+        path = write_text_atomic(NOTEBOOK_DIR / name, render(name))
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Figures of the analysis, drawn with matplotlib's object API on the Agg canvas.
+
+Each function takes a summary table and returns a ``Figure`` (no pyplot state, so they
+are safe inside a sweep process and in notebooks); :func:`png_bytes` renders one.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from analysis.table import completed, short_name, with_cells
+
+COLORS = [f"C{i}" for i in range(10)]
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def png_bytes(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, wrap=True)
+    ax.set_axis_off()
+
+
+def metric_boxplots(df: pd.DataFrame, metrics: Sequence[str], seed: int = 0) -> Figure:
+    """Distribution of each metric per cell (one panel per metric): a box over seeds plus
+    every seed as a point."""
+    done = completed(df)
+    done = done if "cell" in done.columns else with_cells(done)
+    cells = sorted(done["cell"].unique())
+    fig = _figure(max(5.0, 0.6 * len(cells) + 2) * max(len(metrics), 1), 4.5)
+    axes = fig.subplots(1, max(len(metrics), 1), squeeze=False)[0]
+    rng = np.random.default_rng(seed)
+    for ax, metric in zip(axes, metrics, strict=False):
+        data = done[["cell", metric]].dropna() if metric in done.columns else done.iloc[:0]
+        if data.empty:
+            _note(ax, f"no values of {short_name(metric)}")
+            continue
+        shown = [c for c in cells if c in set(data["cell"])]
+        groups = [data.loc[data["cell"] == c, metric].to_numpy(dtype=float) for c in shown]
+        ax.boxplot(groups, showfliers=False)
+        for i, g in enumerate(groups, start=1):
+            ax.scatter(i + rng.uniform(-0.15, 0.15, len(g)), g, s=14, color="k", alpha=0.7, zorder=3)
+        ax.set_xticks(range(1, len(shown) + 1), shown, rotation=60, ha="right", fontsize=8)
+        ax.set_ylabel(short_name(metric))
+        ax.set_title(f"{short_name(metric)} per cell (points: seeds)")
+    if not metrics:
+        _note(axes[0], "no metrics")
+    return fig
+
+
+def beta_trajectories(bands: pd.DataFrame, column: str = "beta_eff") -> Figure:
+    """Median line and IQR band over seeds per cell, every objective on one log axis."""
+    fig = _figure(8, 5)
+    ax = fig.add_subplot()
+    if bands.empty:
+        _note(ax, "no trajectories")
+        return fig
+    for i, (cell, g) in enumerate(bands.groupby("cell", sort=True)):
+        color = COLORS[i % len(COLORS)]
+        style = "-" if i < len(COLORS) else "--"
+        ax.plot(g["step"], g["median"], style, color=color, label=cell, lw=1.5)
+        ax.fill_between(g["step"], g["q25"], g["q75"], color=color, alpha=0.2, lw=0)
+    if (bands[["median", "q25", "q75"]].to_numpy() > 0).all():
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(column)
+    ax.set_title(f"{column} over training (median and IQR over seeds)")
+    ax.legend(fontsize=7, ncols=2 if bands["cell"].nunique() > 8 else 1)
+    return fig
+
+
+def sensitivity_curves(table: pd.DataFrame, metrics: Sequence[str]) -> Figure:
+    """Each metric vs one hyperparameter (one panel per metric): median line, IQR band and
+    min-max whiskers over seeds per series."""
+    fig = _figure(5.5 * max(len(metrics), 1), 4)
+    axes = fig.subplots(1, max(len(metrics), 1), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics, strict=False):
+        d = table[table["metric"] == metric].sort_values("value")
+        if d.empty or d["median"].isna().all():
+            _note(ax, f"no values of {short_name(metric)}")
+            continue
+        for i, (series, g) in enumerate(d.groupby("series", sort=True)):
+            color = COLORS[i % len(COLORS)]
+            x = g["value"].to_numpy(dtype=float)
+            ax.plot(x, g["median"], "o-", color=color, label=series)
+            ax.fill_between(x, g["q25"], g["q75"], color=color, alpha=0.2, lw=0)
+            ax.vlines(x, g["min"], g["max"], color=color, alpha=0.5, lw=1)
+        if (d["value"] > 0).all():
+            ax.set_xscale("log")
+        param = short_name(str(d["param"].iloc[0]))
+        ax.set_xlabel(param)
+        ax.set_ylabel(short_name(metric))
+        ax.set_title(f"{short_name(metric)} vs {param} ({d['objective'].iloc[0]})")
+        if d["series"].nunique() > 1:
+            ax.legend(fontsize=7)
+    if not metrics:
+        _note(axes[0], "no metrics")
+    return fig
+
+
+def correlation_heatmap(corr: pd.DataFrame, title: str = "Spearman correlation over trials") -> Figure:
+    n = len(corr)
+    fig = _figure(1.0 + 0.8 * max(n, 3), 0.8 + 0.7 * max(n, 3))
+    ax = fig.add_subplot()
+    if n == 0:
+        _note(ax, "no metrics to correlate")
+        return fig
+    values = corr.to_numpy(dtype=float)
+    im = ax.imshow(values, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_xticks(range(n), corr.columns, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n), corr.index, fontsize=8)
+    for i in range(n):
+        for j in range(n):
+            text = "n/a" if np.isnan(values[i, j]) else f"{values[i, j]:.2f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax.set_title(title)
+    return fig
+
+
+def traversal_figure(grid: np.ndarray, title: str) -> Figure:
+    """A (C, H, W) traversal grid in [0, 1] (rows: latents, columns: -2 .. 2)."""
+    img = np.clip(np.asarray(grid, dtype=float), 0, 1)
+    h, w = img.shape[1:]
+    fig = _figure(min(10.0, 1.5 + w / 60), min(14.0, 0.8 + h / 60))
+    ax = fig.add_subplot()
+    if img.shape[0] == 1:
+        ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
+    else:
+        ax.imshow(np.transpose(img, (1, 2, 0)))
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
+    return fig

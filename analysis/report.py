@@ -1,0 +1,109 @@
+"""Robustness report for one or more finished experiments.
+
+    python -m analysis.report EXP_DIR [EXP_DIR ...] --out DIR
+
+Writes DIR/report.html (self-contained: figures inlined) and every table as DIR/<name>.csv.
+The sweep calls :func:`write_report` in-process when it ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis.files import write_csv_atomic, write_text_atomic
+from analysis.html import Section, render
+from analysis.load import ExperimentError, load_experiments
+from analysis.report_sections import SECTIONS, ReportOptions, make_context
+from analysis.table import with_cells
+
+REPORT_NAME = "report.html"
+
+
+def build_sections(df: pd.DataFrame, options: ReportOptions) -> list[Section]:
+    """All report sections for a trial table (from :func:`analysis.load.load_experiments`)."""
+    df = df if "cell" in df.columns else with_cells(df)
+    ctx = make_context(df, options)
+    return [build(df, ctx) for build in SECTIONS]
+
+
+def write_report(
+    exp_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, **options: Any
+) -> Path:
+    """Write the HTML report and its CSV tables into ``out_dir``; returns the HTML path.
+
+    ``options`` are the fields of :class:`analysis.report_sections.ReportOptions`
+    (e.g. ``models=False`` to skip everything that loads checkpoints).
+    """
+    valid = {f.name for f in fields(ReportOptions)}
+    unknown = sorted(set(options) - valid)
+    if unknown:
+        raise TypeError(f"write_report: unknown option(s) {unknown}; valid: {sorted(valid)}")
+    opts = ReportOptions(**options)
+    df = with_cells(load_experiments(*exp_dirs))
+    sections = build_sections(df, opts)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = [name for s in sections for name, _ in s.tables + s.csv_only]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise RuntimeError(f"report tables must have distinct names, repeated: {repeated}")
+    for s in sections:
+        for name, table in s.tables + s.csv_only:
+            write_csv_atomic(out / f"{name}.csv", table)
+    title = "Robustness of DCI and MIG: " + ", ".join(sorted(df["exp_name"].unique()))
+    return write_text_atomic(out / REPORT_NAME, render(title, sections))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
+    p.add_argument("exp_dirs", nargs="+", help="experiment folders (each holds results.csv)")
+    p.add_argument("--out", required=True, help="folder for report.html and the CSV tables")
+    p.add_argument("--metrics", default=None,
+                   help="comma-separated metric columns to summarise (default: every metric.* column)")
+    p.add_argument("--lvae-objective", default="lvae")
+    p.add_argument("--fixed-objective", default="beta_vae")
+    p.add_argument("--default-lambda", type=float, default=None,
+                   help="L-VAE default lambda (default: lvae.objectives' default)")
+    p.add_argument("--no-models", action="store_true",
+                   help="skip the sections that load checkpoints (stability, UDR, traversals)")
+    p.add_argument("--stability-models", type=int, default=6, help="models re-scored (default 6)")
+    p.add_argument("--parity-probe", action="store_true",
+                   help="also re-score DCI with disentanglement_lib's slow GBT probe")
+    p.add_argument("--no-figures", action="store_true", help="tables and notes only (fast)")
+    p.add_argument("--udr-samples", type=int, default=1000, help="observations encoded for UDR")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.stability_models < 1:
+        p.error("--stability-models must be >= 1")
+    if args.udr_samples < 3:
+        p.error("--udr-samples must be >= 3")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    try:
+        path = write_report(
+            args.exp_dirs, args.out, metrics=metrics, lvae=args.lvae_objective,
+            fixed=args.fixed_objective, default_lambda=args.default_lambda, models=not args.no_models,
+            stability_models=args.stability_models, parity_probe=args.parity_probe,
+            udr_samples=args.udr_samples, figures=not args.no_figures, seed=args.seed,
+        )
+    except (ExperimentError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,425 @@
+"""The sections of the report: each turns the trial table into tables, figures, an
+automatic reading of the numbers and visible notes about what is missing.
+
+Every builder has the signature ``(df, ctx) -> Section`` and is listed in
+:data:`SECTIONS`; problems with the data (failed trials, missing metrics or files, a
+single seed) become notes in place instead of errors.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from analysis import plots
+from analysis.agreement import AGREEMENT_COLUMNS, agreement_columns, metric_agreement
+from analysis.html import Section
+from analysis.load import read_trajectories, trials_without_events
+from analysis.model_io import LoadRun, encode_runs, has_checkpoint, traversal_image
+from analysis.robustness import cell_summary, sensitivity, sensitivity_trend, variance_decomposition
+from analysis.selection import default_lvae_lambda, lvae_vs_fixed_beta
+from analysis.stability import (
+    Evaluate,
+    default_evaluate,
+    pick_models,
+    rank_stability,
+    reevaluation_table,
+    settings_for,
+)
+from analysis.table import (
+    DONE,
+    HEADLINE_METRICS,
+    completed,
+    format_value,
+    metric_columns,
+    seeds_per_cell,
+    short_name,
+)
+from analysis.trajectories import trajectory_bands, trajectory_endpoints
+from analysis.unsupervised import udr_for_trials, udr_selection
+
+#: how many trial names a note lists before summarising the rest.
+LIST_LIMIT = 20
+SINGLE_SEED = "only one seed per cell: spread cannot be estimated"
+
+
+@dataclass
+class ReportOptions:
+    """What the report computes. The defaults are cheap enough for a CPU at sweep end."""
+
+    metrics: list[str] | None = None  # metric.* columns summarised (None: all present)
+    lvae: str = "lvae"
+    fixed: str = "beta_vae"
+    default_lambda: float | None = None  # None: lvae.objectives' default
+    models: bool = True  # sections that load checkpoints (stability, UDR, traversals)
+    stability_models: int = 6
+    stability_settings: dict[str, dict[str, Any]] | None = None  # None: stability.settings_for()
+    parity_probe: bool = False  # add the slow disentanglement_lib DCI probe to stability
+    udr_samples: int = 1000
+    figures: bool = True  # False: tables and notes only (fast)
+    seed: int = 0
+    evaluate: Evaluate | None = None  # None: lvae.evaluate.evaluate_run
+    load_run: LoadRun | None = None  # None: lvae.evaluate.load_run
+
+
+@dataclass
+class Context:
+    options: ReportOptions
+    metrics: list[str]
+    headline: list[str]
+    with_model: list[str] = field(default_factory=list)  # finished trials with a checkpoint
+
+
+def name_list(items: list[str]) -> str:
+    shown = ", ".join(items[:LIST_LIMIT])
+    return shown + (f" and {len(items) - LIST_LIMIT} more" if len(items) > LIST_LIMIT else "")
+
+
+def pct(x: float) -> str:
+    return "n/a" if pd.isna(x) else f"{100 * x:.0f}%"
+
+
+def num(x: float) -> str:
+    return "n/a" if pd.isna(x) else f"{x:.3g}"
+
+
+def single_seed_notes(done: pd.DataFrame) -> list[str]:
+    if done.empty:
+        return []
+    seeds = seeds_per_cell(done)
+    if (seeds <= 1).all():
+        return [SINGLE_SEED]
+    lone = sorted(seeds.index[seeds <= 1])
+    return [f"{len(lone)} cell(s) have one seed, spread not estimated there: {name_list(lone)}"] if lone else []
+
+
+def no_finished_note(done: pd.DataFrame) -> list[str]:
+    return [] if len(done) else ["no finished trials: nothing to summarise"]
+
+
+def add_figure(s: Section, ctx: Context, title: str, make: Callable[[], Figure]) -> None:
+    """Draw a figure into the section unless figures are turned off (a text-only report)."""
+    if ctx.options.figures:
+        s.figures.append((title, plots.png_bytes(make())))
+    elif "figures turned off (figures=False)" not in s.text:
+        s.text.append("figures turned off (figures=False)")
+
+
+# ---------------------------------------------------------------- sections
+def overview(df: pd.DataFrame, ctx: Context) -> Section:
+    s = Section("Experiments and trials")
+    for exp, g in df.groupby("exp_name", sort=True):
+        counts = ", ".join(f"{k}: {v}" for k, v in g["status"].value_counts().sort_index().items())
+        s.text.append(f"{exp} ({g['exp_dir'].iloc[0]}): {len(g)} trials ({counts}); "
+                      f"objectives {', '.join(sorted(g['objective'].unique()))}")
+    failed = df[df["status"] == "ERROR"]
+    if len(failed):
+        msgs = [f"{t} ({e.strip().splitlines()[-1] if e.strip() else 'no message'})"
+                for t, e in zip(failed["trial"], failed["error"], strict=True)]
+        s.notes.append(f"{len(failed)} trials failed: {name_list(msgs)}")
+    other = df[~df["status"].isin([DONE, "ERROR"])]
+    if len(other):
+        s.notes.append(f"{len(other)} trials not finished ({', '.join(sorted(other['status'].unique()))}), "
+                       f"left out: {name_list(list(other['trial']))}")
+    done = completed(df)
+    s.notes += no_finished_note(done)
+    for m in HEADLINE_METRICS[:2]:
+        if m not in df.columns:
+            s.notes.append(f"metric {short_name(m)} missing for all trials (no {m} column)")
+    never = [m for m in ctx.metrics if len(done) and done[m].isna().all()]
+    if never:
+        s.notes.append(f"metrics missing for every finished trial (not computed?): "
+                       f"{', '.join(short_name(m) for m in never)}")
+    for m in ctx.metrics:
+        miss = done.loc[done[m].isna(), "trial"].tolist()
+        if miss and m not in never:
+            s.notes.append(f"metric {short_name(m)} missing for {len(miss)} of {len(done)} finished "
+                           f"trials: {name_list(miss)}")
+    s.notes += single_seed_notes(done)
+    cols = ["trial", "status", "cell", "seed", "steps", "beta_eff", "wall_time_s", "error"]
+    s.tables.append(("trials", df[[c for c in cols if c in df.columns]]))
+    return s
+
+
+def distributions(df: pd.DataFrame, ctx: Context) -> Section:
+    s = Section("Metric distributions per cell")
+    done = completed(df)
+    s.notes += no_finished_note(done) + single_seed_notes(done)
+    table = cell_summary(done, ctx.metrics)
+    s.tables.append(("cell_summary", table))
+    names = " and ".join(short_name(m) for m in ctx.headline)
+    add_figure(s, ctx, f"{names} per cell", lambda: plots.metric_boxplots(done, ctx.headline))
+    return s
+
+
+def variance(df: pd.DataFrame, ctx: Context) -> Section:
+    s = Section("Variance decomposition: objective vs hyperparameter vs seed")
+    s.text.append("Nested sums of squares over finished trials: between objectives, between cells "
+                  "within an objective (hyperparameters, architecture), within a cell (seeds).")
+    done = completed(df)
+    s.notes += no_finished_note(done)
+    table = variance_decomposition(done, ctx.metrics)
+    s.tables.append(("variance_decomposition", table))
+    if len(done) and (seeds_per_cell(done) <= 1).all():
+        s.notes.append(f"{SINGLE_SEED}; the seed share below is 0 by construction")
+    for _, r in table[table["metric"].isin(ctx.headline)].iterrows():
+        if pd.notna(r.get("frac_seed")):
+            s.readings.append(
+                f"seed explains {pct(r['frac_seed'])} of {short_name(r['metric'])} variance vs "
+                f"{pct(r['frac_hyperparameter'])} for hyperparameters within an objective and "
+                f"{pct(r['frac_objective'])} between objectives ({r['n_trials']} trials)")
+    return s
+
+
+def _axes(ctx: Context) -> list[tuple[str, str, str]]:
+    return [(ctx.options.lvae, "hp.lambda", "lambda"), (ctx.options.fixed, "hp.beta", "beta")]
+
+
+def sensitivity_section(df: pd.DataFrame, ctx: Context) -> Section:
+    s = Section("Sensitivity to the regulariser strength (lambda) and to beta")
+    done = completed(df)
+    trends = []
+    for objective, param, short in _axes(ctx):
+        sub = done[done["objective"] == objective]
+        if sub.empty or param not in sub.columns or sub[param].isna().all():
+            s.notes.append(f"no finished {objective} trials with {param}: no {short} curve")
+            continue
+        table = sensitivity(done, objective, param, ctx.metrics)
+        s.tables.append((f"sensitivity_{short}", table))
+        trends.append(sensitivity_trend(done, objective, param, ctx.metrics))
+        add_figure(s, ctx, f"{' and '.join(short_name(m) for m in ctx.headline)} vs {short} ({objective})",
+                   lambda table=table: plots.sensitivity_curves(table, ctx.headline))
+        if (sub.groupby(param)["seed"].nunique() <= 1).all():
+            s.notes.append(f"{objective}: {SINGLE_SEED} (one seed per {short} value)")
+    if trends:
+        trend = pd.concat(trends, ignore_index=True)
+        s.tables.append(("sensitivity_trend", trend))
+        for _, r in trend[trend["metric"].isin(ctx.headline)].iterrows():
+            if r["n_values"] < 2:
+                s.notes.append(f"{r['objective']}: only one {short_name(r['param'])} value swept, "
+                               f"no trend for {short_name(r['metric'])}")
+                continue
+            s.readings.append(f"{short_name(r['metric'])} vs {short_name(r['param'])} ({r['objective']}): "
+                              f"Spearman rho = {num(r['spearman_rho'])} over {r['n_trials']} trials")
+    return s
+
+
+def selection_section(df: pd.DataFrame, ctx: Context) -> Section:
+    o = ctx.options
+    s = Section(f"Selection without labels: {o.lvae} at its default lambda vs fixed beta ({o.fixed})")
+    s.text.append("Fixed-beta cells ranked by their median over seeds; p_beat = P(L-VAE seed > fixed-beta "
+                  "seed) + 0.5 P(tie) over all seed pairs; 'any' pools every fixed-beta cell.")
+    done = completed(df)
+    present = set(done["objective"])
+    for obj in (o.lvae, o.fixed):
+        if obj not in present:
+            s.notes.append(f"no finished {obj} trials: comparison not possible")
+    lam = o.default_lambda if o.default_lambda is not None else default_lvae_lambda(o.lvae)
+    if lam is None:
+        s.notes.append(f"the L-VAE default lambda is unknown (lvae.objectives.OBJECTIVES[{o.lvae!r}] has "
+                       "no default): compared at the median swept lambda")
+    table = lvae_vs_fixed_beta(done, ctx.metrics, default_lambda=lam, lvae=o.lvae, fixed=o.fixed)
+    s.tables.append(("lvae_vs_fixed_beta", table))
+    if lam is not None and len(table):
+        off = table[~np.isclose(table["lambda_used"], lam)]
+        if len(off):
+            s.notes.append(f"default lambda {lam:g} was not swept: nearest swept lambda "
+                           f"{format_value(off['lambda_used'].iloc[0])} used instead")
+    rows = table[table["metric"].isin(ctx.headline) & (table["comparison"] == "median")]
+    for _, r in rows.iterrows():
+        s.readings.append(
+            f"L-VAE default (lambda={format_value(r['lambda_used'])}) beats the median fixed beta "
+            f"(beta={format_value(r['beta'])}) with probability {num(r['p_beat'])} on "
+            f"{short_name(r['metric'])} (median {num(r['lvae_median'])} vs {num(r['fixed_median'])}; "
+            f"{r['n_lvae']} vs {r['n_fixed']} seeds)")
+    for _, r in table[table["metric"].isin(ctx.headline) & (table["comparison"] == "any")].iterrows():
+        s.readings.append(f"...and beats a random fixed-beta model with probability {num(r['p_beat'])} on "
+                          f"{short_name(r['metric'])}")
+    return s
+
+
+def agreement_section(df: pd.DataFrame, ctx: Context) -> Section:
+    s = Section("Agreement between metrics")
+    done = completed(df)
+    cols = agreement_columns(done)
+    absent = [c for c in AGREEMENT_COLUMNS if c not in cols]
+    if absent:
+        s.notes.append(f"left out of the correlation (no values): {', '.join(short_name(c) for c in absent)}")
+    if len(done) < 3:
+        s.notes.append(f"only {len(done)} finished trial(s): rank correlations need at least 3")
+    corr = metric_agreement(done)
+    s.tables.append(("metric_agreement", corr.reset_index(names="metric")))
+    add_figure(s, ctx, "Spearman correlation between metrics", lambda: plots.correlation_heatmap(corr))
+    return s
+
+
+def dynamics(df: pd.DataFrame, ctx: Context) -> Section:
+    s = Section("beta_eff dynamics")
+    s.text.append("Effective beta (the weight of the KL gradient relative to reconstruction) over "
+                  "training; median and IQR over seeds per cell, log scale.")
+    trials = df[df["status"] == DONE]
+    traj = read_trajectories(trials)
+    missing = trials_without_events(trials, traj)
+    if missing:
+        s.notes.append(f"no TensorBoard events for {len(missing)} of {len(trials)} finished trials: "
+                       f"{name_list(missing)}")
+    bands = trajectory_bands(traj, trials)
+    ends = trajectory_endpoints(traj, trials)
+    s.tables.append(("beta_endpoints", ends))
+    s.csv_only.append(("beta_trajectory_bands", bands))
+    add_figure(s, ctx, "beta_eff trajectories", lambda: plots.beta_trajectories(bands))
+    for _, r in ends[ends["objective"] == ctx.options.lvae].iterrows():
+        s.readings.append(f"beta_eff of {r['cell']} moved from {num(r['start_median'])} (step "
+                          f"{r['first_step']}) to {num(r['end_median'])} (step {r['last_step']}), "
+                          f"median over {r['n_seeds']} seed(s)")
+    return s
+
+
+def _guarded(s: Section, what: str, fn: Callable[[], None]) -> None:
+    """Run a model-loading step; a failure becomes a visible note, never a crash."""
+    try:
+        fn()
+    except Exception as exc:  # any failure of external code is reported in place
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        s.notes.append(f"{what} not computed: {last}")
+
+
+def _model_prelude(df: pd.DataFrame, ctx: Context, s: Section) -> bool:
+    if not ctx.options.models:
+        s.notes.append("skipped: model-based sections were turned off (models=False / --no-models)")
+        return False
+    s.notes += model_notes(df, ctx)
+    return bool(ctx.with_model)
+
+
+def stability_section(df: pd.DataFrame, ctx: Context) -> Section:
+    o = ctx.options
+    s = Section("Stability of the metrics under other evaluation settings")
+    if not _model_prelude(df, ctx, s):
+        return s
+    settings = (o.stability_settings if o.stability_settings is not None
+                else settings_for(parity_probe=o.parity_probe))
+    by = ctx.headline[0] if ctx.headline else "metric.dci.disentanglement"
+    chosen = pick_models(df[df["trial"].isin(ctx.with_model)], o.stability_models, by=by)
+    reference = settings.get("reference", {})
+    s.text.append(f"{len(chosen)} model(s) spread over the {short_name(by)} ranking, re-scored with "
+                  f"lvae.evaluate.evaluate_run under the reference setting {reference} and these changes "
+                  "to it: " + "; ".join(
+                      f"{k}: " + (", ".join(f"{key}={v!r}" for key, v in cfg.items() if reference.get(key) != v)
+                                  or "(same)")
+                      for k, cfg in settings.items() if k != "reference"))
+
+    def run() -> None:
+        t0 = time.perf_counter()
+        evaluate = o.evaluate or default_evaluate()
+        scores = reevaluation_table(evaluate, dict(zip(chosen["trial"], chosen["run_dir"], strict=True)),
+                                    settings)
+        ranks = rank_stability(scores)
+        s.tables += [("stability_scores", scores), ("stability_ranks", ranks)]
+        s.text.append(f"re-evaluation took {time.perf_counter() - t0:.0f} s")
+        if len(chosen) < 3:
+            s.notes.append(f"only {len(chosen)} model(s): rank correlations need at least 3")
+        for _, r in ranks.iterrows():
+            if r["metric"] in {"mig", "dci.disentanglement"}:
+                s.readings.append(f"{r['metric']}: rank correlation with the reference under {r['setting']} "
+                                  f"= {num(r['spearman'])} (largest rank change {num(r['max_rank_change'])})")
+
+    _guarded(s, "metric stability", run)
+    return s
+
+
+def udr_section(df: pd.DataFrame, ctx: Context) -> Section:
+    o = ctx.options
+    s = Section("Unsupervised model selection (UDR) vs supervised metrics")
+    if not _model_prelude(df, ctx, s):
+        return s
+    s.text.append(f"UDR (Duan et al. 2020, Spearman variant, KL > 0.01 active latents) within each cell "
+                  f"over its seeds, on {o.udr_samples} observations shared by all models.")
+    usable = df[df["trial"].isin(ctx.with_model)]
+    lone = sorted(c for c, n in seeds_per_cell(usable).items() if n < 2)
+    if lone:
+        s.notes.append(f"{len(lone)} cell(s) with fewer than two loadable seeds get no UDR: {name_list(lone)}")
+
+    def run() -> None:
+        def encode(run_dirs: list[str]):
+            return encode_runs(run_dirs, o.udr_samples, o.seed, load_run=o.load_run)
+
+        scores = udr_for_trials(usable, encode)
+        s.tables.append(("udr_scores", scores))
+        if scores["udr"].notna().sum() < 2:
+            s.notes.append("fewer than two models have a UDR score: selection not compared")
+            return
+        sel = udr_selection(df, scores, ctx.headline, seed=o.seed)
+        s.tables.append(("udr_selection", sel))
+        for _, r in sel[sel["pool"] == "all"].iterrows():
+            if "p_top_quartile_udr" in r and pd.notna(r["p_top_quartile_udr"]):
+                s.readings.append(
+                    f"UDR's pick is in the top quartile of {short_name(r['metric'])} in "
+                    f"{pct(r['p_top_quartile_udr'])} of random pools of {r['subset_size']} models "
+                    f"(random pick: {pct(r['p_top_quartile_random'])}); Spearman(UDR, metric) = "
+                    f"{num(r['spearman_udr'])}")
+
+    _guarded(s, "UDR", run)
+    return s
+
+
+def traversals_section(df: pd.DataFrame, ctx: Context) -> Section:
+    o = ctx.options
+    s = Section("Latent traversals of the best and the median model")
+    if not _model_prelude(df, ctx, s):
+        return s
+    if not o.figures:
+        s.text.append("figures turned off (figures=False)")
+        return s
+    by = "metric.dci.disentanglement"
+    d = df[df["trial"].isin(ctx.with_model)]
+    if by not in d.columns or d[by].isna().all():
+        s.notes.append(f"metric {short_name(by)} missing for every model with a checkpoint: no ranking")
+        return s
+    d = d[d[by].notna()].sort_values(by, ascending=False, kind="stable")
+    picks = {"best": d.iloc[0], "median": d.iloc[(len(d) - 1) // 2]}
+    s.text.append("Each row sweeps one latent over [-2, 2] with the others at the mean code of one "
+                  "sampled image.")
+    for label, row in picks.items():
+        def run(row: pd.Series = row, label: str = label) -> None:
+            grid = traversal_image(row["run_dir"], seed=o.seed, load_run=o.load_run)
+            title = f"{label} by {short_name(by)}: {row['trial']} ({row['cell']}, {num(row[by])})"
+            add_figure(s, ctx, title, lambda: plots.traversal_figure(grid, title))
+
+        _guarded(s, f"traversal of the {label} model", run)
+    return s
+
+
+SECTIONS: list[Callable[[pd.DataFrame, Context], Section]] = [
+    overview, distributions, variance, sensitivity_section, selection_section, agreement_section,
+    dynamics, stability_section, udr_section, traversals_section,
+]
+
+
+def make_context(df: pd.DataFrame, options: ReportOptions) -> Context:
+    metrics = options.metrics if options.metrics is not None else metric_columns(df)
+    unknown = [m for m in metrics if m not in df.columns]
+    if unknown:
+        raise KeyError(f"metric column(s) {unknown} not in the results; present: {metric_columns(df)}")
+    headline = [m for m in HEADLINE_METRICS if m in metrics][:2] or list(metrics[:2])
+    done = completed(df)
+    with_model = [t for t, r in zip(done["trial"], done["run_dir"], strict=True) if has_checkpoint(r)]
+    return Context(options=options, metrics=list(metrics), headline=headline, with_model=with_model)
+
+
+def model_notes(df: pd.DataFrame, ctx: Context) -> list[str]:
+    done = completed(df)
+    lacking = [t for t in done["trial"] if t not in set(ctx.with_model)]
+    if not ctx.with_model:
+        return [f"no checkpoint for any of the {len(done)} finished trials: nothing to load"]
+    if lacking:
+        return [f"no checkpoint for {len(lacking)} of {len(done)} finished trials (left out of the "
+                f"model-based sections): {name_list(lacking)}"]
+    return []

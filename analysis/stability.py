@@ -1,0 +1,128 @@
+"""Are the metrics themselves stable? Re-score a few trained models under other settings.
+
+(a) :func:`reevaluation_table` runs any ``evaluate(run_dir, **settings) -> {key: value}``
+over run folders and settings; (b) :func:`default_evaluate` binds it to
+``lvae.evaluate.evaluate_run`` (imported lazily). :func:`rank_stability` then says how
+much the ranking of the models moves when a setting changes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from analysis.table import completed
+
+Evaluate = Callable[..., Mapping[str, float]]
+
+#: the cheap reference: MIG + DCI with the fast probe on 2,000 samples (CPU friendly).
+BASE_SETTINGS: dict[str, Any] = {
+    "metrics": ("mig", "dci"),
+    "num_train": 1500,
+    "num_test": 500,
+    "seed": 0,
+    "representation": "mean",
+    "num_bins": 20,
+    "dci_probe": "logistic",
+}
+#: name -> changes to BASE_SETTINGS; "reference" is what the others are compared with.
+VARIATIONS: dict[str, dict[str, Any]] = {
+    "reference": {},
+    "bins10": {"num_bins": 10},
+    "bins50": {"num_bins": 50},
+    "samples_half": {"num_train": 750, "num_test": 250},
+    "sampled_codes": {"representation": "sampled"},
+    "eval_seed1": {"seed": 1},
+}
+#: disentanglement_lib's probe: slow (minutes per model on CPU), only when asked.
+PARITY_PROBE = {"probe_gbt": {"dci_probe": "gbt"}}
+
+
+def settings_for(
+    variations: Mapping[str, Mapping[str, Any]] | None = None,
+    base: Mapping[str, Any] | None = None, parity_probe: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Full keyword sets per setting name (base updated by each variation)."""
+    variations = dict(VARIATIONS if variations is None else variations)
+    if parity_probe:
+        variations.update(PARITY_PROBE)
+    if "reference" not in variations:
+        raise ValueError(f"settings need a 'reference' entry to compare with; got {sorted(variations)}")
+    base = dict(BASE_SETTINGS if base is None else base)
+    return {name: {**base, **change} for name, change in variations.items()}
+
+
+def default_evaluate() -> Evaluate:
+    from lvae.evaluate import evaluate_run
+
+    return evaluate_run
+
+
+def pick_models(df: pd.DataFrame, k: int = 6, by: str = "metric.dci.disentanglement",
+                has_model: Callable[[str], bool] | None = None) -> pd.DataFrame:
+    """k finished trials spread evenly over the ranking by ``by`` (best, worst and between).
+
+    A spread subset keeps rank correlations meaningful with few models; only trials whose
+    model exists (``has_model(run_dir)``) are eligible.
+    """
+    done = completed(df)
+    if has_model is not None:
+        done = done[[has_model(r) for r in done["run_dir"]]]
+    if by in done.columns:
+        done = done[done[by].notna()].sort_values(by, ascending=False, kind="stable")
+    if len(done) <= k:
+        return done
+    idx = np.unique(np.round(np.linspace(0, len(done) - 1, k)).astype(int))
+    return done.iloc[idx]
+
+
+def reevaluation_table(
+    evaluate: Evaluate, run_dirs: Mapping[str, str | os.PathLike] | Sequence[str | os.PathLike],
+    settings: Mapping[str, Mapping[str, Any]],
+) -> pd.DataFrame:
+    """Long table (trial, setting, metric, value): every model scored under every setting.
+
+    ``run_dirs`` maps trial names to run folders (a plain list uses the folders as names).
+    """
+    if not isinstance(run_dirs, Mapping):
+        run_dirs = {str(r): r for r in run_dirs}
+    rows = []
+    for trial, run_dir in run_dirs.items():
+        for name, kwargs in settings.items():
+            values = evaluate(run_dir, **dict(kwargs))
+            rows += [{"trial": trial, "setting": name, "metric": key, "value": float(v)}
+                     for key, v in values.items()]
+    return pd.DataFrame(rows, columns=["trial", "setting", "metric", "value"])
+
+
+def rank_stability(table: pd.DataFrame, reference: str = "reference") -> pd.DataFrame:
+    """Per (setting, metric): Spearman and Kendall rank correlation of the models' scores
+    with the reference setting, and the largest change of a model's rank."""
+    if reference not in set(table["setting"]):
+        raise ValueError(f"no setting {reference!r} in the re-evaluation table; settings: "
+                         f"{sorted(set(table['setting']))}")
+    wide = table.pivot_table(index="trial", columns=["setting", "metric"], values="value")
+    rows = []
+    for (setting, metric) in wide.columns:
+        if setting == reference or (reference, metric) not in wide.columns:
+            continue
+        pair = wide[[(reference, metric), (setting, metric)]].dropna()
+        ref, other = pair.iloc[:, 0].to_numpy(), pair.iloc[:, 1].to_numpy()
+        row = {"setting": setting, "metric": metric, "n_models": len(pair),
+               "spearman": np.nan, "kendall": np.nan, "max_rank_change": np.nan,
+               "mean_abs_change": float(np.mean(np.abs(other - ref))) if len(pair) else np.nan}
+        if len(pair) >= 2 and np.ptp(ref) > 0 and np.ptp(other) > 0:
+            row["spearman"] = float(scipy.stats.spearmanr(ref, other).statistic)
+            row["kendall"] = float(scipy.stats.kendalltau(ref, other).statistic)
+        if len(pair) >= 1:
+            ranks_ref = scipy.stats.rankdata(-ref)
+            ranks_other = scipy.stats.rankdata(-other)
+            row["max_rank_change"] = float(np.max(np.abs(ranks_ref - ranks_other)))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["setting", "metric", "n_models", "spearman", "kendall",
+                                       "max_rank_change", "mean_abs_change"])

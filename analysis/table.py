@@ -1,0 +1,107 @@
+"""Column conventions of the trial table, shared by every summary.
+
+One row per trial, as :func:`analysis.load.load_experiments` returns it: ``hp.<name>``
+columns hold hyperparameters (NaN where they do not apply), ``metric.<key>`` columns hold
+the scores. A *cell* is (dataset, objective, architecture, hyperparameters other than
+seed); seeds are the replicates inside a cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+HP_PREFIX = "hp."
+METRIC_PREFIX = "metric."
+#: columns that identify a cell besides the hyperparameters.
+CELL_BASE = ("dataset", "objective", "architecture")
+#: the status Ray Tune gives a trial that finished normally.
+DONE = "TERMINATED"
+#: headline metrics, in the order reports show them (the ones present are used).
+HEADLINE_METRICS = (
+    "metric.dci.disentanglement",
+    "metric.mig",
+    "metric.sap",
+    "metric.factor_vae.eval_accuracy",
+    "metric.beta_vae.eval_accuracy",
+    "metric.modularity.modularity",
+)
+#: columns where lower is better; every metric.* column is higher-is-better.
+LOWER_IS_BETTER = frozenset({"loss_total", "loss_recon", "loss_kl"})
+
+
+def hp_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if c.startswith(HP_PREFIX)]
+
+
+def metric_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if c.startswith(METRIC_PREFIX)]
+
+
+def short_name(column: str) -> str:
+    """``metric.dci.disentanglement`` -> ``dci.disentanglement``; ``hp.lambda`` -> ``lambda``."""
+    for prefix in (METRIC_PREFIX, HP_PREFIX):
+        if column.startswith(prefix):
+            return column[len(prefix) :]
+    return column
+
+
+def higher_is_better(column: str) -> bool:
+    return column not in LOWER_IS_BETTER
+
+
+def completed(df: pd.DataFrame) -> pd.DataFrame:
+    """Trials that finished: the only ones whose metrics are summarised."""
+    return df[df["status"] == DONE]
+
+
+def resolve_metrics(df: pd.DataFrame, metrics: Sequence[str] | None) -> list[str]:
+    """The metric columns to summarise; unknown names raise naming what exists."""
+    if metrics is None:
+        return metric_columns(df)
+    missing = [m for m in metrics if m not in df.columns]
+    if missing:
+        raise KeyError(f"no column(s) {missing} in the trial table; metric columns: {metric_columns(df)}")
+    return list(metrics)
+
+
+def format_value(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def _varying(df: pd.DataFrame, columns: Iterable[str]) -> list[str]:
+    return [c for c in columns if df[c].dropna().nunique() > 1]
+
+
+def with_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """Add a ``cell`` label unique per cell, naming only what varies (``lvae lambda=0.01``).
+
+    A hyperparameter is named when it varies within the row's objective; dataset and
+    architecture are named when the table holds more than one. Two cells always differ in
+    something that is named, so labels are unique.
+    """
+    out = df.copy()
+    hps = hp_columns(df)
+    shown_base = _varying(df, ("dataset", "architecture"))
+    varying_by_objective = {
+        obj: _varying(group, hps) for obj, group in df.groupby("objective", sort=False)
+    }
+    labels = []
+    for _, row in df.iterrows():
+        parts = [str(row["objective"])]
+        for col in varying_by_objective.get(row["objective"], []):
+            if pd.notna(row[col]):
+                parts.append(f"{short_name(col)}={format_value(row[col])}")
+        parts += [format_value(row[c]) for c in shown_base]
+        labels.append(" ".join(parts))
+    out["cell"] = labels
+    return out
+
+
+def seeds_per_cell(df: pd.DataFrame) -> pd.Series:
+    """Number of finished seeds per cell label (needs a ``cell`` column)."""
+    return df.groupby("cell", sort=False)["seed"].nunique()

@@ -1,0 +1,206 @@
+"""The HTML report on synthetic experiments: numbers, notes in place, CSVs, CLI."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from analysis_fixtures import (
+    TrialSpec,
+    fake_evaluate,
+    fake_load_run,
+    linear_trajectory,
+    standard_metrics,
+    standard_trials,
+    write_experiment,
+)
+
+from analysis.report import main, write_report
+
+FAKES = {"evaluate": fake_evaluate, "load_run": fake_load_run}
+
+
+def sections(page: str) -> dict[str, str]:
+    """Section title -> its HTML (so a note can be checked to be in the right place)."""
+    parts = re.split(r"<h2 id='s\d+'>", page)[1:]
+    return {html.unescape(p.split("</h2>", 1)[0]): html.unescape(p) for p in parts}
+
+
+def section(page: str, start: str) -> str:
+    found = [body for title, body in sections(page).items() if title.startswith(start)]
+    assert len(found) == 1, (start, list(sections(page)))
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def standard(tmp_path_factory):
+    root = tmp_path_factory.mktemp("std")
+    exps = [write_experiment(root, name, ts) for name, ts in standard_trials(seeds=(0, 1, 2)).items()]
+    out = root / "report"
+    path = write_report(exps, out, default_lambda=0.01, **FAKES)
+    return path, out
+
+
+def test_report_is_one_self_contained_file(standard):
+    path, out = standard
+    assert path == out / "report.html"
+    page = path.read_text()
+    assert page.count("data:image/png;base64,") >= 7
+    assert not re.search(r"src=['\"](?!data:)", page)  # nothing loaded from elsewhere
+    csvs = {p.stem for p in out.glob("*.csv")}
+    assert {"trials", "cell_summary", "variance_decomposition", "sensitivity_lambda", "sensitivity_beta",
+            "sensitivity_trend", "lvae_vs_fixed_beta", "metric_agreement", "beta_trajectory_bands",
+            "beta_endpoints", "stability_scores", "stability_ranks", "udr_scores", "udr_selection"} <= csvs
+    assert not list(out.glob(".*tmp"))  # atomic writes leave no temporaries
+
+
+def test_readings_quote_the_tables(standard):
+    path, out = standard
+    page = html.unescape(path.read_text())
+    var = pd.read_csv(out / "variance_decomposition.csv").set_index("metric")
+    dci = var.loc["metric.dci.disentanglement"]
+    assert (f"seed explains {100 * dci['frac_seed']:.0f}% of dci.disentanglement variance vs "
+            f"{100 * dci['frac_hyperparameter']:.0f}% for hyperparameters") in page
+    sel = pd.read_csv(out / "lvae_vs_fixed_beta.csv")
+    row = sel[(sel["metric"] == "metric.dci.disentanglement") & (sel["comparison"] == "median")].iloc[0]
+    assert row["lambda_used"] == 0.01
+    assert (f"L-VAE default (lambda=0.01) beats the median fixed beta (beta={row['beta']:g}) "
+            f"with probability {row['p_beat']:.3g} on dci.disentanglement") in page
+    # standard_metrics: lvae at lambda 0.01 has x = 1, beta_vae betas 1,2,4,8 have x = 0..3
+    # -> ranked best first 8, 4, 2, 1: the median (better middle) is beta 4, x = 2 > 1
+    assert row["beta"] == 4.0 and row["p_beat"] == 0.0
+    any_beta = sel[(sel["metric"] == "metric.dci.disentanglement") & (sel["comparison"] == "any")].iloc[0]
+    # vs all 12 fixed-beta seeds: beats x = 0 (9 pairs); vs x = 1 wins 3, ties 3; loses the rest
+    assert any_beta["p_beat"] == pytest.approx((9 + 3 + 0.5 * 3) / 36)
+    ends = pd.read_csv(out / "beta_endpoints.csv").set_index("cell")
+    e = ends.loc["lvae lambda=0.01"]
+    assert e["start_median"] == pytest.approx(1.0)
+    assert e["end_median"] == pytest.approx((1 / 0.01**0.2) * 1.01, rel=1e-5)
+    assert f"beta_eff of lvae lambda=0.01 moved from 1 (step 0) to {e['end_median']:.3g} (step 100)" in page
+    assert "UDR's pick is in the top quartile" in page
+    assert "rank correlation with the reference under bins10" in page
+    assert "no TensorBoard events" not in page and "trials failed" not in page
+
+
+def test_tables_hold_the_known_answers(standard):
+    _, out = standard
+    cells = pd.read_csv(out / "cell_summary.csv")
+    r = cells[(cells["cell"] == "beta_vae beta=4") & (cells["metric"] == "metric.dci.disentanglement")].iloc[0]
+    expected = [standard_metrics("beta_vae", {"beta": 4.0}, s)["dci.disentanglement"] for s in (0, 1, 2)]
+    assert r["median"] == pytest.approx(np.median(expected)) and r["n_seeds"] == 3
+    trend = pd.read_csv(out / "sensitivity_trend.csv").set_index(["param", "metric"])
+    assert trend.loc[("hp.lambda", "metric.dci.disentanglement"), "spearman_rho"] > 0.9
+    ranks = pd.read_csv(out / "stability_ranks.csv")
+    np.testing.assert_allclose(ranks["spearman"], 1.0)  # fake_evaluate keeps the order
+
+
+@pytest.fixture(scope="module")
+def degraded(tmp_path_factory):
+    """Failed trials, a missing metric, missing TB folders and checkpoints."""
+    root = tmp_path_factory.mktemp("deg")
+    trials = standard_trials(seeds=(0, 1))
+    lv = trials["lvae_reg"]
+    lv[0].status, lv[0].error = "ERROR", "Traceback...\nRuntimeError: CUDA out of memory"
+    lv[1].status, lv[1].error = "ERROR", ""
+    lv[2].metrics = {k: v for k, v in lv[2].metrics.items() if k != "mig"}
+    lv[3].trajectory = None
+    lv[4].checkpoint = False
+    trials["baselines"][0].status = "RUNNING"
+    exps = [write_experiment(root, name, ts) for name, ts in trials.items()]
+    page = write_report(exps, root / "out", default_lambda=0.01, figures=False, **FAKES).read_text()
+    return page, lv
+
+
+def test_failures_are_reported_in_place(degraded):
+    page, lv = degraded
+    top = section(page, "Experiments and trials")
+    assert "2 trials failed: lvae_reg/lvae_r_00000 (RuntimeError: CUDA out of memory), " \
+           "lvae_reg/lvae_r_00001 (no message)" in top
+    assert "1 trials not finished (RUNNING), left out: baselines/baseli_00000" in top
+    assert "metric mig missing for 1 of 15 finished trials: lvae_reg/lvae_r_00002" in top
+    assert "no TensorBoard events for 1 of 15 finished trials: lvae_reg/lvae_r_00003" in section(
+        page, "beta_eff dynamics")
+    for title in ("Stability", "Unsupervised", "Latent traversals"):
+        assert "no checkpoint for 1 of 15 finished trials" in section(page, title)
+    assert "only one seed" not in page
+
+
+def test_single_seed_is_said_where_spread_matters(tmp_path):
+    trials = standard_trials(seeds=(0,))
+    exps = [write_experiment(tmp_path, name, ts) for name, ts in trials.items()]
+    page = write_report(exps, tmp_path / "out", default_lambda=0.01, figures=False, **FAKES).read_text()
+    assert "data:image/png" not in page
+    for title in ("Metric distributions", "Variance decomposition", "Sensitivity"):
+        assert "only one seed per cell: spread cannot be estimated" in section(page, title)
+    assert "cell(s) with fewer than two loadable seeds get no UDR" in section(page, "Unsupervised")
+
+
+def test_model_sections_fail_softly_and_can_be_skipped(tmp_path):
+    exp = write_experiment(tmp_path, "exp", standard_trials(seeds=(0, 1))["lvae_reg"][:4])
+
+    def broken(run_dir, **kw):
+        raise RuntimeError(f"cannot load {run_dir}")
+
+    page = write_report([exp], tmp_path / "a", default_lambda=0.01, evaluate=broken, load_run=broken).read_text()
+    assert "metric stability not computed: RuntimeError: cannot load" in section(page, "Stability")
+    assert "UDR not computed: RuntimeError" in section(page, "Unsupervised")
+    assert "traversal of the best model not computed" in section(page, "Latent traversals")
+    page = write_report([exp], tmp_path / "b", models=False, figures=False).read_text()
+    assert "skipped: model-based sections were turned off" in section(page, "Stability")
+    # only L-VAE: the fixed-beta comparison says why it is empty
+    assert "no finished beta_vae trials: comparison not possible" in section(page, "Selection")
+
+
+def test_unknown_default_lambda_and_unswept_default(tmp_path, monkeypatch):
+    exp = write_experiment(tmp_path, "exp", [t for ts in standard_trials(seeds=(0, 1)).values() for t in ts])
+    monkeypatch.setattr("analysis.report_sections.default_lvae_lambda", lambda objective: None)
+    page = write_report([exp], tmp_path / "a", models=False, figures=False).read_text()
+    assert "default lambda is unknown" in section(page, "Selection")
+    page = write_report([exp], tmp_path / "b", models=False, figures=False, default_lambda=0.05).read_text()
+    assert "default lambda 0.05 was not swept: nearest swept lambda 0.1 used instead" in section(page, "Selection")
+
+
+def test_missing_headline_metric_everywhere(tmp_path):
+    trials = [TrialSpec("lvae", {"lambda": 0.1}, s, {"sap": 0.1 * s}, trajectory=linear_trajectory(1, 2))
+              for s in range(3)]
+    exp = write_experiment(tmp_path, "exp", trials)
+    page = write_report([exp], tmp_path / "out", models=True, **FAKES).read_text()
+    note = re.search(r"metrics missing for every finished trial \(not computed\?\): ([^<]*)<", page)
+    assert note and {"dci.disentanglement", "mig"} <= set(note.group(1).split(", "))
+    assert "sap" not in note.group(1).split(", ")
+    assert "metric dci.disentanglement missing for 3" not in page
+    assert "lvae: only one lambda value swept, no trend for" in section(page, "Sensitivity")
+    assert "metric dci.disentanglement missing for every model with a checkpoint" in section(
+        page, "Latent traversals")
+
+
+def test_cli(tmp_path, capsys):
+    exp = write_experiment(tmp_path, "exp", standard_trials(seeds=(0,))["lvae_reg"])
+    assert main([str(exp), "--out", str(tmp_path / "r"), "--no-models", "--no-figures",
+                 "--default-lambda", "0.01"]) == 0
+    assert (tmp_path / "r" / "report.html").is_file() and "wrote" in capsys.readouterr().out
+    assert main([str(tmp_path / "missing"), "--out", str(tmp_path / "r2")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main([str(exp), "--out", str(tmp_path / "r3"), "--metrics", "metric.nope", "--no-models"]) == 2
+    with pytest.raises(TypeError, match="unknown option"):
+        write_report([exp], tmp_path / "r4", bins=3)
+
+
+def test_nothing_finished_and_no_metric_columns(tmp_path):
+    trials = [TrialSpec("lvae", {"lambda": 0.1}, s, status="ERROR", error="killed") for s in range(2)]
+    exp = write_experiment(tmp_path, "failed", trials)
+    page = write_report([exp], tmp_path / "a", default_lambda=0.1, **FAKES).read_text()
+    assert "2 trials failed" in section(page, "Experiments")
+    for title in ("Experiments", "Metric distributions", "Variance decomposition"):
+        assert "no finished trials: nothing to summarise" in section(page, title)
+    assert "no checkpoint for any of the 0 finished trials" in section(page, "Stability")
+    # a results.csv without any metric.* column and only a header row
+    header = pd.read_csv(exp / "results.csv")
+    cols = [c for c in header.columns if not c.startswith("metric.")]
+    header[cols].iloc[:0].to_csv(exp / "results.csv", index=False)
+    page = write_report([exp], tmp_path / "b").read_text()
+    assert "metric dci.disentanglement missing for all trials (no metric.dci.disentanglement column)" in page
+    assert "no finished trials" in page

@@ -1,0 +1,113 @@
+"""Robustness summaries on synthetic trial tables whose answers are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from analysis_fixtures import trial_table
+
+from analysis import (
+    cell_summary,
+    sensitivity,
+    sensitivity_trend,
+    variance_decomposition,
+    with_cells,
+)
+
+
+def sweep(metric, seeds=(0, 1, 2, 3)) -> pd.DataFrame:
+    rows = []
+    for lam in (0.001, 0.01, 0.1, 1.0):
+        rows += [{"objective": "lvae", "hp.lambda": lam, "seed": s, "metric.m": metric("lvae", lam, s)}
+                 for s in seeds]
+    for beta in (1.0, 4.0, 16.0):
+        rows += [{"objective": "beta_vae", "hp.beta": beta, "seed": s, "metric.m": metric("beta_vae", beta, s)}
+                 for s in seeds]
+    return trial_table(rows)
+
+
+def test_cell_labels_name_what_varies():
+    df = with_cells(sweep(lambda o, h, s: 0.0))
+    assert set(df["cell"]) == {"lvae lambda=0.001", "lvae lambda=0.01", "lvae lambda=0.1", "lvae lambda=1",
+                               "beta_vae beta=1", "beta_vae beta=4", "beta_vae beta=16"}
+    df2 = with_cells(pd.concat([sweep(lambda o, h, s: 0.0), sweep(lambda o, h, s: 0.0).assign(architecture="mlp")]))
+    assert "lvae lambda=0.01 mlp" in set(df2["cell"])
+
+
+def test_cell_summary_statistics_and_counts():
+    df = trial_table([{"objective": "lvae", "hp.lambda": 0.1, "seed": s, "metric.a": v, "metric.b": b}
+                for s, v, b in [(0, 1.0, 1.0), (1, 2.0, np.nan), (2, 3.0, 3.0), (3, 10.0, np.nan)]]
+               + [{"objective": "lvae", "hp.lambda": 0.1, "seed": 4, "metric.a": 99.0, "metric.b": 99.0,
+                   "status": "ERROR"}])
+    out = cell_summary(df).set_index("metric")
+    a = out.loc["metric.a"]
+    assert a["median"] == 2.5 and a["min"] == 1.0 and a["max"] == 10.0
+    assert a["q25"] == pytest.approx(1.75) and a["q75"] == pytest.approx(4.75)
+    assert a["iqr"] == pytest.approx(3.0)
+    assert a["n_seeds"] == 4  # the failed trial is not counted
+    assert out.loc["metric.b", "n_seeds"] == 2 and out.loc["metric.b", "median"] == 2.0
+    assert out.loc["metric.a", "cell"] == "lvae" and out.loc["metric.a", "hp.lambda"] == 0.1
+
+
+def test_seed_only_metric_is_all_seed_variance():
+    df = sweep(lambda o, h, s: float(s) ** 2)
+    r = variance_decomposition(df).iloc[0]
+    assert r["frac_seed"] == pytest.approx(1.0)
+    assert r["frac_objective"] == pytest.approx(0.0, abs=1e-12)
+    assert r["frac_hyperparameter"] == pytest.approx(0.0, abs=1e-12)
+    assert r["n_cells"] == 7 and r["n_cells_replicated"] == 7 and r["n_trials"] == 28
+
+
+def test_hyperparameter_and_objective_shares():
+    # metric = hyperparameter value within lvae, constant within beta_vae: no seed variance
+    df = sweep(lambda o, h, s: np.log10(h) if o == "lvae" else -1.5)
+    r = variance_decomposition(df).iloc[0]
+    assert r["frac_seed"] == pytest.approx(0.0, abs=1e-12)
+    assert r["frac_objective"] == pytest.approx(0.0, abs=1e-12)  # both objectives average -1.5
+    assert r["frac_hyperparameter"] == pytest.approx(1.0)
+    df = sweep(lambda o, h, s: 1.0 if o == "lvae" else 0.0)
+    r = variance_decomposition(df).iloc[0]
+    assert r["frac_objective"] == pytest.approx(1.0)
+
+
+def test_fractions_sum_to_one_on_mixed_data():
+    rng = np.random.default_rng(0)
+    df = sweep(lambda o, h, s: float(rng.normal()) + np.log(h))
+    r = variance_decomposition(df).iloc[0]
+    assert r["frac_objective"] + r["frac_hyperparameter"] + r["frac_seed"] == pytest.approx(1.0)
+    assert r["ss_objective"] + r["ss_hyperparameter"] + r["ss_seed"] == pytest.approx(r["ss_total"])
+
+
+def test_single_seed_has_no_replicated_cells():
+    r = variance_decomposition(sweep(lambda o, h, s: h, seeds=(0,))).iloc[0]
+    assert r["n_cells_replicated"] == 0 and r["frac_seed"] == 0.0
+
+
+def test_metric_equal_to_lambda_has_spearman_one():
+    df = sweep(lambda o, h, s: h + 0.0001 * s)
+    trend = sensitivity_trend(df, "lvae", "hp.lambda").iloc[0]
+    assert trend["spearman_rho"] == pytest.approx(1.0, abs=0.05)
+    exact = sensitivity_trend(sweep(lambda o, h, s: h, seeds=(0,)), "lvae", "hp.lambda").iloc[0]
+    assert exact["spearman_rho"] == pytest.approx(1.0)
+    curve = sensitivity(df, "lvae", "hp.lambda")
+    np.testing.assert_allclose(curve["value"], [0.001, 0.01, 0.1, 1.0])
+    np.testing.assert_allclose(curve["median"], curve["value"] + 0.00015)
+    np.testing.assert_allclose(curve["max"] - curve["min"], 0.0003)
+    assert (curve["n_seeds"] == 4).all()
+    assert (curve["series"] == "all").all()
+
+
+def test_sensitivity_against_beta_and_absent_objective():
+    df = sweep(lambda o, h, s: -h)
+    trend = sensitivity_trend(df, "beta_vae", "hp.beta").iloc[0]
+    assert trend["spearman_rho"] == pytest.approx(-1.0)
+    assert sensitivity(df, "controlvae", "hp.beta").empty
+    # a second architecture makes two separate curves
+    two = pd.concat([df, df.assign(architecture="mlp")], ignore_index=True)
+    assert set(sensitivity(two, "lvae", "hp.lambda")["series"]) == {"conv", "mlp"}
+
+
+def test_unknown_metric_is_named():
+    with pytest.raises(KeyError, match="metric.nope"):
+        cell_summary(sweep(lambda o, h, s: 0.0), ["metric.nope"])

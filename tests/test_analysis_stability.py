@@ -1,0 +1,85 @@
+"""Re-evaluation under other metric settings, with a fake evaluate callable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from analysis_fixtures import trial_table
+
+from analysis import pick_models, rank_stability, reevaluation_table, settings_for
+from analysis.stability import BASE_SETTINGS, default_evaluate
+
+QUALITY = {"r0": 0.9, "r1": 0.7, "r2": 0.5, "r3": 0.3, "r4": 0.1}
+calls: list = []
+
+
+def fake_evaluate(run_dir, **kw):
+    """mig keeps the order under every setting; dci reverses it when the probe is 'gbt'."""
+    q = QUALITY[str(run_dir)]
+    calls.append((str(run_dir), kw))
+    return {"mig": q + 0.001 * kw["num_bins"], "dci.disentanglement": -q if kw["dci_probe"] == "gbt" else q}
+
+
+def test_settings_are_cheap_by_default_and_parity_probe_opt_in():
+    s = settings_for()
+    assert s["reference"] == BASE_SETTINGS
+    assert s["reference"]["num_train"] + s["reference"]["num_test"] <= 2000
+    assert s["reference"]["dci_probe"] == "logistic" and set(s["reference"]["metrics"]) == {"mig", "dci"}
+    assert s["bins10"]["num_bins"] == 10 and s["bins50"]["num_bins"] == 50
+    assert s["sampled_codes"]["representation"] == "sampled"
+    assert all(v["dci_probe"] != "gbt" for v in s.values())
+    assert settings_for(parity_probe=True)["probe_gbt"]["dci_probe"] == "gbt"
+    with pytest.raises(ValueError, match="reference"):
+        settings_for({"bins10": {"num_bins": 10}})
+
+
+def test_reevaluation_table_and_rank_changes():
+    calls.clear()
+    settings = settings_for({"reference": {}, "bins50": {"num_bins": 50}, "gbt": {"dci_probe": "gbt"}})
+    table = reevaluation_table(fake_evaluate, {f"trial{k[1]}": k for k in QUALITY}, settings)
+    assert len(calls) == 5 * 3 and len(table) == 5 * 3 * 2
+    assert set(table.columns) == {"trial", "setting", "metric", "value"}
+    assert calls[0][1]["num_train"] == BASE_SETTINGS["num_train"]
+    ranks = rank_stability(table).set_index(["setting", "metric"])
+    assert ranks.loc[("bins50", "mig"), "spearman"] == pytest.approx(1.0)
+    assert ranks.loc[("bins50", "mig"), "max_rank_change"] == 0
+    assert ranks.loc[("bins50", "mig"), "mean_abs_change"] == pytest.approx(0.03)
+    assert ranks.loc[("gbt", "dci.disentanglement"), "spearman"] == pytest.approx(-1.0)
+    assert ranks.loc[("gbt", "dci.disentanglement"), "kendall"] == pytest.approx(-1.0)
+    assert ranks.loc[("gbt", "dci.disentanglement"), "max_rank_change"] == 4
+    assert ("reference", "mig") not in ranks.index
+    with pytest.raises(ValueError, match="no setting 'base'"):
+        rank_stability(table, reference="base")
+
+
+def test_plain_list_of_run_dirs():
+    table = reevaluation_table(fake_evaluate, ["r0", "r1"], settings_for({"reference": {}}))
+    assert set(table["trial"]) == {"r0", "r1"}
+
+
+def test_pick_models_spreads_over_the_ranking():
+    df = trial_table([{"objective": "lvae", "seed": i, "metric.dci.disentanglement": float(i)} for i in range(20)]
+                     + [{"objective": "lvae", "seed": 99, "metric.dci.disentanglement": 100.0, "status": "ERROR"}])
+    picked = pick_models(df, k=4)
+    np.testing.assert_array_equal(picked["metric.dci.disentanglement"], [19, 13, 6, 0])
+    assert len(pick_models(df, k=50)) == 20
+    no_model = pick_models(df, k=4, has_model=lambda run_dir: not run_dir.endswith("t19/run"))
+    assert no_model["metric.dci.disentanglement"].max() == 18
+
+
+def test_default_binding_is_lvae_evaluate_run():
+    from lvae.evaluate import evaluate_run
+
+    assert default_evaluate() is evaluate_run
+    import inspect
+
+    params = inspect.signature(evaluate_run).parameters
+    # every base setting is accepted by name or through **options
+    assert {"metrics", "num_train", "num_test", "seed", "representation"} <= set(params)
+    assert any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def test_empty_table_shape():
+    out = rank_stability(pd.DataFrame({"trial": ["a"], "setting": ["reference"], "metric": ["mig"], "value": [1.0]}))
+    assert out.empty and "spearman" in out.columns
