@@ -110,16 +110,22 @@ def evaluate_loaded(
     write: bool = True,
     **options: Any,
 ) -> dict[str, float]:
-    """Compute ``metrics`` for an in-memory model; write metrics.json into run_dir if asked."""
-    from lvae.metrics.registry import compute_metrics
+    """Compute ``metrics`` for an in-memory model; write metrics.json into run_dir if asked.
 
+    ``options`` are representation choices shared by the metrics they concern:
+    ``num_bins`` (MIG, modularity), ``dci_probe`` and ``n_jobs`` (DCI).
+    """
+    from lvae.metrics.registry import compute_many
+
+    per_metric = metric_options(metrics, **options)
     was_training = model.training
     model.eval()
     try:
         t0 = time.perf_counter()
         encode = make_encoder(model, representation=representation, seed=seed)
-        values = compute_metrics(
-            list(metrics), dataset, encode, seed=seed, num_train=num_train, num_test=num_test, **options
+        values = compute_many(
+            list(metrics), dataset, encode, seed=seed, num_train=num_train, num_test=num_test,
+            options=per_metric,
         )
     finally:
         model.train(was_training)
@@ -140,6 +146,38 @@ def evaluate_loaded(
     return values
 
 
+#: flat option -> (metrics it applies to, the metric's own keyword)
+OPTION_TARGETS: dict[str, tuple[tuple[str, ...], str]] = {
+    "num_bins": (("mig", "modularity"), "num_bins"),
+    "dci_probe": (("dci",), "probe"),
+    "n_jobs": (("dci",), "n_jobs"),
+}
+
+
+def metric_options(metrics: Sequence[str], **options: Any) -> dict[str, dict[str, Any]]:
+    """Spread flat representation choices over the metrics that take them."""
+    unknown = sorted(set(options) - set(OPTION_TARGETS))
+    if unknown:
+        raise ValueError(f"unknown evaluation option(s) {unknown}; valid: {sorted(OPTION_TARGETS)}")
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in options.items():
+        targets, keyword = OPTION_TARGETS[key]
+        for name in metrics:
+            if name in targets and value is not None:
+                out.setdefault(name, {})[keyword] = value
+    return out
+
+
+def check_metric_names(metrics: Sequence[str]) -> None:
+    from lvae.metrics.registry import metric_names
+
+    unknown = [m for m in metrics if m not in metric_names()]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; valid metrics: {', '.join(metric_names())}")
+    if not metrics:
+        raise ValueError("no metrics requested")
+
+
 def evaluate_run(
     run_dir: str | Path,
     metrics: Sequence[str] = ("mig", "dci"),
@@ -153,8 +191,6 @@ def evaluate_run(
     **options: Any,
 ) -> dict[str, float]:
     """Load a run folder and score it (used by the CLI and by the analysis' stability study)."""
-    from lvae.metrics.registry import check_metric_names
-
     check_metric_names(metrics)
     loaded = load_run(run_dir, device=device, data_root=data_root)
     return evaluate_loaded(
@@ -174,6 +210,7 @@ def evaluate_run(
 
 def main(argv: list[str] | None = None) -> int:
     from lvae.metrics.registry import METRICS
+    from lvae.metrics.dci import PROBES
 
     p = argparse.ArgumentParser(prog="python -m lvae.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", help="folder written by python -m lvae.train")
@@ -184,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of every sample drawn (default 0)")
     p.add_argument("--representation", choices=("mean", "sampled"), default="mean")
     p.add_argument("--num-bins", type=int, default=20, help="bins for MIG/modularity (default 20)")
-    p.add_argument("--dci-probe", default="gbt", help="DCI probe: gbt (disentanglement_lib) or a fast one")
+    p.add_argument("--dci-probe", default="gbt", choices=sorted(PROBES),
+                   help="DCI probe: gbt (disentanglement_lib's GradientBoostingClassifier) or logistic (fast)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--data-root", default=None)
     args = p.parse_args(argv)

@@ -86,6 +86,11 @@ def build_run(config: TrainConfig) -> Run:
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     get_objective(config.objective, config.objective_params)  # validates parameters early
+    if config.evaluate:
+        from lvae.evaluate import check_metric_names, metric_options
+
+        check_metric_names(config.evaluate)
+        metric_options(config.evaluate, **config.eval_options)
 
     dataset = get_dataset(config.dataset, config.data_root)
     if not dataset.has_factors and config.evaluate:
@@ -353,7 +358,7 @@ def build_parser():
     helps = {
         "dataset": "dataset name (see lvae.data.dataset_names())",
         "data_root": "data folder (default $LVAE_DATA or ~/.cache/lvae)",
-        "architecture": "conv | conv_wide | mlp",
+        "architecture": "conv | conv_dlib | conv_wide | mlp",
         "objective": "vae | beta_vae | lvae | controlvae | dynamicvae | sigma_vae",
         "likelihood": "override the dataset's likelihood: bernoulli | gaussian",
         "device": "cpu | cuda | auto",
