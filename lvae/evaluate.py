@@ -209,8 +209,8 @@ def evaluate_run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lvae.metrics.registry import METRICS
     from lvae.metrics.dci import PROBES
+    from lvae.metrics.registry import METRICS
 
     p = argparse.ArgumentParser(prog="python -m lvae.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", help="folder written by python -m lvae.train")

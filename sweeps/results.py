@@ -23,7 +23,7 @@ FIRST_COLUMNS = [
     "objective", "cell", "seed",
 ]
 LOSS_COLUMNS = ["steps", "loss_total", "loss_recon", "loss_kl", "beta_eff"]
-TAIL_COLUMNS = ["node", "num_failures", "resumed_from", "wall_time_s", "train_wall_time_s", "trial_dir"]
+TAIL_COLUMNS = ["node", "node_id", "device", "num_failures", "resumed_from", "wall_time_s", "train_wall_time_s", "trial_dir"]
 
 
 def write_sweep_file(exp_dir: Path, settings: dict[str, Any]) -> None:
@@ -83,6 +83,8 @@ def trial_row(trial, exp_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
         if key.startswith("metric."):
             row[key] = value
     row["node"] = last.get("node_ip", "")
+    row["node_id"] = last.get("node_id", "")
+    row["device"] = last.get("device", "")
     row["num_failures"] = getattr(trial, "num_failures", 0)
     row["resumed_from"] = last.get("resumed_from")
     row["wall_time_s"] = last.get("time_total_s", math.nan)

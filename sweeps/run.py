@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GPUs per trial, fractions allowed (0.5: two trials share a GPU); default 0")
     p.add_argument("--seeds", type=int, default=None, help="seeds per cell (default: the preset's)")
     p.add_argument("--max-concurrent", type=int, default=None, help="at most this many trials at once")
+    p.add_argument("--steps", type=int, default=None, help="override the preset's training steps per trial")
     p.add_argument("--metric", default=None,
                    help=f"lvae_optuna only: metric to maximise (default {OPTUNA_METRICS_DEFAULT})")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
@@ -100,6 +101,8 @@ def validate(args: argparse.Namespace) -> tuple[Space, Preset]:
         raise SweepError(f"--seeds must be >= 1, got {args.seeds}")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise SweepError(f"--max-concurrent must be >= 1, got {args.max_concurrent}")
+    if args.steps is not None and args.steps < 1:
+        raise SweepError(f"--steps must be >= 1, got {args.steps}")
     if args.metric and space.kind != "optuna":
         raise SweepError(f"--metric only applies to the lvae_optuna space, not {space.name!r}")
     if args.metric and not args.metric.startswith("metric."):
@@ -128,7 +131,7 @@ def train_settings(args: argparse.Namespace, preset: Preset) -> dict[str, Any]:
         "data_root": args.data_root,
         "latent_dim": 10,
         "batch_size": preset.batch_size,
-        "steps": preset.steps,
+        "steps": args.steps or preset.steps,
         "lr": preset.lr,
         "log_every": preset.log_every,
         "checkpoint_every": preset.checkpoint_every,
@@ -240,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = {
         "space": space.name, "preset": preset.name, "dataset": args.dataset, "data_root": args.data_root,
-        "seeds": seeds_for(space, preset, args.seeds), "metric": args.metric,
+        "seeds": seeds_for(space, preset, args.seeds), "metric": args.metric, "steps": args.steps,
         "cpus_per_trial": args.cpus_per_trial, "gpus_per_trial": args.gpus_per_trial,
     }
     if args.resume:
@@ -316,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         print(list_spaces())
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its event reader chats at INFO
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         return run(args)

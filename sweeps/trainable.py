@@ -42,6 +42,8 @@ def train_config_from_trial(config: dict[str, Any], run_dir: Path, device: str, 
         device=device,
         threads=threads,
     )
+    # metric probes use the trial's CPUs, not every core of the node
+    base["eval_options"] = {**base.get("eval_options", {}), "n_jobs": threads}
     return TrainConfig.from_dict(base, source="sweep trial config")
 
 
@@ -103,7 +105,9 @@ def lvae_trainable(config: dict[str, Any]) -> None:
     resumed_from = _restore_from_tune(run_dir)
     (run_dir).mkdir(parents=True, exist_ok=True)
     (run_dir / "worker.json").write_text(json.dumps({"pid": os.getpid(), **node}))
-    train_cfg = train_config_from_trial(config, run_dir, pick_device(num_gpus), threads)
+    device = pick_device(num_gpus)
+    node["device"] = device
+    train_cfg = train_config_from_trial(config, run_dir, device, threads)
 
     def hook(record: dict[str, Any]) -> None:
         metrics = {**_report_record(record), **node, "resumed_from": resumed_from}
