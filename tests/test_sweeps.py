@@ -1,0 +1,235 @@
+"""The sweep system end to end on a real multi-node Ray cluster (no mocks).
+
+One ``ray.cluster_utils.Cluster`` serves the whole module: a head with one CPU and a
+worker with one CPU and one logical GPU. ``sweeps/run.py`` runs as a subprocess joined
+to it with ``--address``, exactly as on a real cluster.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+REPO = Path(__file__).resolve().parents[1]
+RUN = [sys.executable, str(REPO / "sweeps" / "run.py")]
+
+
+@pytest.fixture(scope="module")
+def cluster(data_root):
+    from ray.cluster_utils import Cluster
+
+    from lvae.data import get_dataset
+
+    get_dataset("dsprites_procedural", data_root)  # build the shared cache once, up front
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    c.add_node(num_cpus=1, num_gpus=1)
+    c.wait_for_nodes()
+    yield c
+    c.shutdown()
+
+
+def run_sweep(args: list[str], timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(RUN + args, capture_output=True, text=True, timeout=timeout, env=env, **kw)
+
+
+def start_sweep(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(RUN + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def results(exp: Path) -> pd.DataFrame:
+    return pd.read_csv(exp / "results.csv")
+
+
+def tb_scalars(run_dir: Path, tag: str) -> list[float]:
+    acc = EventAccumulator(str(run_dir / "tb"), size_guidance={"scalars": 0})
+    acc.Reload()
+    return [e.value for e in acc.Scalars(tag)]
+
+
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def smoke_args(storage: Path, name: str, cluster, *extra: str) -> list[str]:
+    return ["--space", "lvae_reg", "--preset", "smoke", "--storage", str(storage), "--name", name,
+            "--address", cluster.address, "--no-report", *extra]
+
+
+def test_smoke_sweep_results_and_tensorboard(cluster, tmp_path):
+    proc = run_sweep(smoke_args(tmp_path, "smoke", cluster, "--max-concurrent", "2"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    exp = tmp_path / "smoke"
+    df = results(exp)
+    # lvae_reg/smoke: lambda in {0.1, 1} + VAE + beta-VAE(4), one seed each
+    assert len(df) == 4 and set(df["status"]) == {"TERMINATED"}
+    assert set(df["objective"]) == {"lvae", "vae", "beta_vae"}
+    assert sorted(df["hp.lambda"].dropna()) == [0.1, 1.0]
+    for column in ("trial_id", "cell", "seed", "steps", "loss_total", "loss_recon", "loss_kl", "beta_eff",
+                   "metric.mig", "metric.dci.disentanglement", "metric.dci.completeness", "metric.sap",
+                   "node", "wall_time_s", "trial_dir", "space", "preset", "dataset", "architecture"):
+        assert column in df.columns, column
+    assert (df["steps"] == 20).all() and df["metric.mig"].between(0, 1).all()
+    assert df["trial_id"].is_unique
+    for trial_dir in df["trial_dir"]:
+        run_dir = exp / trial_dir / "run"
+        beta = tb_scalars(run_dir, "beta/effective")
+        assert len(beta) == 4  # log_every 5 over 20 steps
+        assert json.loads((run_dir / "metrics.json").read_text())["metrics"]["mig"] >= 0
+    assert "results:" in proc.stdout and "tensorboard --logdir" in proc.stdout
+    # the summary is rebuilt, never appended: rerunning it keeps one row per trial
+    from sweeps.results import write_results
+
+    write_results(exp)
+    assert len(results(exp)) == 4
+
+
+def test_trials_spread_over_nodes_and_gpu_trials_land_on_gpu_node(cluster, tmp_path):
+    import ray
+
+    proc = run_sweep(smoke_args(tmp_path, "spread", cluster, "--max-concurrent", "2"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    df = results(tmp_path / "spread")
+    assert df["node_id"].nunique() == 2, df[["trial_id", "node_id"]]
+
+    proc = run_sweep(smoke_args(tmp_path, "gpu", cluster, "--gpus-per-trial", "0.5", "--seeds", "1"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    df = results(tmp_path / "gpu")
+    ray.init(address=cluster.address)
+    try:
+        gpu_nodes = {n["NodeID"] for n in ray.nodes() if n["Resources"].get("GPU", 0) > 0 and n["Alive"]}
+    finally:
+        ray.shutdown()
+    assert set(df["node_id"]) <= gpu_nodes and len(gpu_nodes) == 1
+    assert set(df["device"]) == {"cpu"} and set(df["status"]) == {"TERMINATED"}
+    assert "CUDA is not available" in proc.stdout + proc.stderr
+
+
+def test_killed_trial_resumes_from_checkpoint(cluster, tmp_path):
+    args = smoke_args(tmp_path, "kill", cluster, "--seeds", "1", "--steps", "400", "--max-concurrent", "1")
+    args[1] = "seeds"  # the seeds space: two cells
+    sweep = start_sweep(args)
+    try:
+        pattern = f"{os.environ['RAY_TMPDIR']}/**/kill/working_dirs/*/run/worker.json"
+
+        def checkpointed_worker():
+            for path in glob.glob(pattern, recursive=True):
+                run_dir = Path(path).parent
+                if (run_dir / "checkpoint.pt").exists():
+                    return json.loads(Path(path).read_text())["pid"], run_dir
+            return None
+
+        pid, run_dir = wait_for(checkpointed_worker, 300, "a trial's first checkpoint")
+        os.kill(pid, signal.SIGKILL)
+        out, _ = sweep.communicate(timeout=600)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 0, out[-4000:]
+    df = results(tmp_path / "kill")
+    assert set(df["status"]) == {"TERMINATED"} and (df["steps"] == 400).all()
+    killed = df[df["num_failures"] > 0]
+    assert len(killed) == 1 and killed["resumed_from"].iloc[0] > 0
+
+
+def test_deterministic_failure_is_recorded_and_others_finish(cluster, tmp_path, monkeypatch):
+    from sweeps import run as run_module
+    from sweeps.spaces import SPACES, Space, cell
+
+    # w_K = exp(100) overflows float32 at the first step: a non-finite loss, every time
+    space = Space("nan_test", "test only", lambda preset: [cell("lvae", init_s_kl=-100.0), cell("vae")])
+    monkeypatch.setitem(SPACES, "nan_test", space)
+    args = run_module.build_parser().parse_args(
+        ["--space", "nan_test", *smoke_args(tmp_path, "nan", cluster)[2:]]
+    )
+    import ray
+
+    try:
+        assert run_module.run(args) == 0
+    finally:
+        ray.shutdown()
+    df = results(tmp_path / "nan").set_index("objective")
+    assert df.loc["vae", "status"] == "TERMINATED"
+    assert df.loc["lvae", "status"] == "ERROR"
+    assert "non-finite loss at step 1" in df.loc["lvae", "error"]
+    assert df.loc["lvae", "num_failures"] == 0  # not retried: it would fail the same way
+
+
+def test_sigint_then_resume_runs_every_trial_once(cluster, tmp_path):
+    args = smoke_args(tmp_path, "intr", cluster, "--max-concurrent", "1", "--steps", "60")
+    sweep = start_sweep(args)
+    exp = tmp_path / "intr"
+    try:
+        finished = wait_for(lambda: glob.glob(str(exp / "*" / "run" / "result.json")), 400, "a finished trial")
+        first = Path(finished[0])
+        stamp = first.stat().st_mtime_ns
+        sweep.send_signal(signal.SIGINT)
+        out, _ = sweep.communicate(timeout=300)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 130, out[-4000:]
+    assert "--resume" in out
+    partial = results(exp)
+    assert (partial["status"] != "TERMINATED").any()
+
+    proc = run_sweep(smoke_args(tmp_path, "intr", cluster, "--max-concurrent", "2", "--steps", "60", "--resume"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    df = results(exp)
+    assert len(df) == 4 and df["trial_id"].is_unique and set(df["status"]) == {"TERMINATED"}
+    assert (df["steps"] == 60).all()
+    assert first.stat().st_mtime_ns == stamp  # the trial finished before Ctrl-C was not rerun
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--space", "nope"], "valid spaces: lvae_reg"),
+        (["--space", "lvae_reg", "--dataset", "mnist"], "valid names"),
+        (["--space", "lvae_reg", "--address", "127.0.0.1:1"], "cannot reach a Ray cluster"),
+        (["--space", "lvae_reg", "--metric", "metric.mig"], "only applies to the lvae_optuna"),
+        (["--space", "lvae_reg", "--gpus-per-trial", "-1"], "--gpus-per-trial"),
+        (["--space", "lvae_reg", "--seeds", "0"], "--seeds"),
+        ([], "--space is required"),
+    ],
+)
+def test_bad_requests_fail_before_anything_starts(tmp_path, args, message):
+    proc = run_sweep([*args, "--storage", str(tmp_path)], timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_resume_of_a_folder_that_is_not_an_experiment(tmp_path):
+    (tmp_path / "lvae_reg-smoke").mkdir()
+    proc = run_sweep(["--space", "lvae_reg", "--preset", "smoke", "--storage", str(tmp_path), "--resume"])
+    assert proc.returncode == 2 and "not an experiment" in proc.stderr
+
+
+def test_existing_experiment_needs_resume(tmp_path):
+    (tmp_path / "lvae_reg-smoke").mkdir()
+    proc = run_sweep(["--space", "lvae_reg", "--preset", "smoke", "--storage", str(tmp_path)])
+    assert proc.returncode == 2 and "--resume" in proc.stderr
+
+
+def test_list_prints_every_space_with_counts():
+    proc = run_sweep(["--list"], timeout=120)
+    assert proc.returncode == 0
+    for name in ("lvae_reg", "baselines", "arch", "seeds", "lvae_optuna"):
+        assert name in proc.stdout
+    assert "smoke: 4 trials" in proc.stdout  # lvae_reg smoke: 4 cells x 1 seed
