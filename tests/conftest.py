@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from sweep_helpers import run_sweep, smoke_args
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -31,3 +32,30 @@ def toy_dataset():
 
     register()
     return ToySquares()
+
+
+@pytest.fixture(scope="session")
+def cluster(data_root):
+    """One real multi-node Ray cluster for the session: a head with one CPU and a worker
+    with one CPU and one logical GPU."""
+    from ray.cluster_utils import Cluster
+
+    from lvae.data import get_dataset
+
+    get_dataset("dsprites_procedural", data_root)  # build the shared cache once, up front
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    c.add_node(num_cpus=1, num_gpus=1)
+    c.wait_for_nodes()
+    yield c
+    c.shutdown()
+
+
+@pytest.fixture(scope="session")
+def smoke_experiment(cluster, tmp_path_factory):
+    """A real ``lvae_reg`` smoke sweep, with its report: (experiment folder, process)."""
+    storage = tmp_path_factory.mktemp("smoke")
+    args = smoke_args(storage, "smoke", cluster, "--max-concurrent", "2")
+    args.remove("--no-report")
+    proc = run_sweep(args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return storage / "smoke", proc

@@ -12,35 +12,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from sweep_helpers import RUN, run_sweep, smoke_args
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-REPO = Path(__file__).resolve().parents[1]
-RUN = [sys.executable, str(REPO / "sweeps" / "run.py")]
-
-
-@pytest.fixture(scope="module")
-def cluster(data_root):
-    from ray.cluster_utils import Cluster
-
-    from lvae.data import get_dataset
-
-    get_dataset("dsprites_procedural", data_root)  # build the shared cache once, up front
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    c.add_node(num_cpus=1, num_gpus=1)
-    c.wait_for_nodes()
-    yield c
-    c.shutdown()
-
-
-def run_sweep(args: list[str], timeout: float = 600, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(RUN + args, capture_output=True, text=True, timeout=timeout, env=env, **kw)
 
 
 def start_sweep(args: list[str]) -> subprocess.Popen:
@@ -68,15 +46,8 @@ def wait_for(predicate, timeout: float, what: str, poll: float = 0.5):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def smoke_args(storage: Path, name: str, cluster, *extra: str) -> list[str]:
-    return ["--space", "lvae_reg", "--preset", "smoke", "--storage", str(storage), "--name", name,
-            "--address", cluster.address, "--no-report", *extra]
-
-
-def test_smoke_sweep_results_and_tensorboard(cluster, tmp_path):
-    proc = run_sweep(smoke_args(tmp_path, "smoke", cluster, "--max-concurrent", "2"))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    exp = tmp_path / "smoke"
+def test_smoke_sweep_results_and_tensorboard(smoke_experiment):
+    exp, proc = smoke_experiment
     df = results(exp)
     # lvae_reg/smoke: lambda in {0.1, 1} + VAE + beta-VAE(4), one seed each
     assert len(df) == 4 and set(df["status"]) == {"TERMINATED"}
@@ -94,6 +65,7 @@ def test_smoke_sweep_results_and_tensorboard(cluster, tmp_path):
         assert len(beta) == 4  # log_every 5 over 20 steps
         assert json.loads((run_dir / "metrics.json").read_text())["metrics"]["mig"] >= 0
     assert "results:" in proc.stdout and "tensorboard --logdir" in proc.stdout
+    assert "report:" in proc.stdout and (exp / "report" / "report.html").is_file()
     # the summary is rebuilt, never appended: rerunning it keeps one row per trial
     from sweeps.results import write_results
 

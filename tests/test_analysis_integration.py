@@ -1,0 +1,83 @@
+"""Analysis on a real ``smoke`` sweep, copied away from where it ran (as off a cluster):
+loading with TensorBoard's reader, the report CLI, and both notebooks in a real kernel."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from analysis import load_beta_trajectories, load_experiments
+from analysis.make_notebooks import NOTEBOOK_DIR, NOTEBOOKS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def copied(smoke_experiment, tmp_path_factory):
+    exp, _ = smoke_experiment
+    dest = tmp_path_factory.mktemp("copied") / exp.name
+    shutil.copytree(exp, dest, ignore=shutil.ignore_patterns("report"))
+    return dest
+
+
+def test_load_real_experiment_and_trajectories(copied):
+    df = load_experiments(copied)
+    assert len(df) == 4 and set(df["objective"]) == {"lvae", "vae", "beta_vae"}
+    traj = load_beta_trajectories(copied)
+    assert set(traj["step"]) == {5, 10, 15, 20}
+    per_trial = traj.groupby("trial")["beta_eff"].count()
+    assert len(per_trial) == 4 and (per_trial == 4).all()
+    fixed = traj.merge(df[["trial", "objective"]], on="trial")
+    assert (fixed.loc[fixed["objective"] == "beta_vae", "beta_eff"] == 4.0).all()
+
+
+def test_report_cli_on_a_copied_folder(copied, tmp_path):
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "analysis.report", str(copied), "--out", str(tmp_path / "report")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "data:image/png;base64," in html and "beta" in html.lower()
+    assert "only one seed" in html.lower()  # smoke runs one seed per cell: the report says so
+    assert list((tmp_path / "report").glob("*.csv"))
+
+
+def test_sweep_wrote_its_report(smoke_experiment):
+    exp, proc = smoke_experiment
+    assert str(exp / "report" / "report.html") in proc.stdout
+
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
+def test_notebooks_run_on_the_real_experiment(name, copied, tmp_path):
+    spec = tmp_path / "kernels" / "lvae-int"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "lvae", "language": "python"}))
+    old = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "LVAE_EXPERIMENT")}
+    os.environ["JUPYTER_PATH"] = str(tmp_path)
+    os.environ["LVAE_EXPERIMENT"] = str(copied)
+    try:
+        nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+        NotebookClient(nb, kernel_name="lvae-int", timeout=600,
+                       resources={"metadata": {"path": str(REPO)}}).execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert images, "the notebook drew no figure"
