@@ -1,0 +1,257 @@
+"""Disentanglement, Completeness and Informativeness (Eastwood and Williams 2018).
+
+One classifier ("probe") per factor predicts the factor from all codes; its per-code
+importances form the (D, K) matrix R. As in disentanglement_lib's ``dci.py``:
+
+- disentanglement = sum_i rho_i (1 - H_K(R[i, :] / sum_j R[i, j])), rho_i = R[i].sum() / R.sum()
+- completeness    = sum_j rho_j (1 - H_D(R[:, j] / sum_i R[i, j])), rho_j = R[:, j].sum() / R.sum()
+- informativeness = mean over factors of the probe's classification accuracy (train and
+  test); disentanglement_lib calls it a loss but computes an accuracy.
+
+Entropies use base K (number of factors) and base D (number of codes) with 1e-11 added
+to every entry, exactly as disentanglement_lib does.
+
+Probes (:data:`PROBES`):
+
+- ``"gbt"``: disentanglement_lib's definition, ``GradientBoostingClassifier()`` with
+  default settings per factor, importance = |feature_importances_|. Slow: one tree per
+  class per stage, so a 40-class factor fits 4,000 trees.
+- ``"hgb"``: the fast probe. ``HistGradientBoostingClassifier`` set up like GBT's
+  defaults (100 iterations, learning rate 0.1, depth 3, no early stopping); importance
+  of a code = total split gain of the splits on it over all trees (LightGBM's "gain"
+  importance), the histogram/Newton counterpart of GBT's total impurity decrease.
+  Measured on 10,000/5,000 dSprites-like codes: about 50x faster than ``"gbt"``,
+  disentanglement and completeness within 0.03 of it (``benchmarks/bench_metrics.py``).
+- ``"logistic"``: a linear baseline, multinomial ``LogisticRegression`` on codes
+  standardised with the train mean/std, importance = |coef| summed over classes.
+  Fastest, but it misses nonlinear codes and leaks importance onto unrelated codes:
+  completeness came out 0.09 below ``"gbt"`` on the same codes. Not a GBT substitute.
+
+Probes for different factors are independent, so they are fit in parallel (joblib);
+each is seeded with ``seed``, so the scores do not depend on ``n_jobs``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.stats
+from joblib import Parallel, delayed
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
+
+from lvae.metrics.utils import check_train_test, standardize, varying_factors
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One factor's probe: per-code importance (D,) and classification accuracies."""
+
+    importance: np.ndarray
+    train_accuracy: float
+    test_accuracy: float
+
+
+#: (x_train (N, D), y_train (N,), x_test (M, D), y_test (M,), seed) -> ProbeResult
+Probe = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int], ProbeResult]
+PROBES: dict[str, Probe] = {}
+
+
+def register_probe(name: str) -> Callable[[Probe], Probe]:
+    def deco(fn: Probe) -> Probe:
+        if name in PROBES:
+            raise ValueError(f"DCI probe {name!r} registered twice")
+        PROBES[name] = fn
+        return fn
+
+    return deco
+
+
+def _accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(model.predict(x) == y))
+
+
+@register_probe("gbt")
+def gbt_probe(x_train, y_train, x_test, y_test, seed: int) -> ProbeResult:
+    """disentanglement_lib's probe: default GradientBoostingClassifier (seeded)."""
+    model = GradientBoostingClassifier(random_state=seed)
+    model.fit(x_train, y_train)
+    return ProbeResult(
+        np.abs(model.feature_importances_),
+        _accuracy(model, x_train, y_train),
+        _accuracy(model, x_test, y_test),
+    )
+
+
+def _total_split_gain(model: HistGradientBoostingClassifier, num_features: int) -> np.ndarray:
+    """Sum of split gains per feature over every tree of a fitted HGB model.
+
+    sklearn keeps the trees in the private ``_predictors`` (one list of per-class
+    TreePredictors per iteration, nodes with ``feature_idx``, ``gain``, ``is_leaf``).
+    """
+    predictors = getattr(model, "_predictors", None)
+    if predictors is None:
+        raise RuntimeError(
+            "this scikit-learn's HistGradientBoostingClassifier has no _predictors; "
+            "the 'hgb' DCI probe needs its trees (use probe='gbt')"
+        )
+    importance = np.zeros(num_features)
+    for iteration in predictors:
+        for tree in iteration:
+            splits = tree.nodes[tree.nodes["is_leaf"] == 0]
+            np.add.at(importance, splits["feature_idx"], np.maximum(splits["gain"], 0.0))
+    return importance
+
+
+@register_probe("hgb")
+def hgb_probe(x_train, y_train, x_test, y_test, seed: int) -> ProbeResult:
+    """Fast tree probe: GBT-like histogram boosting, total split gain per code."""
+    model = HistGradientBoostingClassifier(max_depth=3, early_stopping=False, random_state=seed)
+    # One OpenMP thread: its parallel gradient sums would otherwise make the fit (and the
+    # scores) depend on the thread count; parallelism comes from fitting factors at once.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        model.fit(x_train, y_train)
+        return ProbeResult(
+            _total_split_gain(model, x_train.shape[1]),
+            _accuracy(model, x_train, y_train),
+            _accuracy(model, x_test, y_test),
+        )
+
+
+@register_probe("logistic")
+def logistic_probe(x_train, y_train, x_test, y_test, seed: int) -> ProbeResult:
+    """Linear baseline: |coef| summed over classes on standardised codes."""
+    xs_train, xs_test = standardize(x_train, x_test)
+    model = LogisticRegression(max_iter=1000, random_state=seed)
+    with warnings.catch_warnings():
+        # lbfgs may stop a hair short of the tolerance; the importances are stable by then.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(xs_train, y_train)
+    return ProbeResult(
+        np.abs(model.coef_).sum(axis=0),
+        _accuracy(model, xs_train, y_train),
+        _accuracy(model, xs_test, y_test),
+    )
+
+
+# --------------------------------------------------------- pure score functions
+def _check_importance(importance: object) -> np.ndarray:
+    r = np.asarray(importance, dtype=np.float64)
+    if r.ndim != 2:
+        raise ValueError(f"importance must be a 2-D (num_codes, num_factors) array, got shape {r.shape}")
+    if not np.isfinite(r).all() or (r < 0).any():
+        raise ValueError("importance must hold finite, non-negative values")
+    return r
+
+
+def disentanglement_per_code(importance: object) -> np.ndarray:
+    """1 - H_K(row i normalised) per code (K = number of factors)."""
+    r = _check_importance(importance)
+    if r.shape[1] < 2:
+        raise ValueError(f"disentanglement needs at least 2 factors, got {r.shape[1]}")
+    return 1.0 - scipy.stats.entropy(r.T + 1e-11, base=r.shape[1])
+
+
+def disentanglement(importance: object) -> float:
+    """Importance-weighted mean of :func:`disentanglement_per_code` (0 for an all-zero R)."""
+    r = _check_importance(importance)
+    per_code = disentanglement_per_code(r)
+    if r.sum() == 0.0:
+        r = np.ones_like(r)
+    code_importance = r.sum(axis=1) / r.sum()
+    return float(np.sum(per_code * code_importance))
+
+
+def completeness_per_factor(importance: object) -> np.ndarray:
+    """1 - H_D(column j normalised) per factor (D = number of codes)."""
+    r = _check_importance(importance)
+    if r.shape[0] < 2:
+        raise ValueError(f"completeness needs at least 2 code dims, got {r.shape[0]}")
+    return 1.0 - scipy.stats.entropy(r + 1e-11, base=r.shape[0])
+
+
+def completeness(importance: object) -> float:
+    """Importance-weighted mean of :func:`completeness_per_factor` (0 for an all-zero R)."""
+    r = _check_importance(importance)
+    per_factor = completeness_per_factor(r)
+    if r.sum() == 0.0:
+        r = np.ones_like(r)
+    factor_importance = r.sum(axis=0) / r.sum()
+    return float(np.sum(per_factor * factor_importance))
+
+
+# ------------------------------------------------------------------ the metric
+def resolve_n_jobs(n_jobs: int | None) -> int:
+    """None means every available core (joblib's own None means one)."""
+    if n_jobs is None:
+        return -1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be None, a positive int or a negative joblib count, got {n_jobs!r}")
+    return int(n_jobs)
+
+
+def importance_matrix(
+    codes_train: np.ndarray,
+    factors_train: np.ndarray,
+    codes_test: np.ndarray,
+    factors_test: np.ndarray,
+    probe: str = "gbt",
+    seed: int = 0,
+    n_jobs: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(D, K) importances and (K,) train and test accuracies of one probe per factor."""
+    if probe not in PROBES:
+        raise ValueError(f"unknown DCI probe {probe!r}; valid probes: {', '.join(sorted(PROBES))}")
+    fn = PROBES[probe]
+    jobs = (
+        delayed(fn)(codes_train, factors_train[:, j], codes_test, factors_test[:, j], seed)
+        for j in range(factors_train.shape[1])
+    )
+    results = Parallel(n_jobs=resolve_n_jobs(n_jobs))(jobs)
+    importance = np.stack([r.importance for r in results], axis=1)
+    train_acc = np.array([r.train_accuracy for r in results])
+    test_acc = np.array([r.test_accuracy for r in results])
+    return importance, train_acc, test_acc
+
+
+def dci(
+    codes_train: object,
+    factors_train: object,
+    codes_test: object,
+    factors_test: object,
+    probe: str = "gbt",
+    seed: int = 0,
+    n_jobs: int | None = None,
+) -> dict[str, float]:
+    """DCI scores of codes (N, D) against integer factors (N, K), train and test sets.
+
+    Factors with a single value in ``factors_train`` are skipped with a warning.
+    ``n_jobs``: None = all cores, 1 = one core; the scores are the same either way.
+    """
+    ctr, ftr, cte, fte = check_train_test(codes_train, factors_train, codes_test, factors_test)
+    if probe not in PROBES:
+        raise ValueError(f"unknown DCI probe {probe!r}; valid probes: {', '.join(sorted(PROBES))}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    n_jobs = resolve_n_jobs(n_jobs)
+    if ctr.shape[1] < 2:
+        raise ValueError(f"codes_train must have at least 2 code dims for completeness, got {ctr.shape[1]}")
+    keep = varying_factors(ftr, "factors_train")
+    if keep.size < 2:
+        raise ValueError(
+            f"DCI needs at least 2 factors that vary in factors_train, got {keep.size}"
+        )
+    r, train_acc, test_acc = importance_matrix(
+        ctr, ftr[:, keep], cte, fte[:, keep], probe=probe, seed=int(seed), n_jobs=n_jobs
+    )
+    return {
+        "disentanglement": disentanglement(r),
+        "completeness": completeness(r),
+        "informativeness_train": float(np.mean(train_acc)),
+        "informativeness_test": float(np.mean(test_acc)),
+    }
