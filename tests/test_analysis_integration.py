@@ -18,6 +18,8 @@ from analysis import load_beta_trajectories, load_experiments
 from analysis.make_notebooks import NOTEBOOK_DIR, NOTEBOOKS
 
 REPO = Path(__file__).resolve().parents[1]
+#: the module shares one real smoke sweep (about two minutes on two cores)
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

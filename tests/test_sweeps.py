@@ -73,6 +73,7 @@ def test_smoke_sweep_results_and_tensorboard(smoke_experiment):
     assert len(results(exp)) == 4
 
 
+@pytest.mark.slow
 def test_trials_spread_over_nodes_and_gpu_trials_land_on_gpu_node(cluster, tmp_path):
     import ray
 
@@ -94,6 +95,7 @@ def test_trials_spread_over_nodes_and_gpu_trials_land_on_gpu_node(cluster, tmp_p
     assert "CUDA is not available" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_killed_trial_resumes_from_checkpoint(cluster, tmp_path):
     args = smoke_args(tmp_path, "kill", cluster, "--seeds", "1", "--steps", "400", "--max-concurrent", "1")
     args[1] = "seeds"  # the seeds space: two cells
@@ -143,6 +145,7 @@ def test_deterministic_failure_is_recorded_and_others_finish(cluster, tmp_path, 
     assert df.loc["lvae", "num_failures"] == 0  # not retried: it would fail the same way
 
 
+@pytest.mark.slow
 def test_sigint_then_resume_runs_every_trial_once(cluster, tmp_path):
     args = smoke_args(tmp_path, "intr", cluster, "--max-concurrent", "1", "--steps", "60")
     sweep = start_sweep(args)
