@@ -24,6 +24,12 @@ test: venv
 sweep: venv
 	$(PY) sweeps/run.py --space lvae_reg --preset local
 
+bench: venv
+	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_trainer.py
+	$(PY) benchmarks/bench_metrics.py
+	$(PY) benchmarks/bench_sweep.py
+
 lint: venv
 	$(VENV)/bin/ruff check lvae sweeps analysis tests benchmarks
 
