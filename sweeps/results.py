@@ -69,7 +69,7 @@ def trial_row(trial, exp_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
         "architecture": cell.get("architecture"),
         "objective": cell.get("objective"),
         "cell": cell.get("label"),
-        "seed": config.get("seed"),
+        "seed": config.get("seed", config.get("__trial_index__")),
     }
     train_cfg = config.get("train", {})
     for key in ("lr", "latent_dim", "batch_size"):

@@ -208,3 +208,15 @@ def test_list_prints_every_space_with_counts():
     for name in ("lvae_reg", "baselines", "arch", "seeds", "lvae_optuna"):
         assert name in proc.stdout
     assert "smoke: 4 trials" in proc.stdout  # lvae_reg smoke: 4 cells x 1 seed
+
+
+def test_optuna_space_repeats_each_suggestion_over_seeds(cluster, tmp_path):
+    args = smoke_args(tmp_path, "optuna", cluster, "--seeds", "2", "--metric", "metric.mig")
+    args[1] = "lvae_optuna"
+    proc = run_sweep(args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    df = results(tmp_path / "optuna")
+    assert len(df) == 4 and set(df["status"]) == {"TERMINATED"}  # smoke: 2 suggestions x 2 seeds
+    for _, group in df.groupby("hp.lambda"):
+        assert sorted(group["seed"]) == [0, 1] and group["hp.lr"].nunique() == 1
+    assert df["hp.lambda"].nunique() == 2 and df["metric.mig"].notna().all()
