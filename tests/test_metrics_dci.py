@@ -189,6 +189,7 @@ def _ok(n=50):
         (1, np.column_stack([np.zeros((50, 3), dtype=int), np.arange(50) % 2]), "at least 2 factors that vary"),
     ],
 )
+@pytest.mark.filterwarnings("ignore:factors_train. skipping factor")
 def test_bad_input_raises(index, value, match):
     args = _ok()
     args[index] = value

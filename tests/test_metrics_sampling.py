@@ -189,6 +189,18 @@ def test_compute_many_equals_compute_per_metric():
     assert together["mig"] > 0.9 and together["factor_vae.eval_accuracy"] == 1.0
 
 
+def test_registry_same_seed_same_numbers_other_seed_other_sample():
+    ds = TinyDataset()
+
+    def mixed(obs):
+        f = obs[:, 0, 0, :3].astype(np.float64)
+        return np.stack([f[:, 0] + 0.5 * f[:, 1], f[:, 1] + 0.5 * f[:, 2], f[:, 2]], axis=1)
+
+    a = compute("mig", ds, mixed, 5, 300, 100)
+    assert a == compute("mig", ds, mixed, 5, 300, 100)
+    assert a != compute("mig", ds, mixed, 6, 300, 100)
+
+
 def test_registry_bad_input():
     ds = TinyDataset()
     with pytest.raises(ValueError, match="unknown metric 'irs'"):

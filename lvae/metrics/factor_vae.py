@@ -13,6 +13,10 @@ Only factors with more than one class are voted on (dSprites' color is left out,
 disentanglement_lib's dSprites exposes 5 factors). ``num_active_dims`` is the number
 of dims kept by the pruning; disentanglement_lib reports ``len(mask)`` there, which is
 always the total number of dims.
+
+Randomness: one ``np.random.default_rng(seed)`` drives every draw (the dataset API takes
+Generators), so the procedure is disentanglement_lib's but the random stream is not its
+``RandomState``; same seed, same numbers.
 """
 
 from __future__ import annotations

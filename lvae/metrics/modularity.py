@@ -7,7 +7,8 @@
 - Explicitness: codes standardised with the train mean/std; per factor a
   ``LogisticRegression()`` (default settings) and the macro one-vs-rest ROC-AUC of its
   class probabilities; explicitness is the mean over factors (test set; train under
-  ``explicitness_train``).
+  ``explicitness_train``). ``LogisticRegression()`` takes this scikit-learn's defaults
+  (lbfgs, multinomial); scikit-learn < 0.22 defaulted to liblinear one-vs-rest.
 
 Departures only where disentanglement_lib would crash or return NaN: a constant code
 dim is standardised with std 1 instead of 0, and a class that is absent from the test

@@ -3,7 +3,9 @@
 As disentanglement_lib's ``sap_score.py`` with ``continuous_factors=False`` (its study
 setting): for each (code i, factor j) a ``LinearSVC(C=0.01, class_weight="balanced")``
 is fit on that single code and scored by test accuracy; SAP is the mean over factors of
-the gap between the best and second-best code's accuracy.
+the gap between the best and second-best code's accuracy. The constructor call is
+disentanglement_lib's, so liblinear's solver follows this scikit-learn's default
+(``dual="auto"``: primal here); the optimum is the same strictly convex problem.
 """
 
 from __future__ import annotations
