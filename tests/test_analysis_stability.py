@@ -25,7 +25,7 @@ def test_settings_are_cheap_by_default_and_parity_probe_opt_in():
     s = settings_for()
     assert s["reference"] == BASE_SETTINGS
     assert s["reference"]["num_train"] + s["reference"]["num_test"] <= 2000
-    assert s["reference"]["dci_probe"] == "logistic" and set(s["reference"]["metrics"]) == {"mig", "dci"}
+    assert s["reference"]["dci_probe"] == "hgb" and set(s["reference"]["metrics"]) == {"mig", "dci"}
     assert s["bins10"]["num_bins"] == 10 and s["bins50"]["num_bins"] == 50
     assert s["sampled_codes"]["representation"] == "sampled"
     assert all(v["dci_probe"] != "gbt" for v in s.values())

@@ -31,7 +31,7 @@ def lvae_run(tmp_path_factory, data_root):
 
 def test_every_metric_is_finite_and_in_unit_interval(lvae_run):
     values = evaluate_run(
-        lvae_run, ALL_METRICS, seed=3, dci_probe="logistic", **SMALL
+        lvae_run, ALL_METRICS, seed=3, dci_probe="hgb", **SMALL
     )
     assert {"mig", "dci.disentanglement", "dci.completeness", "dci.informativeness_test", "sap",
             "modularity", "modularity.explicitness", "factor_vae.eval_accuracy",
@@ -64,7 +64,7 @@ def test_sampled_codes_differ_from_means_and_are_seeded(lvae_run):
 def test_cli_writes_metrics_json_and_prints_table(lvae_run):
     proc = subprocess.run(
         [sys.executable, "-m", "lvae.evaluate", str(lvae_run), "--metrics", "mig,dci", "--num-train", "300",
-         "--num-test", "150", "--seed", "5", "--dci-probe", "logistic"],
+         "--num-test", "150", "--seed", "5", "--dci-probe", "hgb"],
         capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stderr
@@ -106,7 +106,7 @@ def test_trainer_runs_metrics_at_the_end(tmp_path, data_root):
             dataset="dsprites_procedural", data_root=str(data_root), objective="beta_vae",
             objective_params={"beta": 4.0}, steps=4, batch_size=16, log_every=2, checkpoint_every=4,
             image_every=0, threads=1, out=str(out), evaluate=["mig", "dci"], eval_num_train=200,
-            eval_num_test=100, eval_options={"dci_probe": "logistic"},
+            eval_num_test=100, eval_options={"dci_probe": "hgb"},
         )
     )
     saved = json.loads((out / "metrics.json").read_text())
