@@ -51,6 +51,9 @@ class TrainConfig:
     batch_size: int = 64
     steps: int = 1000
     lr: float = 1e-4
+    #: learning rate of the objective's own parameters (L-VAE's loss weights); None: ``lr``.
+    #: Short runs raise it so the learned weights reach their balance within the run.
+    objective_lr: float | None = None
     seed: int = 0
     #: "cpu", "cuda", "cuda:1" or "auto" (CUDA when available).
     device: str = "cpu"
@@ -101,6 +104,10 @@ class TrainConfig:
                 raise ValueError(f"config.{name} must be an integer >= 0, got {value!r}")
         if not isinstance(self.lr, int | float) or not self.lr > 0:
             raise ValueError(f"config.lr must be > 0, got {self.lr!r}")
+        if self.objective_lr is not None and (
+            not isinstance(self.objective_lr, int | float) or not self.objective_lr > 0
+        ):
+            raise ValueError(f"config.objective_lr must be None or > 0, got {self.objective_lr!r}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"config.threads must be None or an integer >= 1, got {self.threads!r}")
         if not isinstance(self.channels_last, bool):

@@ -110,7 +110,10 @@ def build_run(config: TrainConfig) -> Run:
         config.architecture, num_channels=dataset.observation_shape[0], latent_dim=config.latent_dim
     ).to(device, memory_format=memory_format)
     objective = get_objective(config.objective, config.objective_params, likelihood=likelihood).to(device)
-    optimizer = torch.optim.Adam([*model.parameters(), *objective.parameters()], lr=config.lr)
+    groups = [{"params": list(model.parameters())}]
+    if list(objective.parameters()):
+        groups.append({"params": list(objective.parameters()), "lr": config.objective_lr or config.lr})
+    optimizer = torch.optim.Adam(groups, lr=config.lr)
     noise = torch.Generator(device=device)
     noise.manual_seed(config.seed + 1)
     return Run(
@@ -370,6 +373,7 @@ def build_parser():
         "image_every": "log reconstructions/traversals every N steps (0: only at the end)",
         "channels_last": "NHWC layout for conv weights and batches (same losses, faster on CPU)",
         "threads": "torch intra-op threads (default: PyTorch's, all cores)",
+        "objective_lr": "learning rate of the objective's own parameters, e.g. L-VAE's loss weights (default: --lr)",
     }
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -394,6 +398,8 @@ def build_parser():
         kind = {int: int, float: float}.get(type(default), str)
         if f.name == "threads":
             kind = int
+        if f.name == "objective_lr":
+            kind = float
         p.add_argument(flag, type=kind, default=default, help=f"{helps.get(f.name, f.name)} (default: {default})")
     p.add_argument("--verbose", action="store_true", help="print each logged record")
     return p

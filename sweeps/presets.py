@@ -31,6 +31,10 @@ class Preset:
     architectures: tuple[str, ...] = ("conv", "conv_wide", "mlp")
     #: controller set points move every N steps; shortened with the run so they move at all
     controller_step_every: int = 5000
+    #: learning rate of L-VAE's loss weights (None: the network's); short presets raise it
+    #: so the learned beta reaches its balance within the run, as the controllers' schedules
+    #: are compressed
+    objective_lr: float | None = None
     #: number of configurations Optuna suggests (each repeated over ``seeds``)
     optuna_samples: int = 20
 
@@ -44,6 +48,7 @@ PRESETS: dict[str, Preset] = {
             steps=20,
             batch_size=32,
             lr=1e-3,
+            objective_lr=1e-2,
             log_every=5,
             checkpoint_every=10,
             image_every=0,
@@ -64,6 +69,7 @@ PRESETS: dict[str, Preset] = {
             steps=400,
             batch_size=64,
             lr=1e-3,
+            objective_lr=1e-2,
             log_every=25,
             checkpoint_every=100,
             image_every=200,

@@ -133,6 +133,7 @@ def train_settings(args: argparse.Namespace, preset: Preset) -> dict[str, Any]:
         "batch_size": preset.batch_size,
         "steps": args.steps or preset.steps,
         "lr": preset.lr,
+        "objective_lr": preset.objective_lr,
         "log_every": preset.log_every,
         "checkpoint_every": preset.checkpoint_every,
         "image_every": preset.image_every,
