@@ -1,8 +1,9 @@
 """Sweep efficiency: how much wall time do Ray, trial start-up and reporting add?
 
 Runs ``sweeps/run.py`` for 4 trials (the ``seeds`` space, 2 cells x 2 seeds) at 2
-concurrent, each training for about ``--train-seconds`` on the procedural dSprites, and
-prints
+concurrent, each training for about ``--train-seconds`` on the procedural dSprites with the
+``local`` preset's settings (batch 64, a checkpoint every 100 steps, metrics at the end),
+and prints
 
     efficiency = wall time of run.py / (sum of the trials' trainer time / concurrency)
 
@@ -32,13 +33,13 @@ TRIALS, CONCURRENCY = 4, 2
 
 
 def calibrate_steps(seconds: float, data_root: str | None) -> tuple[int, float]:
-    """Steps of one single-threaded smoke-sized trial that take about ``seconds``."""
+    """Steps of one single-threaded ``local``-preset trial that take about ``seconds``."""
     from lvae.config import TrainConfig
     from lvae.train import train
 
     with tempfile.TemporaryDirectory() as d:
-        cfg = TrainConfig(objective="lvae", steps=30, batch_size=32, lr=1e-3, log_every=5,
-                          checkpoint_every=10, image_every=0, threads=1, out=d, data_root=data_root)
+        cfg = TrainConfig(objective="lvae", steps=30, batch_size=64, lr=1e-3, log_every=10,
+                          checkpoint_every=30, image_every=0, threads=1, out=d, data_root=data_root)
         rate = train(cfg)["steps_per_s"]
     # two trials share the two cores: assume each gets about one core
     return max(20, int(rate * seconds)), rate
@@ -53,7 +54,7 @@ def main() -> int:
     data_root = os.environ.get("LVAE_DATA")
     steps, rate = (args.steps, float("nan")) if args.steps else calibrate_steps(args.train_seconds, data_root)
     storage = Path(args.keep or tempfile.mkdtemp(prefix="bench-sweep-"))
-    cmd = [sys.executable, str(REPO / "sweeps" / "run.py"), "--space", "seeds", "--preset", "smoke",
+    cmd = [sys.executable, str(REPO / "sweeps" / "run.py"), "--space", "seeds", "--preset", "local",
            "--seeds", "2", "--steps", str(steps), "--max-concurrent", str(CONCURRENCY),
            "--storage", str(storage), "--name", "bench", "--no-report"]
     print(f"load average before: {os.getloadavg()[0]:.2f}; calibrated {rate:.2f} steps/s alone -> {steps} steps/trial")

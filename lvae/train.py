@@ -284,6 +284,7 @@ class Trainer:
         if cfg.evaluate:
             from lvae.evaluate import evaluate_loaded
 
+            t_eval = time.perf_counter()
             result["metrics"] = evaluate_loaded(
                 self.out,
                 run.model,
@@ -296,6 +297,7 @@ class Trainer:
                 step=run.step,
                 **cfg.eval_options,
             )
+            result["eval_time_s"] = time.perf_counter() - t_eval
         write_json_atomic(self.out / "result.json", result)
         return result
 

@@ -204,6 +204,7 @@ def make_tuner(space: Space, preset: Preset, args: argparse.Namespace, exp: Expe
             num_samples=num_samples,
             max_concurrent_trials=args.max_concurrent,
             trial_dirname_creator=trial_dirname,
+            reuse_actors=True,  # halves trial start-up: a finished trial's process takes the next
         ),
         run_config=tune.RunConfig(
             name=exp.name,
