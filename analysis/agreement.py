@@ -6,20 +6,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from analysis.table import completed, short_name
+from analysis.table import HEADLINE_METRICS, completed, short_name
 
 #: metrics compared by default (those present are used); loss_recon is reconstruction
 #: error, so a negative correlation with a metric means better reconstruction goes with
 #: a higher score.
-AGREEMENT_COLUMNS = (
-    "metric.dci.disentanglement",
-    "metric.mig",
-    "metric.sap",
-    "metric.factor_vae.eval_accuracy",
-    "metric.beta_vae.eval_accuracy",
-    "metric.modularity.modularity",
-    "loss_recon",
-)
+AGREEMENT_COLUMNS = (*HEADLINE_METRICS, "loss_recon")
 
 
 def agreement_columns(df: pd.DataFrame, columns: Sequence[str] | None = None) -> list[str]:

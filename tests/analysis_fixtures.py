@@ -24,7 +24,7 @@ from lvae.data.base import GroundTruthDataset
 
 ALL_METRICS = (
     "mig", "dci.disentanglement", "dci.completeness", "dci.informativeness_train",
-    "dci.informativeness_test", "sap", "modularity.modularity", "modularity.explicitness",
+    "dci.informativeness_test", "sap", "modularity", "modularity.explicitness",
     "factor_vae.train_accuracy", "factor_vae.eval_accuracy", "factor_vae.num_active_dims",
     "beta_vae.train_accuracy", "beta_vae.eval_accuracy",
 )
