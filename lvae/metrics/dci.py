@@ -163,14 +163,18 @@ def disentanglement_per_code(importance: object) -> np.ndarray:
     return 1.0 - scipy.stats.entropy(r.T + 1e-11, base=r.shape[1])
 
 
+def _importance_weighted(scores: np.ndarray, r: np.ndarray, axis: int) -> float:
+    """Mean of per-code (axis=1) or per-factor (axis=0) scores weighted by their share of R;
+    an all-zero R weighs them equally, as disentanglement_lib does."""
+    if r.sum() == 0.0:
+        r = np.ones_like(r)
+    return float(np.sum(scores * (r.sum(axis=axis) / r.sum())))
+
+
 def disentanglement(importance: object) -> float:
     """Importance-weighted mean of :func:`disentanglement_per_code` (0 for an all-zero R)."""
     r = _check_importance(importance)
-    per_code = disentanglement_per_code(r)
-    if r.sum() == 0.0:
-        r = np.ones_like(r)
-    code_importance = r.sum(axis=1) / r.sum()
-    return float(np.sum(per_code * code_importance))
+    return _importance_weighted(disentanglement_per_code(r), r, axis=1)
 
 
 def completeness_per_factor(importance: object) -> np.ndarray:
@@ -184,11 +188,7 @@ def completeness_per_factor(importance: object) -> np.ndarray:
 def completeness(importance: object) -> float:
     """Importance-weighted mean of :func:`completeness_per_factor` (0 for an all-zero R)."""
     r = _check_importance(importance)
-    per_factor = completeness_per_factor(r)
-    if r.sum() == 0.0:
-        r = np.ones_like(r)
-    factor_importance = r.sum(axis=0) / r.sum()
-    return float(np.sum(per_factor * factor_importance))
+    return _importance_weighted(completeness_per_factor(r), r, axis=0)
 
 
 # ------------------------------------------------------------------ the metric
