@@ -48,6 +48,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from lvae.metrics.boosting_importance import residual_importance
 from lvae.metrics.utils import check_train_test, standardize, varying_factors
 
 
@@ -91,39 +92,18 @@ def gbt_probe(x_train, y_train, x_test, y_test, seed: int) -> ProbeResult:
     )
 
 
-def _total_split_gain(model: HistGradientBoostingClassifier, num_features: int) -> np.ndarray:
-    """Sum of split gains per feature over every tree of a fitted HGB model.
-
-    sklearn keeps the trees in the private ``_predictors`` (one list of per-class
-    TreePredictors per iteration, nodes with ``feature_idx``, ``gain``, ``is_leaf``).
-    """
-    predictors = getattr(model, "_predictors", None)
-    if predictors is None:
-        raise RuntimeError(
-            "this scikit-learn's HistGradientBoostingClassifier has no _predictors; "
-            "the 'hgb' DCI probe needs its trees (use probe='gbt')"
-        )
-    importance = np.zeros(num_features)
-    for iteration in predictors:
-        for tree in iteration:
-            splits = tree.nodes[tree.nodes["is_leaf"] == 0]
-            np.add.at(importance, splits["feature_idx"], np.maximum(splits["gain"], 0.0))
-    return importance
-
-
 @register_probe("hgb")
 def hgb_probe(x_train, y_train, x_test, y_test, seed: int) -> ProbeResult:
-    """Fast tree probe: GBT-like histogram boosting, total split gain per code."""
-    model = HistGradientBoostingClassifier(max_depth=3, early_stopping=False, random_state=seed)
+    """Fast tree probe: GBT's model on histograms, importance measured as GBT measures it."""
+    model = HistGradientBoostingClassifier(
+        max_depth=3, min_samples_leaf=1, early_stopping=False, random_state=seed
+    )
     # One OpenMP thread: its parallel gradient sums would otherwise make the fit (and the
     # scores) depend on the thread count; parallelism comes from fitting factors at once.
     with threadpool_limits(limits=1, user_api="openmp"):
         model.fit(x_train, y_train)
-        gain = _total_split_gain(model, x_train.shape[1])
         return ProbeResult(
-            # Shares summing to 1, as GBT's feature_importances_ are, so every factor
-            # weighs the same in disentanglement's code weights.
-            gain / gain.sum() if gain.sum() > 0 else gain,
+            residual_importance(model, x_train, y_train),
             _accuracy(model, x_train, y_train),
             _accuracy(model, x_test, y_test),
         )
