@@ -7,7 +7,10 @@ import pytest
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 
 from lvae.metrics import boosting_importance
-from lvae.metrics.boosting_importance import residual_importance
+from lvae.metrics.boosting_importance import (
+    residual_importance,
+    residual_importance_and_predictions,
+)
 
 
 def _reference_importance(model, x, y):
@@ -60,8 +63,9 @@ def test_matches_an_independent_reference(num_classes):
     model = HistGradientBoostingClassifier(
         max_depth=3, min_samples_leaf=1, max_iter=15, early_stopping=False, random_state=0
     ).fit(x, y)
-    got = residual_importance(model, x, y)
+    got, predicted = residual_importance_and_predictions(model, x, y)
     np.testing.assert_allclose(got, _reference_importance(model, x, y), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(predicted, model.predict(x))
     assert got.sum() == pytest.approx(1.0) and (got >= 0).all()
 
 

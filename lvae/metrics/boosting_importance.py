@@ -75,6 +75,14 @@ def residual_importance(model, x_train: np.ndarray, y_train: np.ndarray) -> np.n
     ``y_train`` without early stopping (so every tree saw every training sample). The
     result is non-negative and sums to 1 (all zeros when no tree split).
     """
+    return residual_importance_and_predictions(model, x_train, y_train)[0]
+
+
+def residual_importance_and_predictions(
+    model, x_train: np.ndarray, y_train: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`residual_importance` and the model's class predictions on ``x_train``,
+    which the walk over the trees computes anyway (saves a second pass for accuracy)."""
     _require_internals(model)
     x_train = np.asarray(x_train)
     classes = model.classes_
@@ -102,4 +110,5 @@ def residual_importance(model, x_train: np.ndarray, y_train: np.ndarray) -> np.n
             np.add.at(importance, features, reduction)
     importance = np.maximum(importance, 0.0)
     total = importance.sum()
-    return importance / total if total > 0 else importance
+    predicted = classes[(raw[:, 0] > 0).astype(np.intp) if binary else raw.argmax(axis=1)]
+    return (importance / total if total > 0 else importance), predicted

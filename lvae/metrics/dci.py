@@ -48,7 +48,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from lvae.metrics.boosting_importance import residual_importance
+from lvae.metrics.boosting_importance import residual_importance_and_predictions
 from lvae.metrics.utils import check_train_test, standardize, varying_factors
 
 
@@ -102,10 +102,9 @@ def hgb_probe(x_train, y_train, x_test, y_test, seed: int) -> ProbeResult:
     # scores) depend on the thread count; parallelism comes from fitting factors at once.
     with threadpool_limits(limits=1, user_api="openmp"):
         model.fit(x_train, y_train)
+        importance, predicted = residual_importance_and_predictions(model, x_train, y_train)
         return ProbeResult(
-            residual_importance(model, x_train, y_train),
-            _accuracy(model, x_train, y_train),
-            _accuracy(model, x_test, y_test),
+            importance, float(np.mean(predicted == y_train)), _accuracy(model, x_test, y_test)
         )
 
 
