@@ -161,6 +161,16 @@ def test_parallel_equals_serial(probe):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_importance_columns_follow_factor_order(n_jobs):
+    """Probes run longest (most classes) first; the matrix still has factor j in column j."""
+    rng = np.random.default_rng(0)
+    factors = np.stack([rng.integers(0, s, 300) for s in (2, 5, 3, 4)], axis=1)
+    codes = np.concatenate([factors[:, ::-1] * 1.0, 0.01 * rng.normal(size=(300, 1))], axis=1)
+    r, train_acc, _ = importance_matrix(codes, factors, codes, factors, probe="logistic", n_jobs=n_jobs)
+    np.testing.assert_array_equal(r[:4].argmax(axis=0), [3, 2, 1, 0])  # code 3 - j holds factor j
+    assert (train_acc > 0.95).all()
+
 
 def test_single_valued_factor_is_skipped_with_warning():
     ftr, fte = _factors(200, 0), _factors(100, 1)

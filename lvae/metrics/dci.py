@@ -193,11 +193,16 @@ def importance_matrix(
     if probe not in PROBES:
         raise ValueError(f"unknown DCI probe {probe!r}; valid probes: {', '.join(sorted(PROBES))}")
     fn = PROBES[probe]
+    # Longest first (a probe's cost grows with its number of classes), so the last
+    # worker to finish is not the one that picked up the 40-class factor last.
+    num_classes = [np.unique(factors_train[:, j]).size for j in range(factors_train.shape[1])]
+    order = np.argsort(num_classes, kind="stable")[::-1]
     jobs = (
         delayed(fn)(codes_train, factors_train[:, j], codes_test, factors_test[:, j], seed)
-        for j in range(factors_train.shape[1])
+        for j in order
     )
-    results = Parallel(n_jobs=resolve_n_jobs(n_jobs))(jobs)
+    done = Parallel(n_jobs=resolve_n_jobs(n_jobs))(jobs)
+    results = [done[i] for i in np.argsort(order)]
     importance = np.stack([r.importance for r in results], axis=1)
     train_acc = np.array([r.train_accuracy for r in results])
     test_acc = np.array([r.test_accuracy for r in results])
