@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--representation", choices=("mean", "sampled"), default="mean")
     p.add_argument("--num-bins", type=int, default=20, help="bins for MIG/modularity (default 20)")
     p.add_argument("--dci-probe", default="gbt", choices=sorted(PROBES),
-                   help="DCI probe: gbt (disentanglement_lib's GradientBoostingClassifier), hgb (fast, agrees within ~0.03 on moderately entangled codes) or logistic (linear baseline)")
+                   help="DCI probe: gbt (disentanglement_lib's GradientBoostingClassifier), hgb (10-20x faster, same importance measure on histogram trees; reads up to ~0.04 higher) or logistic (linear baseline)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--data-root", default=None)
     args = p.parse_args(argv)

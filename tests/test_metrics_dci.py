@@ -109,8 +109,9 @@ def test_hgb_probe_tracks_gbt_on_entangled_codes():
     cte = np.tanh(fte @ mix / 2) + 0.05 * rng.normal(size=(150, 6))
     gbt = dci(ctr, ftr, cte, fte, probe="gbt", n_jobs=1)
     hgb = dci(ctr, ftr, cte, fte, probe="hgb", n_jobs=1)
-    assert abs(gbt["disentanglement"] - hgb["disentanglement"]) < 0.1
-    assert abs(gbt["completeness"] - hgb["completeness"]) < 0.1
+    # the agreement target; the old gain importance missed it on trained codes
+    assert abs(gbt["disentanglement"] - hgb["disentanglement"]) < 0.05
+    assert abs(gbt["completeness"] - hgb["completeness"]) < 0.05
 
 
 def test_logistic_probe_finds_linear_codes():

@@ -17,14 +17,14 @@ Probes (:data:`PROBES`):
   default settings per factor, importance = |feature_importances_|. Slow: one tree per
   class per stage, so a 40-class factor fits 4,000 trees.
 - ``"hgb"``: the fast probe. ``HistGradientBoostingClassifier`` set up like GBT's
-  defaults (100 iterations, learning rate 0.1, depth 3, no early stopping); importance
-  of a code = its share of the total split gain over all trees (LightGBM's "gain"
-  importance), the histogram/Newton counterpart of GBT's total impurity decrease,
-  normalised per factor as GBT's are. Measured on 10,000/5,000 synthetic dSprites-like
-  codes (``benchmarks/bench_metrics.py``): 12-35x faster than ``"gbt"``; within 0.03 of
-  it on moderately entangled codes (D about 0.68), but about 0.07 above it on heavily
-  entangled ones (D about 0.42), where GBT's late trees spread more importance onto
-  unrelated codes. Use ``"gbt"`` for numbers that are compared with the literature.
+  defaults (100 iterations, learning rate 0.1, depth 3, one sample per leaf allowed, no
+  early stopping), and importance measured exactly as GBT measures it: the squared-error
+  reduction of the boosting residuals achieved by each split on the training set,
+  summed per code (:mod:`lvae.metrics.boosting_importance`). HGB's own split gains
+  (Newton gains) put less weight on the codes the trees use to fit noise and read up to
+  0.07 higher than ``"gbt"`` on trained models. Agreement with ``"gbt"`` on codes of
+  trained models: see ``benchmarks/bench_metrics.py`` and the README (AGREEMENT).
+  Use ``"gbt"`` for numbers that are compared with the literature.
 - ``"logistic"``: a linear baseline, multinomial ``LogisticRegression`` on codes
   standardised with the train mean/std, importance = |coef| summed over classes.
   Fastest, but it misses nonlinear codes and leaks importance onto unrelated codes:
