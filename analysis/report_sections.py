@@ -48,6 +48,8 @@ from analysis.unsupervised import udr_for_trials, udr_selection
 #: how many trial names a note lists before summarising the rest.
 LIST_LIMIT = 20
 SINGLE_SEED = "only one seed per cell: spread cannot be estimated"
+#: total KL (nats, summed over latent dims) below which a trial counts as posterior-collapsed
+COLLAPSED_KL = 0.1
 
 
 @dataclass
@@ -100,6 +102,20 @@ def single_seed_notes(done: pd.DataFrame) -> list[str]:
     return [f"{len(lone)} cell(s) have one seed, spread not estimated there: {name_list(lone)}"] if lone else []
 
 
+def collapsed_notes(done: pd.DataFrame) -> list[str]:
+    """Trials whose posterior collapsed: DCI and friends still return numbers for them
+    (e.g. DCI disentanglement near 0.4 on noise), which a reader must not mistake for signal."""
+    if "loss_kl" not in done.columns or done.empty:
+        return []
+    low = done[pd.to_numeric(done["loss_kl"], errors="coerce") < COLLAPSED_KL]
+    if low.empty:
+        return []
+    names = [f"{t} (KL {kl:.2g})" for t, kl in zip(low["trial"], low["loss_kl"], strict=True)]
+    return [f"{len(low)} of {len(done)} finished trials ended with a collapsed posterior (final KL "
+            f"below {COLLAPSED_KL:g} nats), so their codes carry almost no information and their "
+            f"metrics score noise: {name_list(names)}"]
+
+
 def no_finished_note(done: pd.DataFrame) -> list[str]:
     return [] if len(done) else ["no finished trials: nothing to summarise"]
 
@@ -142,8 +158,9 @@ def overview(df: pd.DataFrame, ctx: Context) -> Section:
         if miss and m not in never:
             s.notes.append(f"metric {short_name(m)} missing for {len(miss)} of {len(done)} finished "
                            f"trials: {name_list(miss)}")
+    s.notes += collapsed_notes(done)
     s.notes += single_seed_notes(done)
-    cols = ["trial", "status", "cell", "seed", "steps", "beta_eff", "wall_time_s", "error"]
+    cols = ["trial", "status", "cell", "seed", "steps", "loss_kl", "beta_eff", "wall_time_s", "error"]
     s.tables.append(("trials", df[[c for c in cols if c in df.columns]]))
     return s
 

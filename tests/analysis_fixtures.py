@@ -45,6 +45,7 @@ class TrialSpec:
     trajectory: list[tuple[int, float]] | None = None
     checkpoint: bool = True
     loss_recon: float = 50.0
+    loss_kl: float = 5.0
 
 
 def trial_table(rows: list[dict]) -> pd.DataFrame:
@@ -109,7 +110,7 @@ def write_experiment(root: Path, name: str, trials: Iterable[TrialSpec], preset:
                "objective": t.objective, "seed": t.seed,
                **{f"hp.{k}": v for k, v in t.hps.items()},
                "steps": 100 if done else 40, "loss_total": t.loss_recon + 5 * t.beta_final,
-               "loss_recon": t.loss_recon, "loss_kl": 5.0, "beta_eff": t.beta_final,
+               "loss_recon": t.loss_recon, "loss_kl": t.loss_kl, "beta_eff": t.beta_final,
                **{f"metric.{k}": (t.metrics.get(k, math.nan) if done else math.nan) for k in ALL_METRICS},
                "node": "127.0.0.1", "wall_time_s": 12.5, "trial_dir": trial_dir}
         rows.append(row)

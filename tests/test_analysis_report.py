@@ -108,6 +108,7 @@ def degraded(tmp_path_factory):
     lv[2].metrics = {k: v for k, v in lv[2].metrics.items() if k != "mig"}
     lv[3].trajectory = None
     lv[4].checkpoint = False
+    lv[5].loss_kl = 0.004
     trials["baselines"][0].status = "RUNNING"
     exps = [write_experiment(root, name, ts) for name, ts in trials.items()]
     page = write_report(exps, root / "out", default_lambda=0.01, figures=False, **FAKES).read_text()
@@ -121,6 +122,9 @@ def test_failures_are_reported_in_place(degraded):
            "lvae_reg/lvae_r_00001 (no message)" in top
     assert "1 trials not finished (RUNNING), left out: baselines/baseli_00000" in top
     assert "metric mig missing for 1 of 15 finished trials: lvae_reg/lvae_r_00002" in top
+    assert ("1 of 15 finished trials ended with a collapsed posterior (final KL below 0.1 nats), "
+            "so their codes carry almost no information and their metrics score noise: "
+            "lvae_reg/lvae_r_00005 (KL 0.004)") in top
     assert "no TensorBoard events for 1 of 15 finished trials: lvae_reg/lvae_r_00003" in section(
         page, "beta_eff dynamics")
     for title in ("Stability", "Unsupervised", "Latent traversals"):
