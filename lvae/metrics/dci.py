@@ -22,10 +22,10 @@ Probes (:data:`PROBES`):
   reduction of the boosting residuals achieved by each split on the training set,
   summed per code (:mod:`lvae.metrics.boosting_importance`). HGB's own split gains
   (Newton gains) put less weight on the codes the trees use to fit noise and read up to
-  0.07 higher than ``"gbt"`` on trained models; this measure reads +0.004 to +0.038
+  0.07 higher than ``"gbt"`` on trained models. This measure reads +0.004 to +0.039
   higher (disentanglement and completeness) on codes of trained dSprites models (VAE,
-  L-VAE, beta-VAE 2/4/8/16),
-  16-21x faster at 10,000 / 5,000 samples (``benchmarks/bench_metrics.py --runs``).
+  L-VAE, beta-VAE 2/4/8/16) and is 16-21x faster at 10,000 / 5,000 samples
+  (``benchmarks/bench_metrics.py --runs``).
   Use ``"gbt"`` for numbers that are compared with the literature.
 - ``"logistic"``: a linear baseline, multinomial ``LogisticRegression`` on codes
   standardised with the train mean/std, importance = |coef| summed over classes.
