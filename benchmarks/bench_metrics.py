@@ -106,15 +106,10 @@ def bench_mig(codes: np.ndarray, factors: np.ndarray, repeats: int) -> None:
 def codes_of_run(run_dir: Path, num_train: int, num_test: int, seed: int) -> tuple[np.ndarray, ...]:
     """Mean codes of a trained run's final checkpoint on freshly sampled factors."""
     from lvae.evaluate import load_run, make_encoder
-    from lvae.metrics.utils import sample_codes_and_factors
+    from lvae.metrics.utils import sample_train_test
 
     run = load_run(run_dir)
-    encode = make_encoder(run.model)
-    rng = np.random.default_rng(seed)
-    return (
-        *sample_codes_and_factors(run.dataset, encode, num_train, rng),
-        *sample_codes_and_factors(run.dataset, encode, num_test, rng),
-    )
+    return sample_train_test(run.dataset, make_encoder(run.model), seed, num_train, num_test)
 
 
 def bench_dci(arrays: tuple[np.ndarray, ...], fast_probe: str, skip_serial: bool) -> tuple[float, float, float]:

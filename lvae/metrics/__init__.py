@@ -12,7 +12,7 @@ from lvae.metrics.mig import mig, mutual_info_matrix
 from lvae.metrics.modularity import modularity_explicitness
 from lvae.metrics.registry import METRICS, compute, compute_many, metric_names, namespaced
 from lvae.metrics.sap import sap
-from lvae.metrics.utils import sample_codes_and_factors
+from lvae.metrics.utils import sample_codes_and_factors, sample_train_test
 
 __all__ = [
     "METRICS",
@@ -31,5 +31,6 @@ __all__ = [
     "namespaced",
     "register_probe",
     "sample_codes_and_factors",
+    "sample_train_test",
     "sap",
 ]

@@ -1,7 +1,7 @@
 """Named metrics behind one call: ``compute(name, dataset, encode, seed, num_train, num_test)``.
 
 Each entry says how to get its inputs from a dataset and an encoder. The array metrics
-(mig, dci, sap, modularity) score codes sampled with :func:`sample_codes_and_factors`
+(mig, dci, sap, modularity) score codes sampled with :func:`~lvae.metrics.utils.sample_train_test`
 (train set first, then test set, from one ``default_rng(seed)`` stream), so with the same
 seed they all see the same points, and :func:`compute_many` samples them once. The
 sampling metrics (factor_vae, beta_vae) draw their own batches; for them ``num_test``
@@ -25,7 +25,7 @@ from lvae.metrics.factor_vae import factor_vae_score
 from lvae.metrics.mig import mig
 from lvae.metrics.modularity import modularity_explicitness
 from lvae.metrics.sap import sap
-from lvae.metrics.utils import Encoder, as_generator, check_positive_int, sample_codes_and_factors
+from lvae.metrics.utils import Encoder, as_generator, check_positive_int, sample_train_test
 
 #: codes_train, factors_train, codes_test, factors_test (the test pair may be None)
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
@@ -96,17 +96,6 @@ def _spec(name: str, options: Mapping[str, Any]) -> MetricSpec:
     return spec
 
 
-def _sample_arrays(
-    dataset, encode: Encoder, seed: int, num_train: int, num_test: int | None, encode_batch_size: int
-) -> Arrays:
-    rng = as_generator(seed)
-    ctr, ftr = sample_codes_and_factors(dataset, encode, num_train, rng, encode_batch_size)
-    if num_test is None:
-        return ctr, ftr, None, None
-    cte, fte = sample_codes_and_factors(dataset, encode, num_test, rng, encode_batch_size)
-    return ctr, ftr, cte, fte
-
-
 def compute(
     name: str,
     dataset,
@@ -125,7 +114,7 @@ def compute(
         return spec.from_dataset(dataset, encode, seed, num_train, num_test, **options)
     opts = dict(options)
     encode_batch_size = check_positive_int(opts.pop(_EB, 1000), _EB)
-    arrays = _sample_arrays(
+    arrays = sample_train_test(
         dataset, encode, seed, num_train, num_test if spec.needs_test else None, encode_batch_size
     )
     return spec.from_arrays(arrays, seed, **opts)
@@ -168,7 +157,7 @@ def compute_many(
     arrays: Arrays | None = None
     if array_names:
         need_test = any(specs[n].needs_test for n in array_names)
-        arrays = _sample_arrays(
+        arrays = sample_train_test(
             dataset, encode, seed, num_train, num_test if need_test else None, encode_batch_size
         )
     out: dict[str, Any] = {}

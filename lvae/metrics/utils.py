@@ -225,3 +225,21 @@ def sample_codes_and_factors(
         parts.append(encode_batched(encode, obs, batch_size))
     codes = check_codes(np.concatenate(parts, axis=0), "codes returned by encode")
     return codes, factors[:, keep].astype(np.int64, copy=False)
+
+
+def sample_train_test(
+    dataset,
+    encode: Encoder,
+    seed: int | np.random.Generator,
+    num_train: int,
+    num_test: int | None,
+    batch_size: int = 1000,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(codes_train, factors_train, codes_test, factors_test) drawn from one seeded stream,
+    the sets every array-level metric is scored on; the test pair is None without num_test."""
+    rng = as_generator(seed)
+    ctr, ftr = sample_codes_and_factors(dataset, encode, num_train, rng, batch_size)
+    if num_test is None:
+        return ctr, ftr, None, None
+    cte, fte = sample_codes_and_factors(dataset, encode, num_test, rng, batch_size)
+    return ctr, ftr, cte, fte
