@@ -13,7 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.table import HP_PREFIX, METRIC_PREFIX
+from analysis.cells import fill_defaults
+from analysis.collapse import add_collapse
+from analysis.provenance import check_pooling
+from analysis.table import HP_PREFIX, METRIC_PREFIX, with_cells
 
 RESULTS_NAME = "results.csv"
 #: columns without which a trial cannot be placed in a cell or found on disk.
@@ -81,13 +84,21 @@ def _read_results(exp_dir: Path) -> pd.DataFrame:
     return df
 
 
-def load_experiments(*paths: PathLike) -> pd.DataFrame:
+def load_experiments(*paths: PathLike, keep_apart: bool = False) -> pd.DataFrame:
     """One row per trial of every experiment folder, concatenated.
 
     Adds ``exp_dir`` (absolute), ``exp_name`` (folder name), ``trial``
     (``<exp_name>/<trial_id>``, unique across experiments) and ``run_dir`` (absolute
     path of the trainer's run folder). hp.* and metric.* columns are the union over the
-    experiments (NaN where an experiment lacks one).
+    experiments (NaN where an experiment lacks one); missing objective parameters are
+    filled with the objective's defaults (:mod:`analysis.cells`) and ``cell`` names the
+    canonical cell (the sweep's own label is kept as ``sweep_cell``). ``active_dims`` and
+    ``collapsed`` come from the final per-latent KL (:mod:`analysis.collapse`).
+
+    Rows whose metrics were computed with different settings (``eval.*``: probe, sample
+    sizes, bins, representation, evaluation seed) are refused with a
+    :class:`~analysis.provenance.PoolingError`; ``keep_apart=True`` gives each setting its
+    own labelled metric columns instead (:func:`analysis.provenance.check_pooling`).
     """
     if not paths:
         raise ExperimentError("load_experiments needs at least one experiment folder")
@@ -107,6 +118,10 @@ def load_experiments(*paths: PathLike) -> pd.DataFrame:
         df["run_dir"] = [str(exp_dir / t / "run") for t in df["trial_dir"]]
         frames.append(df)
     out = pd.concat(frames, ignore_index=True, sort=False)
+    out = check_pooling(add_collapse(fill_defaults(out)), keep_apart=keep_apart)
+    if "cell" in out.columns:
+        out = out.rename(columns={"cell": "sweep_cell"})
+    out = with_cells(out)
     front = [c for c in out.columns if not c.startswith((HP_PREFIX, METRIC_PREFIX))]
     hps = sorted(c for c in out.columns if c.startswith(HP_PREFIX))
     metrics = sorted(c for c in out.columns if c.startswith(METRIC_PREFIX))

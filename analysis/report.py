@@ -21,7 +21,8 @@ import pandas as pd
 from analysis.files import write_csv_atomic, write_text_atomic
 from analysis.html import Section, render
 from analysis.load import ExperimentError, load_experiments
-from analysis.report_sections import SECTIONS, ReportOptions, make_context
+from analysis.provenance import PoolingError
+from analysis.report_sections import SECTIONS, ReportOptions, demo_presets, make_context
 from analysis.table import with_cells
 
 REPORT_NAME = "report.html"
@@ -47,7 +48,7 @@ def write_report(
     if unknown:
         raise TypeError(f"write_report: unknown option(s) {unknown}; valid: {sorted(valid)}")
     opts = ReportOptions(**options)
-    df = with_cells(load_experiments(*exp_dirs))
+    df = with_cells(load_experiments(*exp_dirs, keep_apart=opts.keep_apart))
     sections = build_sections(df, opts)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -59,6 +60,8 @@ def write_report(
         for name, table in s.tables + s.csv_only:
             write_csv_atomic(out / f"{name}.csv", table)
     title = "Robustness of DCI and MIG: " + ", ".join(sorted(df["exp_name"].unique()))
+    if demo_presets(df):
+        title += " (pipeline demonstration, not evidence about L-VAE)"
     return write_text_atomic(out / REPORT_NAME, render(title, sections))
 
 
@@ -80,6 +83,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--no-figures", action="store_true", help="tables and notes only (fast)")
     p.add_argument("--udr-samples", type=int, default=1000, help="observations encoded for UDR")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--keep-apart", action="store_true",
+                   help="experiments scored with different metric settings get one labelled column per "
+                        "setting (default: refuse to pool them)")
+    p.add_argument("--include-collapsed", action="store_true",
+                   help="keep trials with a collapsed posterior in summaries and comparisons")
     args = p.parse_args(argv)
     if args.stability_models < 1:
         p.error("--stability-models must be >= 1")
@@ -97,8 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             fixed=args.fixed_objective, default_lambda=args.default_lambda, models=not args.no_models,
             stability_models=args.stability_models, parity_probe=args.parity_probe,
             udr_samples=args.udr_samples, figures=not args.no_figures, seed=args.seed,
+            keep_apart=args.keep_apart, include_collapsed=args.include_collapsed,
         )
-    except (ExperimentError, KeyError) as exc:
+    except (ExperimentError, PoolingError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {path}")

@@ -20,11 +20,19 @@ from matplotlib.figure import Figure
 
 from analysis import plots
 from analysis.agreement import AGREEMENT_COLUMNS, agreement_columns, metric_agreement
+from analysis.collapse import ACTIVE_KL, usable
 from analysis.html import Section
 from analysis.load import read_trajectories, trials_without_events
 from analysis.model_io import LoadRun, encode_runs, has_checkpoint, traversal_image
-from analysis.robustness import cell_summary, sensitivity, sensitivity_trend, variance_decomposition
-from analysis.selection import default_lvae_lambda, lvae_vs_fixed_beta
+from analysis.provenance import base_metric
+from analysis.robustness import (
+    cell_summary,
+    collapse_summary,
+    sensitivity,
+    sensitivity_trend,
+    variance_decomposition,
+)
+from analysis.selection import compare_with_notes, default_lvae_lambda
 from analysis.stability import (
     Evaluate,
     default_evaluate,
@@ -48,8 +56,11 @@ from analysis.unsupervised import udr_for_trials, udr_selection
 #: how many trial names a note lists before summarising the rest.
 LIST_LIMIT = 20
 SINGLE_SEED = "only one seed per cell: spread cannot be estimated"
-#: total KL (nats, summed over latent dims) below which a trial counts as posterior-collapsed
-COLLAPSED_KL = 0.1
+#: presets whose reports demonstrate the pipeline and carry no evidence about L-VAE
+DEMO_PRESETS = ("smoke", "local")
+DEMO_STATEMENT = ("This report demonstrates the pipeline; it is not evidence about L-VAE. Preset(s) {presets} "
+                  "train for a few hundred steps or fewer, with small metric samples, and their metric "
+                  "differences are expected to be noise.")
 
 
 @dataclass
@@ -66,6 +77,9 @@ class ReportOptions:
     parity_probe: bool = False  # add the slow disentanglement_lib DCI probe to stability
     udr_samples: int = 1000
     figures: bool = True  # False: tables and notes only (fast)
+    include_collapsed: bool = False  # True: collapsed trials stay in summaries and comparisons
+    keep_apart: bool = False  # experiments scored with different metric settings get separate columns
+    level: float = 0.95  # confidence level of every interval
     seed: int = 0
     evaluate: Evaluate | None = None  # None: lvae.evaluate.evaluate_run
     load_run: LoadRun | None = None  # None: lvae.evaluate.load_run
@@ -105,15 +119,28 @@ def single_seed_notes(done: pd.DataFrame) -> list[str]:
 def collapsed_notes(done: pd.DataFrame) -> list[str]:
     """Trials whose posterior collapsed: DCI and friends still return numbers for them
     (e.g. DCI disentanglement near 0.4 on noise), which a reader must not mistake for signal."""
-    if "loss_kl" not in done.columns or done.empty:
+    if "collapsed" not in done.columns or done.empty:
         return []
-    low = done[pd.to_numeric(done["loss_kl"], errors="coerce") < COLLAPSED_KL]
+    low = done[done["collapsed"].astype(bool)]
     if low.empty:
         return []
     names = [f"{t} (KL {kl:.2g})" for t, kl in zip(low["trial"], low["loss_kl"], strict=True)]
-    return [f"{len(low)} of {len(done)} finished trials ended with a collapsed posterior (final KL "
-            f"below {COLLAPSED_KL:g} nats), so their codes carry almost no information and their "
-            f"metrics score noise: {name_list(names)}"]
+    return [f"{len(low)} of {len(done)} finished trials ended with a collapsed posterior (no latent "
+            f"with a final KL above {ACTIVE_KL:g} nats), so their codes carry almost no information and "
+            f"their metrics score noise; they are left out of the summaries and comparisons below: "
+            f"{name_list(names)}"]
+
+
+def excluded_notes(done: pd.DataFrame, ctx: Context) -> list[str]:
+    """How many collapsed trials each cell lost (said where they are left out)."""
+    if ctx.options.include_collapsed or "collapsed" not in done.columns:
+        return []
+    lost = done[done["collapsed"].astype(bool)].groupby("cell").size()
+    total = done.groupby("cell").size()
+    if lost.empty:
+        return []
+    parts = [f"{cell} ({n} of {total[cell]})" for cell, n in lost.items()]
+    return [f"collapsed trials left out, per cell: {name_list(parts)}"]
 
 
 def no_finished_note(done: pd.DataFrame) -> list[str]:
@@ -129,6 +156,45 @@ def add_figure(s: Section, ctx: Context, title: str, make: Callable[[], Figure])
 
 
 # ---------------------------------------------------------------- sections
+def _steps(g: pd.DataFrame) -> str:
+    steps = g["hp.train_steps"] if "hp.train_steps" in g else g["steps"]
+    return ", ".join(format_value(v) for v in sorted(pd.to_numeric(steps, errors="coerce").dropna().unique())) or "?"
+
+
+def _setting(g: pd.DataFrame, col: str) -> str:
+    if col not in g.columns or g[col].isna().all():
+        return "not recorded"
+    return ", ".join(sorted({format_value(v) for v in g[col].dropna()}))
+
+
+def demo_presets(df: pd.DataFrame) -> list[str]:
+    """The demonstration presets (smoke, local) among the experiments."""
+    return sorted({str(p) for p in df.get("preset", pd.Series(dtype=str)).dropna()} & set(DEMO_PRESETS))
+
+
+def scale_section(df: pd.DataFrame, ctx: Context) -> Section:
+    """What scale the numbers below come from: the first thing a reader needs."""
+    s = Section("Scale of this study")
+    demo = demo_presets(df)
+    if demo:
+        s.notes.append(DEMO_STATEMENT.format(presets=", ".join(demo)))
+    done = completed(df)
+    for exp, g in df.groupby("exp_name", sort=True):
+        seeds = seeds_per_cell(done[done["exp_name"] == exp]) if len(done) else pd.Series(dtype=int)
+        spread = (f"{seeds.min()}" if len(seeds) and seeds.min() == seeds.max()
+                  else f"{seeds.min()}-{seeds.max()}" if len(seeds) else "0")
+        s.text.append(
+            f"{exp}: preset {_setting(g, 'preset') or '?'}, {_steps(g)} training steps, "
+            f"{g['cell'].nunique()} cells with {spread} finished seed(s) each; metrics with DCI probe "
+            f"{_setting(g, 'eval.probe')}, {_setting(g, 'eval.num_train')} training / "
+            f"{_setting(g, 'eval.num_test')} test samples, {_setting(g, 'eval.num_bins')} bins, "
+            f"{_setting(g, 'eval.representation')} codes, evaluation seed {_setting(g, 'eval.seed')}")
+    if "metric_settings" in df.columns and df["metric_settings"].nunique() > 1:
+        s.notes.append("experiments scored with different metric settings are kept apart: each metric "
+                       "appears once per setting, labelled [setting]")
+    return s
+
+
 def overview(df: pd.DataFrame, ctx: Context) -> Section:
     s = Section("Experiments and trials")
     for exp, g in df.groupby("exp_name", sort=True):
@@ -168,30 +234,42 @@ def overview(df: pd.DataFrame, ctx: Context) -> Section:
 def distributions(df: pd.DataFrame, ctx: Context) -> Section:
     s = Section("Metric distributions per cell")
     done = completed(df)
-    s.notes += no_finished_note(done) + single_seed_notes(done)
-    table = cell_summary(done, ctx.metrics)
+    s.notes += no_finished_note(done) + single_seed_notes(done) + excluded_notes(done, ctx)
+    collapse = collapse_summary(done)
+    s.tables.append(("collapse_per_cell", collapse))
+    for _, r in collapse[collapse["n_collapsed"] > 0].iterrows():
+        s.readings.append(f"{r['cell']}: {r['n_collapsed']} of {r['n_finished']} finished trials collapsed "
+                          f"({pct(r['collapse_rate'])})")
+    table = cell_summary(done, ctx.metrics, include_collapsed=ctx.options.include_collapsed)
     s.tables.append(("cell_summary", table))
     names = " and ".join(short_name(m) for m in ctx.headline)
-    add_figure(s, ctx, f"{names} per cell", lambda: plots.metric_boxplots(done, ctx.headline))
+    shown = usable(done, ctx.options.include_collapsed)
+    add_figure(s, ctx, f"{names} per cell", lambda: plots.metric_boxplots(shown, ctx.headline))
     return s
 
 
 def variance(df: pd.DataFrame, ctx: Context) -> Section:
     s = Section("Variance decomposition: objective vs hyperparameter vs seed")
-    s.text.append("Nested sums of squares over finished trials: between objectives, between cells "
-                  "within an objective (hyperparameters, architecture), within a cell (seeds).")
+    s.text.append("Variance components of a nested random-effects model (objective > cell within objective "
+                  "> seed), estimated without bias from mean squares and their degrees of freedom (ANOVA "
+                  f"estimators for unbalanced designs), with {ctx.options.level:.0%} generalized confidence "
+                  "intervals. A share can be negative: that component is indistinguishable from zero. "
+                  "See docs/analysis.md.")
     done = completed(df)
-    s.notes += no_finished_note(done)
-    table = variance_decomposition(done, ctx.metrics)
+    s.notes += no_finished_note(done) + excluded_notes(done, ctx)
+    table = variance_decomposition(done, ctx.metrics, level=ctx.options.level, seed=ctx.options.seed,
+                                   include_collapsed=ctx.options.include_collapsed)
     s.tables.append(("variance_decomposition", table))
     if len(done) and (seeds_per_cell(done) <= 1).all():
-        s.notes.append(f"{SINGLE_SEED}; the seed share below is 0 by construction")
+        s.notes.append(f"{SINGLE_SEED}; seed and hyperparameter variance cannot be told apart (NaN below)")
     for _, r in table[table["metric"].isin(ctx.headline)].iterrows():
-        if pd.notna(r.get("frac_seed")):
-            s.readings.append(
-                f"seed explains {pct(r['frac_seed'])} of {short_name(r['metric'])} variance vs "
-                f"{pct(r['frac_hyperparameter'])} for hyperparameters within an objective and "
-                f"{pct(r['frac_objective'])} between objectives ({r['n_trials']} trials)")
+        if pd.isna(r.get("share_seed")):
+            continue
+        parts = [f"{name} {pct(r[f'share_{k}'])} [{pct(r[f'share_{k}_lo'])}, {pct(r[f'share_{k}_hi'])}]"
+                 for k, name in (("seed", "seed"), ("hyperparameter", "hyperparameters within an objective"),
+                                 ("objective", "objective")) if pd.notna(r[f"share_{k}"])]
+        s.readings.append(f"share of {short_name(r['metric'])} variance: " + ", ".join(parts)
+                          + f" ({r['n_trials']} trials, {r['n_cells']} cells, {r['n_objectives']} objectives)")
     return s
 
 
@@ -202,15 +280,17 @@ def _axes(ctx: Context) -> list[tuple[str, str, str]]:
 def sensitivity_section(df: pd.DataFrame, ctx: Context) -> Section:
     s = Section("Sensitivity to the regulariser strength (lambda) and to beta")
     done = completed(df)
+    s.notes += excluded_notes(done, ctx)
+    keep = ctx.options.include_collapsed
     trends = []
     for objective, param, short in _axes(ctx):
         sub = done[done["objective"] == objective]
         if sub.empty or param not in sub.columns or sub[param].isna().all():
             s.notes.append(f"no finished {objective} trials with {param}: no {short} curve")
             continue
-        table = sensitivity(done, objective, param, ctx.metrics)
+        table = sensitivity(done, objective, param, ctx.metrics, include_collapsed=keep)
         s.tables.append((f"sensitivity_{short}", table))
-        trends.append(sensitivity_trend(done, objective, param, ctx.metrics))
+        trends.append(sensitivity_trend(done, objective, param, ctx.metrics, include_collapsed=keep))
         add_figure(s, ctx, f"{' and '.join(short_name(m) for m in ctx.headline)} vs {short} ({objective})",
                    lambda table=table: plots.sensitivity_curves(table, ctx.headline))
         if (sub.groupby(param)["seed"].nunique() <= 1).all():
@@ -230,36 +310,51 @@ def sensitivity_section(df: pd.DataFrame, ctx: Context) -> Section:
 
 def selection_section(df: pd.DataFrame, ctx: Context) -> Section:
     o = ctx.options
-    s = Section(f"Selection without labels: {o.lvae} at its default lambda vs fixed beta ({o.fixed})")
-    s.text.append("Fixed-beta cells ranked by their median over seeds; p_beat = P(L-VAE seed > fixed-beta "
-                  "seed) + 0.5 P(tie) over all seed pairs; 'any' pools every fixed-beta cell.")
+    s = Section(f"Selection without labels: {o.lvae} at its default lambda vs fixed beta ({o.fixed}, VAE = beta 1)")
+    s.text.append(f"Paired over shared seeds (the same seed gives every objective the same initial weights and "
+                  f"data order): median of the per-seed differences L-VAE - fixed with an exact {o.level:.0%} "
+                  "sign-test interval, and P(L-VAE better on a seed) with an exact Clopper-Pearson interval. "
+                  "best/median/worst: the fixed beta ranked so on the other seeds (leave-one-seed-out), "
+                  "never on the seed it is compared on. See docs/analysis.md.")
     done = completed(df)
     present = set(done["objective"])
     for obj in (o.lvae, o.fixed):
-        if obj not in present:
+        if obj not in present and not (obj == o.fixed and "vae" in present):
             s.notes.append(f"no finished {obj} trials: comparison not possible")
     lam = o.default_lambda if o.default_lambda is not None else default_lvae_lambda(o.lvae)
     if lam is None:
         s.notes.append(f"the L-VAE default lambda is unknown (lvae.objectives.OBJECTIVES[{o.lvae!r}] has "
                        "no default): compared at the median swept lambda")
-    table = lvae_vs_fixed_beta(done, ctx.metrics, default_lambda=lam, lvae=o.lvae, fixed=o.fixed)
+    s.notes += excluded_notes(done, ctx)
+    table, notes = compare_with_notes(done, ctx.metrics, default_lambda=lam, lvae=o.lvae, fixed=o.fixed,
+                                      include_collapsed=o.include_collapsed, level=o.level)
+    s.notes += notes if o.lvae in present else []
     s.tables.append(("lvae_vs_fixed_beta", table))
     if lam is not None and len(table):
         off = table[~np.isclose(table["lambda_used"], lam)]
         if len(off):
             s.notes.append(f"default lambda {lam:g} was not swept: nearest swept lambda "
                            f"{format_value(off['lambda_used'].iloc[0])} used instead")
-    rows = table[table["metric"].isin(ctx.headline) & (table["comparison"] == "median")]
-    for _, r in rows.iterrows():
-        s.readings.append(
-            f"L-VAE default (lambda={format_value(r['lambda_used'])}) beats the median fixed beta "
-            f"(beta={format_value(r['beta'])}) with probability {num(r['p_beat'])} on "
-            f"{short_name(r['metric'])} (median {num(r['lvae_median'])} vs {num(r['fixed_median'])}; "
-            f"{r['n_lvae']} vs {r['n_fixed']} seeds)")
-    for _, r in table[table["metric"].isin(ctx.headline) & (table["comparison"] == "any")].iterrows():
-        s.readings.append(f"...and beats a random fixed-beta model with probability {num(r['p_beat'])} on "
-                          f"{short_name(r['metric'])}")
+    if len(table) and (table["selection"].str.startswith("in-sample")).any():
+        s.notes.append("best/median/worst fixed beta chosen on the same seeds they are compared on (no other "
+                       "seeds to choose on): those rows are selection-biased in favour of the fixed beta "
+                       "for 'best' and against it for 'worst'")
+    rows = table[table["metric"].isin(ctx.headline) & table["comparison"].isin(["median", "beta=1"])]
+    s.readings += [selection_reading(r) for _, r in rows.iterrows()]
     return s
+
+
+def selection_reading(r: pd.Series) -> str:
+    """One comparison row in words, with its number of seeds and its interval."""
+    against = (f"beta = 1 ({r['fixed_cell']})" if r["comparison"] == "beta=1"
+               else f"the {r['comparison']} fixed beta ({r['selection'].split(' (')[0]}: {r['fixed_cell']})")
+    head = (f"{short_name(r['metric'])}: L-VAE default (lambda={format_value(r['lambda_used'])}) vs {against}, "
+            f"{r['n_pairs']} paired seeds: ")
+    if r["verdict"].startswith("no conclusion"):
+        return head + r["verdict"] + f" (median difference {num(r['median_diff'])})"
+    return (head + f"median difference {num(r['median_diff'])} [{num(r['median_diff_lo'])}, "
+            f"{num(r['median_diff_hi'])}], P(L-VAE better) {num(r['p_better'])} "
+            f"[{num(r['p_better_lo'])}, {num(r['p_better_hi'])}]: {r['verdict']}")
 
 
 def agreement_section(df: pd.DataFrame, ctx: Context) -> Section:
@@ -415,7 +510,7 @@ def traversals_section(df: pd.DataFrame, ctx: Context) -> Section:
 
 
 SECTIONS: list[Callable[[pd.DataFrame, Context], Section]] = [
-    overview, distributions, variance, sensitivity_section, selection_section, agreement_section,
+    scale_section, overview, distributions, variance, sensitivity_section, selection_section, agreement_section,
     dynamics, stability_section, udr_section, traversals_section,
 ]
 
@@ -425,7 +520,7 @@ def make_context(df: pd.DataFrame, options: ReportOptions) -> Context:
     unknown = [m for m in metrics if m not in df.columns]
     if unknown:
         raise KeyError(f"metric column(s) {unknown} not in the results; present: {metric_columns(df)}")
-    headline = [m for m in HEADLINE_METRICS if m in metrics][:2] or list(metrics[:2])
+    headline = [m for h in HEADLINE_METRICS for m in metrics if base_metric(m) == h][:2] or list(metrics[:2])
     done = completed(df)
     with_model = [t for t, r in zip(done["trial"], done["run_dir"], strict=True) if has_checkpoint(r)]
     return Context(options=options, metrics=list(metrics), headline=headline, with_model=with_model)

@@ -13,16 +13,17 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from analysis.collapse import usable
 from analysis.table import (
     CELL_BASE,
     HP_PREFIX,
-    completed,
     format_value,
     hp_columns,
     resolve_metrics,
     short_name,
     with_cells,
 )
+from analysis.variance import variance_table
 
 STATS = ("median", "q25", "q75", "iqr", "min", "max")
 
@@ -35,76 +36,74 @@ def _stats(values: pd.Series) -> dict[str, float]:
     return {"median": med, "q25": q25, "q75": q75, "iqr": q75 - q25, "min": v.min(), "max": v.max()}
 
 
-def _prepare(df: pd.DataFrame) -> pd.DataFrame:
-    done = completed(df)
-    return done if "cell" in done.columns else with_cells(done)
+def _prepare(df: pd.DataFrame, include_collapsed: bool = False) -> pd.DataFrame:
+    """Finished trials with a cell label; collapsed ones left out unless asked for."""
+    df = df if "cell" in df.columns else with_cells(df)
+    return usable(df, include_collapsed)
 
 
-def cell_summary(df: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+def cell_summary(
+    df: pd.DataFrame, metrics: Sequence[str] | None = None, include_collapsed: bool = False
+) -> pd.DataFrame:
     """Per cell and metric: median, IQR, min, max over seeds, and how many seeds scored.
 
-    ``n_seeds`` counts the finished seeds with a value for that metric, so a metric that is
-    missing for some trials shows a smaller n than its neighbours.
+    ``n_seeds`` counts the seeds with a value for that metric among the trials summarised
+    (collapsed ones are left out unless ``include_collapsed``), so a metric that is missing
+    for some trials shows a smaller n than its neighbours. ``n_finished``, ``n_collapsed``
+    and ``collapse_rate`` count every finished trial of the cell.
     """
-    done = _prepare(df)
-    metrics = resolve_metrics(done, metrics)
-    keys = list(CELL_BASE) + hp_columns(done)
+    finished = _prepare(df, include_collapsed=True)
+    done = _prepare(df, include_collapsed)
+    metrics = resolve_metrics(finished, metrics)
+    keys = list(CELL_BASE) + hp_columns(finished)
     rows = []
-    for cell, group in done.groupby("cell", sort=True):
-        first = group.iloc[0]
+    for cell, all_trials in finished.groupby("cell", sort=True):
+        group = done[done["cell"] == cell]
+        first = all_trials.iloc[0]
+        n_collapsed = int(all_trials["collapsed"].sum()) if "collapsed" in all_trials else 0
         for m in metrics:
             vals = group[m]
             rows.append({
                 "cell": cell, **{k: first[k] for k in keys}, "metric": m,
                 **_stats(vals), "n_seeds": int(group.loc[vals.notna(), "seed"].nunique()),
-                "n_trials": len(group),
+                "n_trials": len(group), "n_finished": len(all_trials), "n_collapsed": n_collapsed,
+                "collapse_rate": n_collapsed / len(all_trials),
             })
-    cols = ["cell", *keys, "metric", *STATS, "n_seeds", "n_trials"]
+    cols = ["cell", *keys, "metric", *STATS, "n_seeds", "n_trials", "n_finished", "n_collapsed",
+            "collapse_rate"]
     return pd.DataFrame(rows, columns=cols)
 
 
-def variance_decomposition(df: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
-    """Nested sums of squares of each metric: objective > cell within objective > seed.
+def collapse_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: finished trials, how many collapsed (no active latent) and the median active dims."""
+    finished = _prepare(df, include_collapsed=True)
+    cols = ["cell", "objective", "n_finished", "n_collapsed", "collapse_rate", "active_dims_median"]
+    if finished.empty or "collapsed" not in finished:
+        return pd.DataFrame(columns=cols)
+    if "active_dims" not in finished:
+        finished = finished.assign(active_dims=np.nan)
+    g = finished.groupby(["cell", "objective"], sort=True)
+    out = pd.DataFrame({"n_finished": g.size(), "n_collapsed": g["collapsed"].sum().astype(int),
+                        "active_dims_median": g["active_dims"].median()}).reset_index()
+    out["collapse_rate"] = out["n_collapsed"] / out["n_finished"]
+    return out[cols]
 
-    SS_total = SS_objective + SS_hyperparameter + SS_seed, with
-    SS_objective = sum over trials of (objective mean - grand mean)^2,
-    SS_hyperparameter = sum of (cell mean - objective mean)^2 (hyperparameters and
-    architecture within an objective), SS_seed = sum of (value - cell mean)^2. Reported as
-    fractions of SS_total, the question Locatello et al. (2019) asked of seeds vs
-    hyperparameters. ``n_cells_replicated`` counts cells with two or more seeds: with none,
-    the seed share is zero by construction, not by evidence.
+
+def variance_decomposition(
+    df: pd.DataFrame, metrics: Sequence[str] | None = None, *, level: float = 0.95,
+    draws: int = 4000, seed: int = 0, include_collapsed: bool = False,
+) -> pd.DataFrame:
+    """Variance components of each metric: objective > hyperparameters within objective > seed.
+
+    Unbiased ANOVA estimates for the unbalanced nested design with generalized confidence
+    intervals (:mod:`analysis.variance`); ``share_*`` is each component over their sum and
+    may be negative where a component is indistinguishable from zero. ``df_seed == 0``
+    (one seed per cell) means the seed and hyperparameter components cannot be told apart
+    (both NaN). Collapsed trials are left out unless ``include_collapsed``.
     """
-    done = _prepare(df)
+    done = _prepare(df, include_collapsed)
     metrics = resolve_metrics(done, metrics)
-    rows = []
-    for m in metrics:
-        d = done.loc[done[m].notna(), ["objective", "cell", m]]
-        x = d[m].to_numpy(dtype=float)
-        row: dict[str, object] = {"metric": m, "n_trials": len(d)}
-        if len(d) == 0:
-            rows.append(row)
-            continue
-        obj_mean = d.groupby("objective")[m].transform("mean").to_numpy()
-        cell_mean = d.groupby("cell")[m].transform("mean").to_numpy()
-        grand = x.mean()
-        ss = {
-            "objective": float(((obj_mean - grand) ** 2).sum()),
-            "hyperparameter": float(((cell_mean - obj_mean) ** 2).sum()),
-            "seed": float(((x - cell_mean) ** 2).sum()),
-        }
-        total = float(((x - grand) ** 2).sum())
-        sizes = d.groupby("cell").size()
-        row.update({
-            "n_objectives": d["objective"].nunique(), "n_cells": len(sizes),
-            "n_cells_replicated": int((sizes >= 2).sum()), "ss_total": total,
-            **{f"ss_{k}": v for k, v in ss.items()},
-            **{f"frac_{k}": (v / total if total > 0 else np.nan) for k, v in ss.items()},
-        })
-        rows.append(row)
-    cols = ["metric", "n_trials", "n_objectives", "n_cells", "n_cells_replicated", "ss_total",
-            "ss_objective", "ss_hyperparameter", "ss_seed",
-            "frac_objective", "frac_hyperparameter", "frac_seed"]
-    return pd.DataFrame(rows, columns=cols)
+    return variance_table(done, metrics, level=level, draws=draws, seed=seed)
 
 
 def _series_label(row: pd.Series, columns: Sequence[str]) -> str:
@@ -114,14 +113,15 @@ def _series_label(row: pd.Series, columns: Sequence[str]) -> str:
 
 
 def sensitivity(
-    df: pd.DataFrame, objective: str, param: str, metrics: Sequence[str] | None = None
+    df: pd.DataFrame, objective: str, param: str, metrics: Sequence[str] | None = None,
+    include_collapsed: bool = False,
 ) -> pd.DataFrame:
     """Each metric against one hyperparameter of one objective, with the seed spread.
 
     One row per (series, value, metric) where a series is everything else that defines a
     cell (dataset, architecture, other hyperparameters), so curves never mix them.
     """
-    done = _prepare(df)
+    done = _prepare(df, include_collapsed)
     metrics = resolve_metrics(done, metrics)
     sub = done[done["objective"] == objective]
     cols = ["objective", "param", "series", "value", "metric", *STATS, "n_seeds"]
@@ -143,10 +143,11 @@ def sensitivity(
 
 
 def sensitivity_trend(
-    df: pd.DataFrame, objective: str, param: str, metrics: Sequence[str] | None = None
+    df: pd.DataFrame, objective: str, param: str, metrics: Sequence[str] | None = None,
+    include_collapsed: bool = False,
 ) -> pd.DataFrame:
     """Spearman rank correlation of each metric with the hyperparameter, over trials."""
-    done = _prepare(df)
+    done = _prepare(df, include_collapsed)
     metrics = resolve_metrics(done, metrics)
     sub = done[done["objective"] == objective]
     rows = []

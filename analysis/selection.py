@@ -1,10 +1,11 @@
 """The selection question without labels: L-VAE at its default lambda vs fixed betas.
 
 Someone without ground-truth factors cannot pick the best beta; they run L-VAE at its
-default lambda or guess a beta. These tables say what that choice costs or gains:
-L-VAE's default cell against the best, median and worst fixed-beta cell (ranked by
-median metric over seeds), and the probability that an L-VAE seed beats a fixed-beta
-seed.
+default lambda or guess a beta. These tables say what that choice costs or gains, seed
+by seed (:mod:`analysis.paired`): L-VAE's default cell against every fixed beta (the
+plain VAE is beta = 1), and against the best, median and worst fixed beta chosen on
+*other* seeds than the one compared (leave-one-seed-out), so the choice is not fitted to
+the numbers it is judged on. Collapsed trials are left out by default and counted.
 """
 
 from __future__ import annotations
@@ -15,9 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.collapse import usable
+from analysis.paired import LEVEL, Paired
 from analysis.table import HP_PREFIX, completed, higher_is_better, resolve_metrics, with_cells
 
-COMPARISONS = ("best", "median", "worst", "any")
+#: comparisons against a fixed beta chosen on held-out seeds
+PICKS = ("best", "median", "worst")
+#: training settings that must match for two cells to be compared (besides dataset/architecture)
+SHARED = ("hp.lr", "hp.latent_dim", "hp.batch_size", "hp.objective_lr", "hp.train_steps", "metric_settings")
+COLUMNS = ["dataset", "architecture", "metric", "comparison", "selection", "lambda_default", "lambda_used",
+           "lvae_cell", "fixed_cell", "beta", "n_pairs", "lvae_median", "fixed_median", "median_diff",
+           "median_diff_lo", "median_diff_hi", "p_better", "p_better_lo", "p_better_hi", "p_value",
+           "verdict", "n_collapsed_lvae", "n_collapsed_fixed", "level"]
 
 
 def prob_superiority(x: Sequence[float], y: Sequence[float], higher_better: bool = True) -> float:
@@ -88,77 +98,159 @@ def _at_defaults(rows: pd.DataFrame, defaults: Mapping[str, Any]) -> pd.DataFram
     return rows
 
 
-def lvae_vs_fixed_beta(
-    df: pd.DataFrame,
-    metrics: Sequence[str] | None = None,
-    *,
-    default_lambda: float | None = None,
-    defaults: Mapping[str, Any] | None = None,
-    lvae: str = "lvae",
-    fixed: str = "beta_vae",
-    lambda_col: str = "hp.lambda",
-    beta_col: str = "hp.beta",
-) -> pd.DataFrame:
-    """L-VAE at ``default_lambda`` vs the best / median / worst fixed-beta cell and all of them.
-
-    Done per (dataset, architecture). The L-VAE rows are those at the default lambda and,
-    where other L-VAE hyperparameters vary (``hp.regulariser``...), at their ``defaults``
-    (default: lvae's registry); any L-VAE cells still distinct get rows of their own.
-    Fixed-beta cells are ranked by their median over seeds; with an even number of cells
-    'median' is the better of the two middle ones. ``lambda_used`` differs from
-    ``lambda_default`` when the default was not swept (the nearest swept value is used,
-    and the report says so). ``p_beat`` is :func:`prob_superiority` of L-VAE seeds over
-    that cell's seeds ('any': over the seeds of every fixed-beta cell pooled).
-    """
-    done = completed(df)
-    done = done if "cell" in done.columns else with_cells(done)
-    metrics = resolve_metrics(done, metrics)
-    if default_lambda is None:
-        default_lambda = default_lvae_lambda(lvae)
-    if defaults is None:
-        defaults = default_params(lvae) or {}
-    cols = ["dataset", "architecture", "metric", "comparison", "lambda_default", "lambda_used",
-            "lvae_cell", "fixed_cell", "beta", "lvae_median", "fixed_median", "p_beat",
-            "n_lvae", "n_fixed"]
-    rows = []
-    for (dataset, arch), group in done.groupby(["dataset", "architecture"], sort=True):
-        lv = group[(group["objective"] == lvae)]
-        fx = group[(group["objective"] == fixed)]
-        if lv.empty or fx.empty or lambda_col not in lv or lv[lambda_col].isna().all():
-            continue
-        swept = np.sort(lv[lambda_col].dropna().unique().astype(float))
-        target = default_lambda if default_lambda is not None else float(np.median(swept))
-        lam = _nearest(swept, target)
-        lv = _at_defaults(lv[np.isclose(lv[lambda_col].astype(float), lam)], defaults)
-        for lvae_cell, lv_cell in lv.groupby("cell", sort=True):
-            for m in metrics:
-                rows += _compare(lv_cell[m].dropna(), fx, m, beta_col, fixed, {
-                    "dataset": dataset, "architecture": arch, "metric": m,
-                    "lambda_default": default_lambda, "lambda_used": lam, "lvae_cell": lvae_cell})
-    return pd.DataFrame(rows, columns=cols)
 
 
-def _compare(x: pd.Series, fx: pd.DataFrame, m: str, beta_col: str, fixed: str,
-             base: dict[str, Any]) -> list[dict[str, Any]]:
-    """The best / median / worst / any rows for one L-VAE cell and metric."""
-    better = higher_is_better(m)
-    medians = fx.groupby("cell")[m].median().dropna()
-    if medians.empty:
-        return []
-    ranked = medians.sort_values(ascending=not better, kind="stable")
-    picks = {"best": ranked.index[0], "median": ranked.index[(len(ranked) - 1) // 2],
-             "worst": ranked.index[-1]}
-    base = {**base, "lvae_median": x.median() if len(x) else np.nan, "n_lvae": len(x)}
+def _fixed_pool(group: pd.DataFrame, fixed: str, vae: str | None, beta_col: str) -> pd.DataFrame:
+    """Fixed-beta trials of a group with their beta: ``fixed`` cells, and the VAE as beta = 1."""
+    fx = group[group["objective"] == fixed]
+    fx = fx.assign(beta=pd.to_numeric(fx[beta_col], errors="coerce") if beta_col in fx else np.nan)
+    if vae is not None:
+        fx = pd.concat([fx, group[group["objective"] == vae].assign(beta=1.0)], sort=False)
+    return fx
+
+
+def _lvae_rows(lv: pd.DataFrame, default_lambda: float | None, defaults: Mapping[str, Any],
+               lambda_col: str) -> tuple[float | None, pd.DataFrame]:
+    """The L-VAE trials at (the swept lambda nearest) the default and the other defaults."""
+    if lambda_col not in lv or lv[lambda_col].isna().all():
+        return None, lv.iloc[:0]
+    swept = np.sort(lv[lambda_col].dropna().unique().astype(float))
+    lam = _nearest(swept, default_lambda if default_lambda is not None else float(np.median(swept)))
+    return lam, _at_defaults(lv[np.isclose(lv[lambda_col].astype(float), lam)], defaults)
+
+
+def _by_seed(rows: pd.DataFrame, m: str) -> pd.Series:
+    """Metric per seed (mean over repeats of a seed)."""
+    return rows.dropna(subset=[m]).groupby("seed")[m].mean()
+
+
+def _paired_row(x: pd.Series, y: pd.Series, m: str, level: float) -> dict[str, Any]:
+    shared = x.index.intersection(y.index)
+    stats = Paired.of((x[shared] - y[shared]).to_numpy(), higher_is_better(m), level)
+    return {**vars(stats), "lvae_median": x[shared].median(), "fixed_median": y[shared].median()}
+
+
+def _per_beta(x: pd.Series, fx: pd.DataFrame, all_fx: pd.DataFrame, m: str, level: float,
+              base: dict[str, Any]) -> list[dict[str, Any]]:
+    """L-VAE against each fixed-beta cell on their shared seeds (no selection involved)."""
     out = []
-    for name, cell in picks.items():
-        in_cell = fx["cell"] == cell
-        y = fx.loc[in_cell, m].dropna()
-        beta = fx.loc[in_cell, beta_col].iloc[0] if beta_col in fx else np.nan
-        out.append({**base, "comparison": name, "fixed_cell": cell, "beta": beta,
-                    "fixed_median": y.median(), "p_beat": prob_superiority(x, y, better),
-                    "n_fixed": len(y)})
-    y = fx[m].dropna()
-    out.append({**base, "comparison": "any", "fixed_cell": f"{fixed} (all cells)", "beta": np.nan,
-                "fixed_median": y.median(), "p_beat": prob_superiority(x, y, better),
-                "n_fixed": len(y)})
+    for cell, rows in fx.groupby("cell", sort=False):
+        beta = rows["beta"].iloc[0]
+        collapsed = int(all_fx.loc[all_fx["cell"] == cell, "collapsed"].sum()) if "collapsed" in all_fx else 0
+        out.append({**base, "comparison": f"beta={beta:g}", "selection": "none (every fixed beta)",
+                    "fixed_cell": cell, "beta": beta, "n_collapsed_fixed": collapsed,
+                    **_paired_row(x, _by_seed(rows, m), m, level)})
+    return sorted(out, key=lambda r: r["beta"])
+
+
+def _pick(medians: pd.Series, which: str, better_high: bool) -> str:
+    ranked = medians.sort_values(ascending=not better_high, kind="stable")
+    return ranked.index[{"best": 0, "median": (len(ranked) - 1) // 2, "worst": len(ranked) - 1}[which]]
+
+
+def _held_out(x: pd.Series, fx: pd.DataFrame, m: str, which: str) -> tuple[pd.Series, list[str], bool]:
+    """Per L-VAE seed s, the fixed cell ranked ``which`` on the other seeds, and its value at s.
+
+    Falls back to ranking on every seed (selection-biased, flagged) when no fixed cell has
+    a value on a seed other than s.
+    """
+    values = {cell: _by_seed(rows, m) for cell, rows in fx.groupby("cell", sort=True)}
+    better = higher_is_better(m)
+    picked, chosen, held_out = {}, [], True
+    for s in x.index:
+        medians = pd.Series({c: v.drop(s, errors="ignore").median() for c, v in values.items()}).dropna()
+        if medians.empty:
+            held_out = False
+            break
+        cell = _pick(medians, which, better)
+        if s in values[cell].index:
+            picked[s], chosen = values[cell][s], chosen + [cell]
+    if not held_out:
+        medians = pd.Series({c: v.median() for c, v in values.items()}).dropna()
+        cell = _pick(medians, which, better)
+        return values[cell], [cell] * len(values[cell]), False
+    return pd.Series(picked, dtype=float), chosen, True
+
+
+def _held_out_rows(x: pd.Series, fx: pd.DataFrame, all_fx: pd.DataFrame, m: str, level: float,
+                   base: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    collapsed = int(all_fx["collapsed"].sum()) if "collapsed" in all_fx else 0
+    betas = fx.groupby("cell")["beta"].first()
+    for which in PICKS:
+        y, chosen, held_out = _held_out(x, fx, m, which)
+        counts = pd.Series(chosen, dtype=object).value_counts()
+        named = ", ".join(f"{c} ({n} seed{'s' if n > 1 else ''})" for c, n in counts.items())
+        selection = ("held out (chosen on the other seeds)" if held_out else
+                     "in-sample (selection-biased: chosen on the seeds it is compared on)")
+        out.append({**base, "comparison": which, "selection": selection, "fixed_cell": named,
+                    "beta": betas.get(counts.index[0], np.nan) if len(counts) else np.nan,
+                    "n_collapsed_fixed": collapsed, **_paired_row(x, y, m, level)})
     return out
+
+
+def _groups(df: pd.DataFrame) -> list[tuple[str, tuple, pd.DataFrame]]:
+    """Trials split by what must match for a comparison: dataset, architecture, training settings.
+
+    Each group comes with a name that lists the settings which differ between groups.
+    """
+    keys = ["dataset", "architecture"] + [c for c in SHARED if c in df.columns]
+    groups = list(df.groupby(keys, sort=True, dropna=False))
+    shown = [i for i, k in enumerate(keys) if i < 2 or len({str(g[0][i]) for g in groups}) > 1]
+    return [(" ".join(f"{keys[i]}={key[i]}" for i in shown), key, g) for key, g in groups]
+
+
+def compare_with_notes(
+    df: pd.DataFrame, metrics: Sequence[str] | None = None, *, default_lambda: float | None = None,
+    defaults: Mapping[str, Any] | None = None, lvae: str = "lvae", fixed: str = "beta_vae",
+    vae: str | None = "vae", include_collapsed: bool = False, level: float = LEVEL,
+    lambda_col: str = "hp.lambda", beta_col: str = "hp.beta",
+) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`lvae_vs_fixed_beta` plus the reasons a group gave no rows (said in place)."""
+    finished = completed(df if "cell" in df.columns else with_cells(df))
+    use = usable(finished, include_collapsed)
+    metrics = resolve_metrics(finished, metrics)
+    default_lambda = default_lambda if default_lambda is not None else default_lvae_lambda(lvae)
+    defaults = defaults if defaults is not None else (default_params(lvae) or {})
+    rows, notes = [], []
+    for where, key, group in _groups(finished):
+        all_lv = group[group["objective"] == lvae]
+        all_fx = _fixed_pool(group, fixed, vae, beta_col)
+        lam, lv_all = _lvae_rows(all_lv, default_lambda, defaults, lambda_col)
+        if lv_all.empty or all_fx.empty:
+            missing = [n for n, part in ((lvae, lv_all), ("fixed-beta", all_fx)) if part.empty]
+            notes.append(f"{where}: no finished {' or '.join(missing)} trials (with {lambda_col}) at these "
+                         "settings: no L-VAE vs fixed-beta comparison")
+            continue
+        ok = group.index.intersection(use.index)
+        fx = all_fx[all_fx.index.isin(ok)]
+        for lvae_cell, lv_cell in lv_all.groupby("cell", sort=True):
+            lv = lv_cell[lv_cell.index.isin(ok)]
+            base = {"dataset": key[0], "architecture": key[1], "lambda_default": default_lambda,
+                    "lambda_used": lam, "lvae_cell": lvae_cell, "level": level,
+                    "n_collapsed_lvae": int(lv_cell["collapsed"].sum()) if "collapsed" in lv_cell else 0}
+            for m in metrics:
+                x = _by_seed(lv, m)
+                if x.empty or fx[m].isna().all():
+                    notes.append(f"{lvae_cell} vs fixed beta on {m}: no usable values "
+                                 f"({len(lv_cell) - len(lv)} L-VAE and {len(all_fx) - len(fx)} fixed-beta "
+                                 "trials collapsed)")
+                    continue
+                rows += _per_beta(x, fx, all_fx, m, level, {**base, "metric": m})
+                rows += _held_out_rows(x, fx, all_fx, m, level, {**base, "metric": m})
+    return pd.DataFrame(rows, columns=COLUMNS), notes
+
+
+def lvae_vs_fixed_beta(df: pd.DataFrame, metrics: Sequence[str] | None = None, **options: Any) -> pd.DataFrame:
+    """L-VAE at its default lambda vs every fixed beta (VAE = beta 1), paired over shared seeds.
+
+    Per (dataset, architecture, training settings). The L-VAE rows are those at the
+    default lambda (the nearest swept one when it was not swept: ``lambda_used``) and, where
+    other L-VAE hyperparameters vary, at their defaults. Rows ``beta=<b>`` compare with each
+    fixed-beta cell; ``best``/``median``/``worst`` with the fixed beta ranked so on the
+    *other* seeds (``selection`` says so, or says it was selection-biased when there were
+    no other seeds). ``median_diff`` (L-VAE - fixed) and ``p_better`` come with exact
+    ``level`` intervals and a ``verdict`` (:class:`analysis.paired.Paired`). Options: see
+    :func:`compare_with_notes`.
+    """
+    return compare_with_notes(df, metrics, **options)[0]

@@ -14,7 +14,9 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.collapse import active_dims
 from lvae.config import write_json_atomic
+from sweeps.provenance import EVAL_PREFIX, effective_objective_params, metric_settings, training_hps
 
 SWEEP_FILE = "sweep.json"
 RESULTS_FILE = "results.csv"
@@ -23,6 +25,8 @@ FIRST_COLUMNS = [
     "objective", "cell", "seed",
 ]
 LOSS_COLUMNS = ["steps", "loss_total", "loss_recon", "loss_kl", "beta_eff"]
+#: latents with final KL above analysis.collapse.ACTIVE_KL, and whether none is
+COLLAPSE_COLUMNS = ["active_dims", "collapsed"]
 TAIL_COLUMNS = ["node", "node_id", "device", "num_failures", "resumed_from", "wall_time_s", "train_wall_time_s", "trial_dir"]
 
 
@@ -72,16 +76,22 @@ def trial_row(trial, exp_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
         "seed": config.get("seed", config.get("__trial_index__")),
     }
     train_cfg = config.get("train", {})
-    for key in ("lr", "latent_dim", "batch_size"):
-        row[f"hp.{key}"] = train_cfg.get(key)
-    for key, value in cell.get("objective_params", {}).items():
+    row.update(training_hps(train_cfg))
+    # every effective parameter, defaults included: the same configuration is the same cell
+    for key, value in effective_objective_params(cell.get("objective"), cell.get("objective_params")).items():
         row[f"hp.{key}"] = value
+    row.update(metric_settings(train_cfg))
     row["steps"] = last.get("step", 0) or 0
     for key in LOSS_COLUMNS[1:]:
         row[key] = last.get(key, math.nan)
     for key, value in last.items():
         if key.startswith("metric."):
             row[key] = value
+        elif key.startswith("kl_dim_"):  # final per-latent KL: active_dims / collapsed
+            row["kl.dim_" + key[len("kl_dim_"):]] = value
+    kl = pd.DataFrame([{k: v for k, v in row.items() if k.startswith("kl.dim_")}])
+    row["active_dims"] = active_dims(kl).iloc[0] if len(kl.columns) else math.nan
+    row["collapsed"] = bool(row["active_dims"] == 0) if len(kl.columns) else None
     row["node"] = last.get("node_ip", "")
     row["node_id"] = last.get("node_id", "")
     row["device"] = last.get("device", "")
@@ -105,7 +115,9 @@ def collect(exp_dir: Path) -> pd.DataFrame:
         return pd.DataFrame(columns=FIRST_COLUMNS + LOSS_COLUMNS + TAIL_COLUMNS)
     hp = sorted(c for c in df.columns if c.startswith("hp."))
     metrics = sorted(c for c in df.columns if c.startswith("metric."))
-    ordered = FIRST_COLUMNS + hp + LOSS_COLUMNS + metrics + TAIL_COLUMNS
+    evals = sorted(c for c in df.columns if c.startswith(EVAL_PREFIX))
+    kl = sorted(c for c in df.columns if c.startswith("kl.dim_"))
+    ordered = FIRST_COLUMNS + hp + LOSS_COLUMNS + COLLAPSE_COLUMNS + metrics + evals + kl + TAIL_COLUMNS
     df = df.reindex(columns=ordered)
     return df.sort_values(["cell", "seed", "trial_id"], kind="stable").reset_index(drop=True)
 

@@ -148,4 +148,7 @@ def lvae_trainable(config: dict[str, Any]) -> None:
     }
     for key, value in result.get("metrics", {}).items():
         final[f"metric.{key}"] = value
+    for key, value in result["final"].items():
+        if key.startswith("kl/dim_"):  # the last logged per-latent KL: collapse and active dims
+            final["kl_" + key.split("/", 1)[1]] = value
     tune.report(final)

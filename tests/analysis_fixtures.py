@@ -46,6 +46,13 @@ class TrialSpec:
     checkpoint: bool = True
     loss_recon: float = 50.0
     loss_kl: float = 5.0
+    #: final KL per latent (results.csv's kl.dim_XX); all below 0.01 nats: collapsed
+    kl_dims: tuple[float, ...] = (2.0, 1.5, 0.003, 0.001)
+
+
+#: metric settings written as eval.* (what the sweep records)
+EVAL_SETTINGS = {"probe": "hgb", "num_train": 100, "num_test": 50, "num_bins": 20,
+                 "representation": "mean", "seed": 0}
 
 
 def trial_table(rows: list[dict]) -> pd.DataFrame:
@@ -81,8 +88,10 @@ def write_tb(tb_dir: Path, trajectory: Sequence[tuple[int, float]], extra: dict[
     writer.close()
 
 
-def write_experiment(root: Path, name: str, trials: Iterable[TrialSpec], preset: str = "tiny") -> Path:
-    """An experiment folder in the contract's layout; returns EXP."""
+def write_experiment(root: Path, name: str, trials: Iterable[TrialSpec], preset: str = "tiny",
+                     eval_settings: dict | None = EVAL_SETTINGS) -> Path:
+    """An experiment folder in the contract's layout; returns EXP (``eval_settings=None``:
+    a results.csv from before the eval.* and kl.dim_* columns)."""
     exp = Path(root) / name
     exp.mkdir(parents=True)
     rows = []
@@ -113,12 +122,16 @@ def write_experiment(root: Path, name: str, trials: Iterable[TrialSpec], preset:
                "loss_recon": t.loss_recon, "loss_kl": t.loss_kl, "beta_eff": t.beta_final,
                **{f"metric.{k}": (t.metrics.get(k, math.nan) if done else math.nan) for k in ALL_METRICS},
                "node": "127.0.0.1", "wall_time_s": 12.5, "trial_dir": trial_dir}
+        if eval_settings is not None:
+            row.update({f"eval.{k}": v for k, v in eval_settings.items()})
+            row.update({f"kl.dim_{j:02d}": v for j, v in enumerate(t.kl_dims)} if done else {})
         rows.append(row)
     df = pd.DataFrame(rows)
     hp = sorted(c for c in df.columns if c.startswith("hp."))
+    extra = sorted(c for c in df.columns if c.startswith(("eval.", "kl.dim_")))
     order = (["trial_id", "status", "error", "experiment", "space", "preset", "dataset", "architecture",
               "objective", "seed"] + hp + ["steps", "loss_total", "loss_recon", "loss_kl", "beta_eff"]
-             + [f"metric.{k}" for k in ALL_METRICS] + ["node", "wall_time_s", "trial_dir"])
+             + [f"metric.{k}" for k in ALL_METRICS] + extra + ["node", "wall_time_s", "trial_dir"])
     df[order].to_csv(exp / "results.csv", index=False)
     return exp
 
@@ -217,3 +230,23 @@ def fake_evaluate(run_dir: str | Path, **settings) -> dict[str, float]:
     stored = json.loads((Path(run_dir) / "metrics.json").read_text())["metrics"]
     shift = 0.001 * settings.get("num_bins", 20)
     return {"mig": stored["mig"] + shift, "dci.disentanglement": stored["dci.disentanglement"]}
+
+
+def space_table(space: str, preset: str = "local", seeds: Sequence[int] = (0, 1, 2, 3, 4, 5),
+                metric: Callable[[str, dict, int], float] | None = None, canonical: bool = True) -> pd.DataFrame:
+    """A trial table with the cells a sweep space builds, hyperparameters as results.csv holds
+    them: every effective parameter (``canonical``) or, as before, only those the space set."""
+    from sweeps.presets import get_preset
+    from sweeps.provenance import effective_objective_params
+    from sweeps.spaces import get_space
+
+    rows = []
+    for c in get_space(space).cells(get_preset(preset)):
+        params = (effective_objective_params(c["objective"], c["objective_params"]) if canonical
+                  else dict(c["objective_params"]))
+        for s in seeds:
+            value = metric(c["objective"], params, s) if metric else 0.1 * s
+            rows.append({"objective": c["objective"], "architecture": c["architecture"], "seed": s,
+                         "space": space, "preset": preset, "metric.m": value,
+                         **{f"hp.{k}": v for k, v in params.items()}})
+    return trial_table(rows)

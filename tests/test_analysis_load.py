@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from analysis_fixtures import (
+    EVAL_SETTINGS,
     TrialSpec,
     linear_trajectory,
     standard_trials,
@@ -19,6 +20,8 @@ from analysis_fixtures import (
 
 from analysis import ExperimentError, load_beta_trajectories, load_experiments, read_trajectories
 from analysis.load import trials_without_events
+from analysis.provenance import PoolingError
+from analysis.report import main as report_main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -141,3 +144,77 @@ def test_minimal_results_csv_gets_the_optional_columns(tmp_path):
         exp / "results.csv", index=False)
     df = load_experiments(exp)
     assert df.loc[0, "error"] == "" and np.isnan(df.loc[0, "beta_eff"]) and df.loc[0, "trial"] == "mini/a"
+
+
+def test_pooling_different_metric_settings_is_refused(tmp_path):
+    trials = standard_trials(seeds=(0, 1), trajectories=False)
+    fast = write_experiment(tmp_path, "fast", trials["lvae_reg"], preset="local")
+    slow = write_experiment(tmp_path, "slow", trials["baselines"], preset="paper",
+                            eval_settings={**EVAL_SETTINGS, "probe": "gbt", "num_train": 10000})
+    with pytest.raises(PoolingError) as err:
+        load_experiments(fast, slow)
+    message = str(err.value)
+    assert "differ in probe, num_train" in message
+    assert "fast (probe=hgb,num_train=100)" in message and "slow (probe=gbt,num_train=10000)" in message
+    assert "keep_apart=True" in message and "--keep-apart" in message
+    df = load_experiments(fast, slow, keep_apart=True)
+    assert "metric.mig" not in df.columns
+    hgb, gbt = "metric.mig[probe=hgb,num_train=100]", "metric.mig[probe=gbt,num_train=10000]"
+    assert df.loc[df["exp_name"] == "fast", hgb].notna().all() and df.loc[df["exp_name"] == "fast", gbt].isna().all()
+    assert df.loc[df["exp_name"] == "slow", gbt].notna().all() and df.loc[df["exp_name"] == "slow", hgb].isna().all()
+    assert set(df["metric_settings"]) == {"probe=hgb,num_train=100", "probe=gbt,num_train=10000"}
+    # the same settings pool without complaint
+    same = write_experiment(tmp_path, "same", trials["baselines"], preset="local")
+    assert "metric.mig" in load_experiments(fast, same).columns
+
+
+def test_report_keeps_settings_apart_when_asked(tmp_path, capsys):
+    trials = standard_trials(seeds=(0, 1), trajectories=False)
+    a = write_experiment(tmp_path, "a", trials["lvae_reg"])
+    b = write_experiment(tmp_path, "b", trials["baselines"], eval_settings={**EVAL_SETTINGS, "num_bins": 10})
+    assert report_main([str(a), str(b), "--out", str(tmp_path / "r"), "--no-models", "--no-figures"]) == 2
+    assert "refusing to pool metrics computed with different settings (they differ in num_bins)" in capsys.readouterr().err
+    assert report_main([str(a), str(b), "--out", str(tmp_path / "r"), "--no-models", "--no-figures",
+                        "--keep-apart"]) == 0
+    cells = pd.read_csv(tmp_path / "r" / "cell_summary.csv")
+    assert {"metric.mig[num_bins=20]", "metric.mig[num_bins=10]"} <= set(cells["metric"])
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "kept apart: each metric appears once per setting" in page
+
+
+def test_older_results_without_settings_are_keyed_by_preset(tmp_path):
+    trials = standard_trials(seeds=(0,), trajectories=False)
+    a = write_experiment(tmp_path, "a", trials["lvae_reg"], preset="local", eval_settings=None)
+    b = write_experiment(tmp_path, "b", trials["baselines"], preset="paper", eval_settings=None)
+    with pytest.raises(PoolingError, match="settings not recorded, preset local"):
+        load_experiments(a, b)
+    c = write_experiment(tmp_path, "c", trials["baselines"], preset="local", eval_settings=None)
+    assert len(load_experiments(a, c)) == 9
+
+
+def test_missing_objective_parameters_get_their_defaults(tmp_path):
+    from lvae.objectives import OBJECTIVES
+
+    trials = [TrialSpec("lvae", {}, 0), TrialSpec("lvae", {"lambda": 0.1}, 1), TrialSpec("beta_vae", {}, 0)]
+    df = load_experiments(write_experiment(tmp_path, "exp", trials))
+    lv = df[df["objective"] == "lvae"]
+    assert (lv["hp.lambda"] == OBJECTIVES["lvae"].defaults["lambda"]).all()
+    assert (lv["hp.regulariser"] == OBJECTIVES["lvae"].defaults["regulariser"]).all()
+    assert lv["cell"].nunique() == 1  # explicit and default lambda 0.1 are one cell
+    assert df.loc[df["objective"] == "beta_vae", "hp.beta"].item() == OBJECTIVES["beta_vae"].defaults["beta"]
+    assert df.loc[df["objective"] == "beta_vae", "hp.lambda"].isna().all()
+
+
+def test_collapse_from_results_or_from_tensorboard(tmp_path):
+    trials = [TrialSpec("lvae", {"lambda": 0.1}, 0, kl_dims=(0.5, 0.02, 0.001)),
+              TrialSpec("lvae", {"lambda": 0.1}, 1, kl_dims=(0.009, 0.0))]
+    df = load_experiments(write_experiment(tmp_path, "new", trials))
+    assert df["active_dims"].tolist() == [2, 0] and df["collapsed"].tolist() == [False, True]
+    # an older results.csv without kl.dim_* columns: the last kl/dim_* in TensorBoard decides
+    old = [TrialSpec("lvae", {"lambda": 0.1}, 0, trajectory=[(0, 1.0)]),
+           TrialSpec("lvae", {"lambda": 0.1}, 1, loss_kl=0.001),
+           TrialSpec("lvae", {"lambda": 0.1}, 2, loss_kl=3.0)]
+    df = load_experiments(write_experiment(tmp_path, "old", old, eval_settings=None))
+    assert df["active_dims"].iloc[0] == 1  # write_tb logs kl/dim_00 = 0.5
+    # no events either: a total KL below the threshold means no latent can be active
+    assert df["collapsed"].tolist() == [False, True, False] and np.isnan(df["active_dims"].iloc[2])

@@ -11,9 +11,9 @@ from analysis import (
     cell_summary,
     sensitivity,
     sensitivity_trend,
-    variance_decomposition,
     with_cells,
 )
+from analysis.robustness import collapse_summary
 
 
 def sweep(metric, seeds=(0, 1, 2, 3)) -> pd.DataFrame:
@@ -50,38 +50,20 @@ def test_cell_summary_statistics_and_counts():
     assert out.loc["metric.a", "cell"] == "lvae" and out.loc["metric.a", "hp.lambda"] == 0.1
 
 
-def test_seed_only_metric_is_all_seed_variance():
-    df = sweep(lambda o, h, s: float(s) ** 2)
-    r = variance_decomposition(df).iloc[0]
-    assert r["frac_seed"] == pytest.approx(1.0)
-    assert r["frac_objective"] == pytest.approx(0.0, abs=1e-12)
-    assert r["frac_hyperparameter"] == pytest.approx(0.0, abs=1e-12)
-    assert r["n_cells"] == 7 and r["n_cells_replicated"] == 7 and r["n_trials"] == 28
-
-
-def test_hyperparameter_and_objective_shares():
-    # metric = hyperparameter value within lvae, constant within beta_vae: no seed variance
-    df = sweep(lambda o, h, s: np.log10(h) if o == "lvae" else -1.5)
-    r = variance_decomposition(df).iloc[0]
-    assert r["frac_seed"] == pytest.approx(0.0, abs=1e-12)
-    assert r["frac_objective"] == pytest.approx(0.0, abs=1e-12)  # both objectives average -1.5
-    assert r["frac_hyperparameter"] == pytest.approx(1.0)
-    df = sweep(lambda o, h, s: 1.0 if o == "lvae" else 0.0)
-    r = variance_decomposition(df).iloc[0]
-    assert r["frac_objective"] == pytest.approx(1.0)
-
-
-def test_fractions_sum_to_one_on_mixed_data():
-    rng = np.random.default_rng(0)
-    df = sweep(lambda o, h, s: float(rng.normal()) + np.log(h))
-    r = variance_decomposition(df).iloc[0]
-    assert r["frac_objective"] + r["frac_hyperparameter"] + r["frac_seed"] == pytest.approx(1.0)
-    assert r["ss_objective"] + r["ss_hyperparameter"] + r["ss_seed"] == pytest.approx(r["ss_total"])
-
-
-def test_single_seed_has_no_replicated_cells():
-    r = variance_decomposition(sweep(lambda o, h, s: h, seeds=(0,))).iloc[0]
-    assert r["n_cells_replicated"] == 0 and r["frac_seed"] == 0.0
+def test_collapsed_trials_are_counted_per_cell_and_left_out():
+    df = sweep(lambda o, h, s: float(s))
+    df["collapsed"] = (df["objective"] == "lvae") & (df["hp.lambda"] == 0.1) & (df["seed"] >= 2)
+    df.loc[df["collapsed"], "metric.m"] = 100.0  # what a collapsed code scores: noise
+    out = cell_summary(df).set_index("cell")
+    r = out.loc["lvae lambda=0.1"]
+    assert r["n_collapsed"] == 2 and r["collapse_rate"] == 0.5 and r["n_finished"] == 4
+    assert r["n_seeds"] == 2 and r["max"] == 1.0  # the collapsed seeds are not in the statistics
+    assert out.loc["lvae lambda=1", "collapse_rate"] == 0.0
+    assert cell_summary(df, include_collapsed=True).set_index("cell").loc["lvae lambda=0.1", "max"] == 100.0
+    rates = collapse_summary(df).set_index("cell")["collapse_rate"]
+    assert rates["lvae lambda=0.1"] == 0.5 and rates.drop("lvae lambda=0.1").eq(0).all()
+    curve = sensitivity(df, "lvae", "hp.lambda", ["metric.m"]).set_index("value")
+    assert curve.loc[0.1, "n_seeds"] == 2 and curve.loc[0.01, "n_seeds"] == 4
 
 
 def test_metric_equal_to_lambda_has_spearman_one():
