@@ -6,14 +6,27 @@ a section needs a model); never imports ray or sweeps. The report lives in
 """
 
 from analysis.agreement import metric_agreement
+from analysis.collapse import ACTIVE_KL, add_collapse, usable
 from analysis.load import (
     ExperimentError,
     load_beta_trajectories,
     load_experiments,
     read_trajectories,
 )
-from analysis.robustness import cell_summary, sensitivity, sensitivity_trend, variance_decomposition
-from analysis.selection import default_lvae_lambda, lvae_vs_fixed_beta, prob_superiority
+from analysis.provenance import PoolingError, check_pooling
+from analysis.robustness import (
+    cell_summary,
+    collapse_summary,
+    sensitivity,
+    sensitivity_trend,
+    variance_decomposition,
+)
+from analysis.selection import (
+    compare_with_notes,
+    default_lvae_lambda,
+    lvae_vs_fixed_beta,
+    prob_superiority,
+)
 from analysis.stability import pick_models, rank_stability, reevaluation_table, settings_for
 from analysis.table import completed, with_cells
 from analysis.trajectories import trajectory_bands, trajectory_endpoints
@@ -21,8 +34,14 @@ from analysis.udr import udr
 from analysis.unsupervised import udr_for_trials, udr_selection, udr_table
 
 __all__ = [
+    "ACTIVE_KL",
     "ExperimentError",
+    "PoolingError",
+    "add_collapse",
     "cell_summary",
+    "check_pooling",
+    "collapse_summary",
+    "compare_with_notes",
     "completed",
     "default_lvae_lambda",
     "load_beta_trajectories",
@@ -43,6 +62,7 @@ __all__ = [
     "udr_for_trials",
     "udr_selection",
     "udr_table",
+    "usable",
     "variance_decomposition",
     "with_cells",
 ]

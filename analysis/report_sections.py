@@ -359,7 +359,8 @@ def selection_reading(r: pd.Series) -> str:
 
 def agreement_section(df: pd.DataFrame, ctx: Context) -> Section:
     s = Section("Agreement between metrics")
-    done = completed(df)
+    done = usable(completed(df), ctx.options.include_collapsed)
+    s.notes += excluded_notes(completed(df), ctx)
     cols = agreement_columns(done)
     absent = [c for c in AGREEMENT_COLUMNS if c not in cols]
     if absent:

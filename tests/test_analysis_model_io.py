@@ -78,4 +78,6 @@ def test_traversal_image_uses_the_trainers_grid(exp):
     grid = traversal_image(df["run_dir"][0], seed=0, steps=5, load_run=fake_load_run)
     # 4 latents x 5 steps of 64x64 tiles with 1-pixel padding
     assert grid.shape == (1, 4 * 65 + 1, 5 * 65 + 1)
-    assert grid.min() >= 0 and grid.max() <= 1
+    tiles = [[grid[0, 1 + 65 * r : 65 * r + 65, 1 + 65 * c : 65 * c + 65] for c in range(5)] for r in range(4)]
+    # each row sweeps its own latent: the first and last tile of a row differ
+    assert all(np.abs(row[0] - row[-1]).max() > 1e-3 for row in tiles)

@@ -21,15 +21,20 @@ def fake_evaluate(run_dir, **kw):
     return {"mig": q + 0.001 * kw["num_bins"], "dci.disentanglement": -q if kw["dci_probe"] == "gbt" else q}
 
 
-def test_settings_are_cheap_by_default_and_parity_probe_opt_in():
+def test_each_setting_changes_one_thing_and_the_slow_probe_is_opt_in():
     s = settings_for()
-    assert s["reference"] == BASE_SETTINGS
-    assert s["reference"]["num_train"] + s["reference"]["num_test"] <= 2000
-    assert s["reference"]["dci_probe"] == "hgb" and set(s["reference"]["metrics"]) == {"mig", "dci"}
-    assert s["bins10"]["num_bins"] == 10 and s["bins50"]["num_bins"] == 50
-    assert s["sampled_codes"]["representation"] == "sampled"
-    assert all(v["dci_probe"] != "gbt" for v in s.values())
-    assert settings_for(parity_probe=True)["probe_gbt"]["dci_probe"] == "gbt"
+    ref = s["reference"]
+    for name, cfg in s.items():
+        assert set(cfg) == set(ref), name
+        changed = {k for k in cfg if cfg[k] != ref[k]}
+        # one estimator choice per setting (sample size counts train and test together)
+        assert changed <= {"num_train", "num_test"} or len(changed) == 1, (name, changed)
+        assert bool(changed) == (name != "reference"), name
+    assert ref["num_train"] + ref["num_test"] <= 2000  # cheap enough for the end of a sweep
+    assert "gbt" not in {cfg["dci_probe"] for cfg in s.values()}
+    assert settings_for(parity_probe=True)["probe_gbt"] == {**ref, "dci_probe": "gbt"}
+    custom = settings_for({"reference": {}, "more": {"num_train": 5}}, base={"num_train": 1, "seed": 3})
+    assert custom == {"reference": {"num_train": 1, "seed": 3}, "more": {"num_train": 5, "seed": 3}}
     with pytest.raises(ValueError, match="reference"):
         settings_for({"bins10": {"num_bins": 10}})
 
