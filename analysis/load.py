@@ -43,16 +43,29 @@ PathLike = str | os.PathLike
 
 def _read_results(exp_dir: Path) -> pd.DataFrame:
     path = exp_dir / RESULTS_NAME
+    if exp_dir.exists() and not exp_dir.is_dir():
+        raise ExperimentError(f"{exp_dir}: is a file; expected an experiment folder holding {RESULTS_NAME}")
     if not exp_dir.is_dir():
         raise ExperimentError(f"{exp_dir}: experiment folder does not exist")
+    if path.is_dir():
+        raise ExperimentError(f"{path}: is a folder; expected the sweep's {RESULTS_NAME} file")
     if not path.is_file():
         raise ExperimentError(f"{path}: missing; an experiment folder holds the sweep's {RESULTS_NAME}")
     text_cols = {"trial_id": str, "status": str, "objective": str, "dataset": str,
                  "architecture": str, "trial_dir": str, **{c: str for c in OPTIONAL_TEXT}}
+    expected = f"a UTF-8 CSV table (one row per trial) with columns {list(REQUIRED_COLUMNS)}, as sweeps/run.py writes it"
+    with open(path, "rb") as fh:
+        if b"\x00" in fh.read(8192):  # pandas would parse a binary file as garbage rows
+            raise ExperimentError(f"{path}: not text (binary or not UTF-8); expected {expected}")
     try:
         df = pd.read_csv(path, dtype=text_cols, keep_default_na=True)
     except pd.errors.EmptyDataError as exc:
         raise ExperimentError(f"{path}: empty file, expected a header with {list(REQUIRED_COLUMNS)}") from exc
+    except UnicodeDecodeError:
+        raise ExperimentError(f"{path}: not text (binary or not UTF-8); expected {expected}") from None
+    except pd.errors.ParserError as exc:
+        detail = " ".join(str(exc).split())
+        raise ExperimentError(f"{path}: not a well-formed CSV table ({detail}); expected {expected}") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise ExperimentError(f"{path}: missing column(s) {missing}; required: {list(REQUIRED_COLUMNS)}")

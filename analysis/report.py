@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -20,10 +19,10 @@ import pandas as pd
 
 from analysis.files import write_csv_atomic, write_text_atomic
 from analysis.html import Section, render
-from analysis.load import ExperimentError, load_experiments
-from analysis.provenance import PoolingError
+from analysis.load import RESULTS_NAME, ExperimentError, load_experiments
 from analysis.report_sections import SECTIONS, ReportOptions, demo_presets, make_context
 from analysis.table import with_cells
+from lvae.cli import check_output_dir, run_cli
 
 REPORT_NAME = "report.html"
 
@@ -33,6 +32,17 @@ def build_sections(df: pd.DataFrame, options: ReportOptions) -> list[Section]:
     df = df if "cell" in df.columns else with_cells(df)
     ctx = make_context(df, options)
     return [build(df, ctx) for build in SECTIONS]
+
+
+def check_has_trials(df: pd.DataFrame, exp_dirs: Sequence[str | os.PathLike]) -> None:
+    """Refuse an experiment without trial rows: it would give a full report of empty tables."""
+    found = set(df["exp_dir"]) if len(df) else set()
+    for exp_dir in exp_dirs:
+        if str(Path(exp_dir).expanduser().resolve()) not in found:
+            raise ExperimentError(
+                f"{Path(exp_dir) / RESULTS_NAME}: a header but no trial rows; expected one row per "
+                "trial (did the sweep start any trial?)"
+            )
 
 
 def write_report(
@@ -48,7 +58,9 @@ def write_report(
     if unknown:
         raise TypeError(f"write_report: unknown option(s) {unknown}; valid: {sorted(valid)}")
     opts = ReportOptions(**options)
+    check_output_dir(out_dir, "--out")  # now, not after minutes of sections
     df = with_cells(load_experiments(*exp_dirs, keep_apart=opts.keep_apart))
+    check_has_trials(df, exp_dirs)
     sections = build_sections(df, opts)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,18 +110,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # bad input (ExperimentError, PoolingError, DatasetError: ValueErrors; KeyError; OSError)
+    # becomes one line and exit code 2 (lvae.cli)
+    return run_cli(lambda: _report_cli(args))
+
+
+def _report_cli(args: argparse.Namespace) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    try:
-        path = write_report(
-            args.exp_dirs, args.out, metrics=metrics, lvae=args.lvae_objective,
-            fixed=args.fixed_objective, default_lambda=args.default_lambda, models=not args.no_models,
-            stability_models=args.stability_models, parity_probe=args.parity_probe,
-            udr_samples=args.udr_samples, figures=not args.no_figures, seed=args.seed,
-            keep_apart=args.keep_apart, include_collapsed=args.include_collapsed,
-        )
-    except (ExperimentError, PoolingError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    path = write_report(
+        args.exp_dirs, args.out, metrics=metrics, lvae=args.lvae_objective,
+        fixed=args.fixed_objective, default_lambda=args.default_lambda, models=not args.no_models,
+        stability_models=args.stability_models, parity_probe=args.parity_probe,
+        udr_samples=args.udr_samples, figures=not args.no_figures, seed=args.seed,
+        keep_apart=args.keep_apart, include_collapsed=args.include_collapsed,
+    )
     print(f"wrote {path}")
     return 0
 

@@ -10,8 +10,6 @@ modularity) share one sampled train/test set, so adding a metric costs no extra 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ import numpy as np
 import torch
 
 from lvae.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from lvae.cli import read_json, run_cli
 from lvae.config import TrainConfig, write_json_atomic
 from lvae.data import GroundTruthDataset, get_dataset
 from lvae.models import get_model
@@ -43,13 +42,17 @@ def load_run(
     """Rebuild a run's model from ``config.json`` + ``checkpoint.pt`` (weights only)."""
     run_dir = Path(run_dir)
     config_path, ckpt_path = run_dir / "config.json", run_dir / CHECKPOINT_NAME
-    if not config_path.is_file():
+    if not run_dir.exists():
+        raise FileNotFoundError(f"{run_dir} does not exist; expected a folder written by python -m lvae.train")
+    if not run_dir.is_dir():
+        raise NotADirectoryError(f"{run_dir} is a file; expected a folder written by python -m lvae.train")
+    if not config_path.exists():
         raise FileNotFoundError(f"{run_dir} is not a training run: {config_path.name} is missing")
-    if not ckpt_path.is_file():
+    if not ckpt_path.exists():
         raise FileNotFoundError(
             f"{run_dir} has no checkpoint ({CHECKPOINT_NAME}); train it first with python -m lvae.train --out {run_dir}"
         )
-    config = TrainConfig.from_dict(json.loads(config_path.read_text()), source=str(config_path))
+    config = TrainConfig.from_dict(read_json(config_path, "the run's TrainConfig fields"), source=str(config_path))
     state = load_checkpoint(ckpt_path, map_location=device)
     saved = TrainConfig.from_dict(state["config"], source=str(ckpt_path))
     if saved.identity() != config.identity():
@@ -191,7 +194,10 @@ def evaluate_run(
     **options: Any,
 ) -> dict[str, float]:
     """Load a run folder and score it (used by the CLI and by the analysis' stability study)."""
+    from lvae.train import resolve_device
+
     check_metric_names(metrics)
+    device = str(resolve_device(device))
     loaded = load_run(run_dir, device=device, data_root=data_root)
     return evaluate_loaded(
         run_dir,
@@ -226,16 +232,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--data-root", default=None)
     args = p.parse_args(argv)
+    return run_cli(lambda: _evaluate_cli(args))
+
+
+def _evaluate_cli(args: argparse.Namespace) -> int:
     names = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    try:
-        values = evaluate_run(
-            args.run_dir, names, num_train=args.num_train, num_test=args.num_test, seed=args.seed,
-            representation=args.representation, device=args.device, write=True, data_root=args.data_root,
-            num_bins=args.num_bins, dci_probe=args.dci_probe,
-        )
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    values = evaluate_run(
+        args.run_dir, names, num_train=args.num_train, num_test=args.num_test, seed=args.seed,
+        representation=args.representation, device=args.device, write=True, data_root=args.data_root,
+        num_bins=args.num_bins, dci_probe=args.dci_probe,
+    )
     width = max(len(k) for k in values) if values else 10
     print(f"{'metric':{width}s}  value")
     for key, value in values.items():

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,12 +60,31 @@ class Run:
     step: int = 0
 
 
+#: device types the trainer supports (torch parses many more that cannot train this model)
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
 def resolve_device(name: str) -> torch.device:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` -> a device that exists here;
+    anything else is a ValueError naming the value (torch's own error names neither)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    expected = "expected auto, cpu, cuda, cuda:N or mps"
+    what = f"config.device (--device) is {name!r}"
+    try:
+        device = torch.device(name) if isinstance(name, str) and name else None
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in DEVICE_TYPES or (device.type != "cuda" and device.index):
+        raise ValueError(f"{what}, not a device name; {expected}")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"config.device is {name!r} but CUDA is not available (use 'cpu' or 'auto')")
+        raise ValueError(f"{what} but CUDA is not available (use 'cpu' or 'auto')")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"{what} but this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{what} but MPS is not available (use 'cpu' or 'auto')")
     return device
 
 
@@ -407,18 +425,56 @@ def build_parser():
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def config_from_args(args) -> TrainConfig:
+    """The parsed command line as a TrainConfig (``--param`` items parsed, --evaluate split)."""
+    from lvae.cli import InputError
+
     params = {}
     for item in args.objective_params:
         if "=" not in item:
-            raise SystemExit(f"--param expects KEY=VALUE, got {item!r}")
+            raise InputError(f"--param expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         params[key] = _parse_value(value)
     fields = {k: v for k, v in vars(args).items() if k != "verbose"}
     fields["objective_params"] = params
-    fields["evaluate"] = [m for m in args.evaluate.split(",") if m]
-    config = TrainConfig.from_dict(fields)
+    fields["evaluate"] = [m.strip() for m in args.evaluate.split(",") if m.strip()]
+    return TrainConfig.from_dict(fields)
+
+
+def check_cli_paths(config: TrainConfig) -> None:
+    """Refuse paths that would fail half-way (after the dataset is opened or files are
+    written): an --out that is a file, run files of the wrong kind, a --data-root file."""
+    from lvae.cli import InputError, check_output_dir
+
+    out = check_output_dir(config.out, "--out")
+    kinds = {CHECKPOINT_NAME: "file", "config.json": "file", "result.json": "file", "tb": "folder"}
+    for name, kind in kinds.items():
+        path = out / name
+        if path.exists() and path.is_dir() != (kind == "folder"):
+            found = "a folder" if path.is_dir() else "a file"
+            raise InputError(f"--out {out}: {path} is {found}, expected a {kind} written by lvae.train")
+    if config.data_root is not None and Path(config.data_root).expanduser().exists():
+        if not Path(config.data_root).expanduser().is_dir():
+            raise InputError(f"--data-root {config.data_root} is a file; expected the data folder")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lvae.cli import EXPECTED_ERRORS, run_cli
+
+    args = build_parser().parse_args(argv)
+    out = args.out
+    return run_cli(
+        lambda: _train_cli(args),
+        expected=(*EXPECTED_ERRORS, NonFiniteLossError),
+        on_interrupt=lambda: f"rerun the same command to resume from the last checkpoint in {out}",
+    )
+
+
+def _train_cli(args) -> int:
+    config = config_from_args(args)
+    config.validate()
+    resolve_device(config.device)
+    check_cli_paths(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     def show(record: dict[str, Any]) -> None:
@@ -430,12 +486,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
 
-    try:
-        result = train(config, hook=show)
-    except (KeyError, ValueError, NonFiniteLossError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    result = train(config, hook=show)
     final = result["final"]
     print(
         f"done: {result['steps']} steps in {result['wall_time_s']:.1f} s; final beta_eff "

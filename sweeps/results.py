@@ -6,9 +6,11 @@ resuming an experiment, never duplicates a row.
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +37,35 @@ def write_sweep_file(exp_dir: Path, settings: dict[str, Any]) -> None:
     write_json_atomic(exp_dir / SWEEP_FILE, settings)
 
 
+#: what sweep.json holds, for error messages
+SWEEP_FILE_CONTENT = "the sweep's settings as written by sweeps/run.py (space, preset, dataset, seeds, ...)"
+
+
 def read_sweep_file(exp_dir: Path) -> dict[str, Any]:
+    """The settings in ``sweep.json``; FileNotFoundError if absent, InputError (naming
+    the file) if it is a folder, binary, not JSON or not an object."""
+    from lvae.cli import read_json
+
     path = exp_dir / SWEEP_FILE
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{exp_dir} is not a sweep experiment folder ({SWEEP_FILE} is missing)")
-    return json.loads(path.read_text())
+    return read_json(path, SWEEP_FILE_CONTENT)
 
 
-def _status(trial, last: dict[str, Any]) -> tuple[str, str]:
+#: Tune saves running trials as PENDING when the driver stops; one that had started
+#: (reported, or has its folder) is listed as interrupted with its last step.
+INTERRUPTED = "INTERRUPTED"
+
+
+def _started(trial, last: dict[str, Any]) -> bool:
+    """Whether the trial ran at all: it reported, or Tune stamped its start time (saved
+    with the experiment state; never-started trials have none)."""
+    if "step" in last:
+        return True
+    return getattr(getattr(trial, "run_metadata", None), "start_time", None) is not None
+
+
+def _status(trial, last: dict[str, Any], started: bool = False) -> tuple[str, str]:
     if last.get("trial_error"):
         return "ERROR", str(last["trial_error"])
     if trial.status == "ERROR":
@@ -54,6 +77,9 @@ def _status(trial, last: dict[str, Any]) -> tuple[str, str]:
         return "ERROR", message.strip().splitlines()[-1] if message.strip() else "trial errored"
     if trial.status == "TERMINATED" and not last.get("done_training"):
         return "INCOMPLETE", "trial ended before training finished"
+    if trial.status in ("PENDING", "RUNNING", "PAUSED") and started:
+        step = last.get("step", 0) or 0
+        return INTERRUPTED, f"interrupted at step {step} (Ctrl-C); --resume continues it"
     return trial.status, ""
 
 
@@ -61,7 +87,7 @@ def trial_row(trial, exp_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
     config = trial.config
     cell = config.get("cell", {})
     last = trial.last_result or {}
-    status, error = _status(trial, last)
+    status, error = _status(trial, last, started=_started(trial, last))
     row: dict[str, Any] = {
         "trial_id": trial.trial_id,
         "status": status,
@@ -103,12 +129,35 @@ def trial_row(trial, exp_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+class _UnstartedTrialsFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to fetch metrics for")
+
+
+@contextmanager
+def quiet_unstarted_trials() -> Iterator[None]:
+    """Drop ExperimentAnalysis' warning about trials without metrics files.
+
+    Rows come from the trials' saved state, not from those files; the trials that have
+    none are those an interrupted sweep never started (listed as PENDING), which the
+    warning would call failures, with a multi-line listing per trial.
+    """
+    log = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    quiet = _UnstartedTrialsFilter()
+    log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        log.removeFilter(quiet)
+
+
 def collect(exp_dir: Path) -> pd.DataFrame:
     """All trials of the experiment in ``exp_dir`` (read from Tune's saved state)."""
     from ray.tune import ExperimentAnalysis
 
     settings = read_sweep_file(exp_dir)
-    analysis = ExperimentAnalysis(str(exp_dir))
+    with quiet_unstarted_trials():
+        analysis = ExperimentAnalysis(str(exp_dir))
     rows = [trial_row(t, exp_dir, settings) for t in analysis.trials]
     df = pd.DataFrame(rows)
     if df.empty:

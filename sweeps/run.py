@@ -15,27 +15,32 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
+import signal
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # `python sweeps/run.py` from a checkout that is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lvae.cli import EXIT_INTERRUPTED, InputError, error_line, parse_json, run_cli  # noqa: E402
 from sweeps.presets import PRESETS, Preset, get_preset  # noqa: E402
 from sweeps.spaces import SPACES, Space, get_space, seeds_for  # noqa: E402
-from sweeps.storage import ExperimentStorage  # noqa: E402
+from sweeps.storage import ExperimentStorage, check_storage  # noqa: E402
 
 log = logging.getLogger("sweeps.run")
 
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 OPTUNA_METRICS_DEFAULT = "metric.dci.disentanglement"
+#: settings baked into the trials when the sweep starts: a --resume that asks for other
+#: values would silently keep the saved ones, so it is refused instead
+FIXED_ON_RESUME = ("dataset", "data_root", "seeds", "metric", "steps")
 
 
-class SweepError(Exception):
+class SweepError(InputError):
     """A problem with the request, reported before anything starts."""
 
 
@@ -107,7 +112,17 @@ def validate(args: argparse.Namespace) -> tuple[Space, Preset]:
         raise SweepError(f"--metric only applies to the lvae_optuna space, not {space.name!r}")
     if args.metric and not args.metric.startswith("metric."):
         raise SweepError(f"--metric must name a reported metric such as {OPTUNA_METRICS_DEFAULT}, got {args.metric!r}")
+    if args.name is not None:
+        check_name(args.name)
+    if args.data_root is not None and Path(args.data_root).expanduser().is_file():
+        raise SweepError(f"--data-root {args.data_root} is a file; expected the data folder")
     return space, preset
+
+
+def check_name(name: str) -> None:
+    """The experiment name is one folder under --storage."""
+    if not name.strip() or name in (".", "..") or "/" in name or os.sep in name or name != name.strip():
+        raise SweepError(f"--name {name!r} must be a single folder name (no '/', not '.' or '..', no outer spaces)")
 
 
 def check_address(address: str) -> None:
@@ -134,6 +149,8 @@ def train_settings(args: argparse.Namespace, preset: Preset) -> dict[str, Any]:
         "steps": args.steps or preset.steps,
         "lr": preset.lr,
         "objective_lr": preset.objective_lr,
+        "objective_betas": list(preset.objective_betas),
+        "deterministic": preset.deterministic,
         "log_every": preset.log_every,
         "checkpoint_every": preset.checkpoint_every,
         "image_every": preset.image_every,
@@ -174,6 +191,23 @@ def trial_dirname(trial) -> str:
     return f"{trial.trial_id}_{cell.get('label', 'trial')}_seed={seed}"
 
 
+#: a trial that writes at most this many checkpoints keeps them all
+KEEP_ALL_CHECKPOINTS_UP_TO = 10
+
+
+def checkpoints_to_keep(preset: Preset, args: argparse.Namespace) -> int | None:
+    """Tune's ``num_to_keep``: None (all) for short runs, 2 for long ones.
+
+    With ``num_to_keep=k`` Tune forces an experiment-state snapshot whenever a trial has
+    checkpointed k times since the last one; short runs checkpoint seconds apart, so that
+    means back-to-back snapshots (and Tune's "may become a bottleneck" warning). Their few
+    small checkpoints cost nothing to keep; long runs keep the last two.
+    """
+    steps = args.steps or preset.steps
+    per_trial = -(-steps // preset.checkpoint_every)
+    return None if per_trial <= KEEP_ALL_CHECKPOINTS_UP_TO else 2
+
+
 def make_tuner(space: Space, preset: Preset, args: argparse.Namespace, exp: ExperimentStorage, resume: bool):
     from ray import tune
 
@@ -211,7 +245,7 @@ def make_tuner(space: Space, preset: Preset, args: argparse.Namespace, exp: Expe
             storage_path=exp.storage,
             sync_config=tune.SyncConfig(sync_artifacts=True),
             failure_config=tune.FailureConfig(max_failures=2),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_to_keep(preset, args)),
             verbose=1,
         ),
     )
@@ -232,54 +266,193 @@ def prepare_dataset(args: argparse.Namespace) -> None:
     from lvae.data import get_dataset
 
     t0 = time.perf_counter()
-    dataset = get_dataset(args.dataset, args.data_root)
+    try:
+        dataset = get_dataset(args.dataset, args.data_root)
+    except (KeyError, ValueError, OSError) as exc:  # DatasetError is a ValueError
+        root = f" under --data-root {args.data_root}" if args.data_root else ""
+        raise SweepError(f"dataset {args.dataset!r}{root} cannot be opened: {error_line(exc)}") from None
     print(f"dataset {args.dataset}: {len(dataset)} images ready ({time.perf_counter() - t0:.1f} s)", flush=True)
 
 
-# ------------------------------------------------------------------ main
-def run(args: argparse.Namespace) -> int:
+# ------------------------------------------------------------ the request
+@dataclass
+class Plan:
+    """A validated request: what to run and where (nothing started or written yet)."""
+
+    space: Space
+    preset: Preset
+    name: str
+    exp: ExperimentStorage
+    settings: dict[str, Any]
+
+
+def open_experiment(args: argparse.Namespace, name: str) -> ExperimentStorage:
+    """The experiment's storage, after checking the URI or folder can hold it."""
+    check_storage(args.storage)  # StorageError is an InputError: names the URI
+    exp = ExperimentStorage.create(args.storage, name)
+    if not exp.remote and exp.local_dir.exists() and not exp.local_dir.is_dir():
+        raise SweepError(f"experiment {exp.local_dir} is a file; expected a folder (or pass another --name)")
+    return exp
+
+
+def experiment_exists(exp: ExperimentStorage) -> bool:
+    try:
+        return exp.exists()
+    except OSError as exc:
+        raise SweepError(f"--storage {exp.storage}: cannot reach {exp.uri} ({error_line(exc)})") from None
+
+
+def check_resume(exp: ExperimentStorage, settings: dict[str, Any]) -> None:
+    """--resume needs this tool's sweep.json (readable, same space/preset and fixed
+    settings) and Tune's experiment state next to it."""
+    from sweeps.results import SWEEP_FILE, SWEEP_FILE_CONTENT
+
+    source = f"{exp.uri}/{SWEEP_FILE}"
+    try:
+        saved = parse_json(exp.read_bytes(SWEEP_FILE), source, SWEEP_FILE_CONTENT)
+    except FileNotFoundError:
+        raise SweepError(f"--resume: {exp.uri} is not an experiment of this tool ({SWEEP_FILE} is missing)") from None
+    except IsADirectoryError:
+        raise SweepError(f"--resume: {source} is a folder; expected {SWEEP_FILE_CONTENT}") from None
+    except InputError as exc:
+        raise SweepError(f"--resume: {exc}") from None
+    except OSError as exc:
+        raise SweepError(f"--resume: cannot read {source} ({error_line(exc)})") from None
+    if saved.get("space") != settings["space"] or saved.get("preset") != settings["preset"]:
+        raise SweepError(
+            f"--resume: {exp.uri} is a {saved.get('space')}/{saved.get('preset')} sweep, "
+            f"not {settings['space']}/{settings['preset']}"
+        )
+    differ = [k for k in FIXED_ON_RESUME if k in saved and saved[k] != settings[k]]
+    if differ:
+        def shown(value: Any) -> str:
+            return "(default)" if value is None else str(value)
+
+        was = ", ".join(f"--{k.replace('_', '-')} {shown(saved[k])}" for k in differ)
+        now = ", ".join(f"--{k.replace('_', '-')} {shown(settings[k])}" for k in differ)
+        raise SweepError(f"--resume: {exp.uri} was started with {was}, not {now}; resume with the same settings")
+    check_tune_state(exp)
+
+
+def check_tune_state(exp: ExperimentStorage) -> None:
+    """Tune's newest experiment-state file exists and decodes (Tune restores from it)."""
+    import fnmatch
+
+    from ray.tune.execution.tune_controller import TuneController
+
+    states = fnmatch.filter(exp.list_names(), TuneController.CKPT_FILE_TMPL.format("*"))
+    if not states:
+        raise SweepError(f"--resume: {exp.uri} holds no Tune experiment state to restore (the sweep never started)")
+    newest = max(states)
+    try:
+        parse_json(exp.read_bytes(newest), f"{exp.uri}/{newest}", "Tune's experiment state (written while the sweep runs)")
+    except InputError as exc:
+        raise SweepError(f"--resume: {exc}") from None
+
+
+def plan_sweep(args: argparse.Namespace) -> Plan:
+    """Every check of the request (arguments, storage, resume state, cluster address,
+    dataset) before Ray starts or anything is written; raises SweepError."""
     space, preset = validate(args)
     name = args.name or f"{space.name}-{preset.name}"
-    exp = ExperimentStorage.create(args.storage, name)
-    from sweeps.results import read_sweep_file, write_results, write_sweep_file
-
+    exp = open_experiment(args, name)
     settings = {
         "space": space.name, "preset": preset.name, "dataset": args.dataset, "data_root": args.data_root,
         "seeds": seeds_for(space, preset, args.seeds), "metric": args.metric, "steps": args.steps,
         "cpus_per_trial": args.cpus_per_trial, "gpus_per_trial": args.gpus_per_trial,
     }
     if args.resume:
-        exp.download()
-        try:
-            saved = read_sweep_file(exp.local_dir)
-        except FileNotFoundError as exc:
-            raise SweepError(f"--resume: {exp.uri} is not an experiment of this tool ({exc})") from None
-        from ray.tune import Tuner
-
-        if not Tuner.can_restore(exp.uri):
-            raise SweepError(f"--resume: {exp.uri} holds no Tune experiment state to restore")
-        if saved.get("space") != space.name or saved.get("preset") != preset.name:
-            raise SweepError(
-                f"--resume: {exp.uri} is a {saved.get('space')}/{saved.get('preset')} sweep, "
-                f"not {space.name}/{preset.name}"
-            )
-    elif exp.exists():
+        check_resume(exp, settings)
+    elif experiment_exists(exp):
         raise SweepError(f"experiment {exp.uri} already exists: pass --resume to continue it, or another --name")
     if args.address:
         check_address(args.address)
     else:
         prepare_dataset(args)
+    return Plan(space=space, preset=preset, name=name, exp=exp, settings=settings)
 
+
+def resume_command(args: argparse.Namespace, name: str) -> str:
+    """The command that continues this sweep: the same flags (those off their defaults) plus --resume."""
+    defaults = vars(build_parser().parse_args([]))
+    parts = ["python", "sweeps/run.py", "--space", args.space, "--preset", args.preset,
+             "--storage", args.storage, "--name", name]
+    for key, value in vars(args).items():
+        if key in ("space", "preset", "storage", "name", "resume", "list") or value == defaults.get(key):
+            continue
+        flag = "--" + key.replace("_", "-")
+        parts += [flag] if value is True else [flag, str(value)]
+    return shlex.join([*parts, "--resume"])
+
+
+# ------------------------------------------------------------------ Ctrl-C
+class CtrlC:
+    """SIGINT while the sweep runs.
+
+    During ``tuner.fit()`` Tune's own handler takes the first Ctrl-C: it stops the trials,
+    saves the experiment state and puts this handler back. Any Ctrl-C that reaches this
+    handler (a second one, or one while the summary is written) quits at once with
+    ``hint``, which says how to continue.
+    """
+
+    def __init__(self, hint: str):
+        self.hint = hint
+        self.previous: Any = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        print(f"\ninterrupted again: exiting now. {self.hint}", file=sys.stderr, flush=True)
+        os._exit(EXIT_INTERRUPTED)
+
+    def __enter__(self) -> CtrlC:
+        self.previous = signal.signal(signal.SIGINT, self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        signal.signal(signal.SIGINT, self.previous or signal.default_int_handler)
+
+
+def discard_unstarted(exp: ExperimentStorage) -> None:
+    """Ctrl-C before Tune wrote anything: remove the sweep.json this run wrote, so the
+    same command starts afresh (a folder holding only sweep.json cannot be resumed)."""
+    from sweeps.results import SWEEP_FILE
+
+    if exp.remote or not exp.local_dir.is_dir():
+        return
+    if [p.name for p in exp.local_dir.iterdir()] == [SWEEP_FILE]:
+        (exp.local_dir / SWEEP_FILE).unlink()
+        exp.local_dir.rmdir()
+
+
+# ------------------------------------------------------------------ main
+def run(args: argparse.Namespace) -> int:
+    plan = plan_sweep(args)
+    exp, space, preset = plan.exp, plan.space, plan.preset
+    from sweeps.results import quiet_unstarted_trials, write_sweep_file
+
+    resume = resume_command(args, plan.name)
     print(f"sweep {space.name} ({preset.name}): {space.num_trials(preset, args.seeds)} trials -> {exp.uri}", flush=True)
-    start_ray(args)
-    if not args.resume:
-        write_sweep_file(exp.local_dir, settings)
-        exp.upload("sweep.json")
-    tuner = make_tuner(space, preset, args, exp, resume=args.resume)
-    t0 = time.perf_counter()
-    tuner.fit()
-    wall = time.perf_counter() - t0
+    try:
+        start_ray(args)
+        if not args.resume:
+            write_sweep_file(exp.local_dir, plan.settings)
+            exp.upload("sweep.json")
+        tuner = make_tuner(space, preset, args, exp, resume=args.resume)
+    except KeyboardInterrupt:
+        if not args.resume:
+            discard_unstarted(exp)
+        raise
+    with CtrlC(f"Continue with: {resume}") as ctrl_c:
+        t0 = time.perf_counter()
+        with quiet_unstarted_trials():  # fit() ends by reading every trial's results
+            tuner.fit()
+        return summarise(plan, args, time.perf_counter() - t0, resume, ctrl_c)
 
+
+def summarise(plan: Plan, args: argparse.Namespace, wall: float, resume: str, ctrl_c: CtrlC) -> int:
+    """results.csv, the summary lines and the report (skipped when the sweep was interrupted)."""
+    from sweeps.results import INTERRUPTED, write_results
+
+    exp = plan.exp
     exp.download()
     results_path, df = write_results(exp.local_dir)
     exp.upload("results.csv")
@@ -287,18 +460,20 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{len(df)} trials in {wall:.0f} s: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     for _, row in df[df["status"] == "ERROR"].iterrows():
         print(f"  ERROR {row['trial_id']} ({row['cell']}, seed {row['seed']}): {row['error']}")
-    print(f"results:     {exp.local_dir / 'results.csv'}" + (f"  (and {exp.uri})" if exp.remote else ""))
+    print(f"results:     {results_path}" + (f"  (and {exp.uri})" if exp.remote else ""))
     print(f"tensorboard: tensorboard --logdir {exp.uri}")
-    unfinished = [s for s in counts if s not in ("TERMINATED", "ERROR")]
-    code = 0
-    if not args.no_report:
-        code = write_report(exp)
+    report_cmd = shlex.join(["python", "-m", "analysis.report", str(exp.local_dir),
+                             "--out", str(exp.local_dir / "report")])
+    unfinished = sum(n for s, n in counts.items() if s not in ("TERMINATED", "ERROR"))
     if unfinished:
-        print(f"interrupted: {sum(counts[s] for s in unfinished)} trials unfinished; continue with "
-              f"python sweeps/run.py --space {space.name} --preset {preset.name} --storage {args.storage} "
-              f"--name {name} --resume")
+        print(f"report:      skipped (interrupted); --resume builds it at the end, or now: {report_cmd}")
+        print(f"interrupted: {unfinished} trials unfinished ({counts.get(INTERRUPTED, 0)} interrupted "
+              f"mid-training); continue with {resume}", flush=True)
         return EXIT_INTERRUPTED
-    return code
+    if args.no_report:
+        return 0
+    ctrl_c.hint = f"results.csv is complete; build the report with: {report_cmd}"
+    return write_report(exp)
 
 
 def write_report(exp: ExperimentStorage) -> int:
@@ -323,11 +498,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its event reader chats at INFO
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    try:
-        return run(args)
-    except SweepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    # bad requests are InputErrors (SweepError, StorageError); anything else after Ray
+    # started is a failure worth its traceback
+    return run_cli(lambda: run(args), expected=(InputError,),
+                   on_interrupt=lambda: "the sweep had not started; run the same command again")
 
 
 if __name__ == "__main__":

@@ -8,12 +8,50 @@ folder and a cluster's S3 bucket.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from lvae.cli import InputError, check_output_dir
+
+#: ``scheme:`` at the start of a storage string (two letters at least: ``C:`` is a drive)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+class StorageError(InputError):
+    """A storage URI or folder that cannot hold an experiment; the message names it."""
 
 
 def is_uri(storage: str) -> bool:
     return "://" in storage
+
+
+def check_storage(storage: str) -> None:
+    """Accept what ``pyarrow.fs.FileSystem.from_uri`` opens (with a bucket/host) and
+    local folders; refuse the rest naming the URI, before Ray starts or anything is written."""
+    if not storage or not storage.strip():
+        raise StorageError("--storage is empty; expected a folder or a URI such as s3://bucket/path")
+    if not is_uri(storage):
+        if _SCHEME.match(storage):
+            raise StorageError(
+                f"--storage {storage!r} looks like a URI but lacks '//' after the scheme "
+                "(expected e.g. s3://bucket/path), or is a folder name with a colon"
+            )
+        try:
+            check_output_dir(storage, "--storage")
+        except InputError as exc:
+            raise StorageError(str(exc)) from None
+        return
+    import pyarrow.fs
+
+    try:
+        fs, path = pyarrow.fs.FileSystem.from_uri(storage)
+    except (ValueError, OSError, TypeError) as exc:  # ArrowInvalid is a ValueError
+        detail = " ".join(str(exc).split())
+        raise StorageError(f"--storage {storage!r}: pyarrow cannot open it ({detail})") from None
+    if not isinstance(fs, pyarrow.fs.LocalFileSystem) and not path.strip("/"):
+        scheme = storage.split("://", 1)[0]
+        raise StorageError(f"--storage {storage!r} names no bucket; expected {scheme}://BUCKET[/path]")
 
 
 @dataclass(frozen=True)
@@ -36,6 +74,30 @@ class ExperimentStorage:
     @property
     def remote(self) -> bool:
         return is_uri(self.storage)
+
+    def read_bytes(self, relative: str) -> bytes:
+        """One file of the experiment, read in place (no local mirror is written);
+        FileNotFoundError when it is absent."""
+        if not self.remote:
+            return (self.local_dir / relative).read_bytes()
+        import pyarrow.fs
+
+        fs, path = self._fs()
+        target = f"{path}/{relative}"
+        if fs.get_file_info(target).type != pyarrow.fs.FileType.File:
+            raise FileNotFoundError(f"{self.uri}/{relative} is missing")
+        with fs.open_input_stream(target) as f:
+            return f.read()
+
+    def list_names(self) -> list[str]:
+        """Names of the entries at the top of the experiment folder ([] if none)."""
+        if not self.remote:
+            return sorted(p.name for p in self.local_dir.iterdir()) if self.local_dir.is_dir() else []
+        import pyarrow.fs
+
+        fs, path = self._fs()
+        infos = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+        return sorted(i.base_name for i in infos)
 
     @property
     def uri(self) -> str:

@@ -18,6 +18,7 @@ from analysis_fixtures import (
     write_experiment,
 )
 
+from analysis.load import ExperimentError
 from analysis.report import main, write_report
 
 FAKES = {"evaluate": fake_evaluate, "load_run": fake_load_run}
@@ -231,10 +232,15 @@ def test_nothing_finished_and_no_metric_columns(tmp_path):
     for title in ("Experiments", "Metric distributions", "Variance decomposition"):
         assert "no finished trials: nothing to summarise" in section(page, title)
     assert "no checkpoint for any of the 0 finished trials" in section(page, "Stability")
-    # a results.csv without any metric.* column and only a header row
-    header = pd.read_csv(exp / "results.csv")
-    cols = [c for c in header.columns if not c.startswith("metric.")]
-    header[cols].iloc[:0].to_csv(exp / "results.csv", index=False)
+    # a results.csv without any metric.* column
+    table = pd.read_csv(exp / "results.csv")
+    cols = [c for c in table.columns if not c.startswith("metric.")]
+    table[cols].to_csv(exp / "results.csv", index=False)
     page = write_report([exp], tmp_path / "b").read_text()
     assert "metric dci.disentanglement missing for all trials (no metric.dci.disentanglement column)" in page
     assert "no finished trials" in page
+    # only a header row: no experiment to report on (issue #12), refused before writing
+    table[cols].iloc[:0].to_csv(exp / "results.csv", index=False)
+    with pytest.raises(ExperimentError, match="no trial rows"):
+        write_report([exp], tmp_path / "c")
+    assert not (tmp_path / "c").exists()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lvae.data.base import GroundTruthDataset
+from lvae.data.errors import DatasetError
 
 #: name -> factory(root: Path) -> dataset
 DATASETS: dict[str, Callable[[Path], GroundTruthDataset]] = {}
@@ -53,7 +54,10 @@ def get_dataset(name: str, root: str | os.PathLike | None = None) -> GroundTruth
     _import_loaders()
     if name not in DATASETS:
         raise KeyError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}")
-    return DATASETS[name](resolve_root(root))
+    folder = resolve_root(root)
+    if folder.exists() and not folder.is_dir():
+        raise DatasetError(f"data root {folder} is a file; expected the folder holding <root>/{name}/...")
+    return DATASETS[name](folder)
 
 
 def _import_loaders() -> None:

@@ -51,7 +51,7 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from lvae.metrics.boosting_importance import residual_importance_and_predictions
-from lvae.metrics.utils import check_train_test, standardize, varying_factors
+from lvae.metrics.utils import as_array, check_train_test, standardize, varying_factors
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def logistic_probe(x_train, y_train, x_test, y_test, seed: int) -> ProbeResult:
 
 # --------------------------------------------------------- pure score functions
 def _check_importance(importance: object) -> np.ndarray:
-    r = np.asarray(importance, dtype=np.float64)
+    r = as_array(importance, "importance", np.float64)
     if r.ndim != 2:
         raise ValueError(f"importance must be a 2-D (num_codes, num_factors) array, got shape {r.shape}")
     if not np.isfinite(r).all() or (r < 0).any():

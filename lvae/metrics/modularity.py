@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from lvae.metrics.utils import (
+    as_array,
     check_num_bins,
     check_train_test,
     discrete_mutual_info,
@@ -37,7 +38,7 @@ from lvae.metrics.utils import (
 
 def modularity_from_mi(mutual_information: np.ndarray) -> float:
     """Mean per-code modularity of a (D, K) MI matrix (K >= 2)."""
-    m = np.asarray(mutual_information, dtype=np.float64)
+    m = as_array(mutual_information, "mutual_information", np.float64)
     if m.ndim != 2 or m.shape[1] < 2:
         raise ValueError(f"modularity needs an MI matrix with at least 2 factors, got shape {m.shape}")
     squared = np.square(m)

@@ -21,9 +21,22 @@ Encoder = Callable[[np.ndarray], np.ndarray]
 
 
 # ------------------------------------------------------------------ input checks
+def as_array(value: object, name: str, dtype: type | None = None) -> np.ndarray:
+    """``np.asarray`` whose failure (ragged nested lists, text) names the argument;
+    numpy's own message says neither which argument nor what was expected."""
+    try:
+        return np.asarray(value, dtype=dtype)
+    except (ValueError, TypeError) as exc:
+        detail = str(exc).split(". ")[-1].rstrip(".")
+        raise ValueError(
+            f"{name} must be a rectangular numeric array (every row the same length); "
+            f"got {type(value).__name__} that numpy cannot convert ({detail})"
+        ) from None
+
+
 def check_codes(codes: object, name: str) -> np.ndarray:
     """(N, D) finite float64 codes, or ValueError naming ``name``."""
-    arr = np.asarray(codes)
+    arr = as_array(codes, name)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (num_points, num_codes), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -41,7 +54,7 @@ def check_codes(codes: object, name: str) -> np.ndarray:
 
 def check_factors(factors: object, name: str) -> np.ndarray:
     """(N, K) non-negative int64 class indices, or ValueError naming ``name``."""
-    arr = np.asarray(factors)
+    arr = as_array(factors, name)
     if arr.ndim != 2:
         raise ValueError(
             f"{name} must be a 2-D array (num_points, num_factors), got shape {arr.shape}"
