@@ -176,8 +176,8 @@ def scale_section(df: pd.DataFrame, ctx: Context) -> Section:
     """What scale the numbers below come from: the first thing a reader needs."""
     s = Section("Scale of this study")
     demo = demo_presets(df)
-    if demo:
-        s.notes.append(DEMO_STATEMENT.format(presets=", ".join(demo)))
+    if demo:  # the first sentence of the report
+        s.text.append(DEMO_STATEMENT.format(presets=", ".join(demo)))
     done = completed(df)
     for exp, g in df.groupby("exp_name", sort=True):
         seeds = seeds_per_cell(done[done["exp_name"] == exp]) if len(done) else pd.Series(dtype=int)

@@ -229,15 +229,19 @@ def compare_with_notes(
             base = {"dataset": key[0], "architecture": key[1], "lambda_default": default_lambda,
                     "lambda_used": lam, "lvae_cell": lvae_cell, "level": level,
                     "n_collapsed_lvae": int(lv_cell["collapsed"].sum()) if "collapsed" in lv_cell else 0}
+            lacking = []
             for m in metrics:
                 x = _by_seed(lv, m)
                 if x.empty or fx[m].isna().all():
-                    notes.append(f"{lvae_cell} vs fixed beta on {m}: no usable values "
-                                 f"({len(lv_cell) - len(lv)} L-VAE and {len(all_fx) - len(fx)} fixed-beta "
-                                 "trials collapsed)")
+                    lacking.append(m)
                     continue
                 rows += _per_beta(x, fx, all_fx, m, level, {**base, "metric": m})
                 rows += _held_out_rows(x, fx, all_fx, m, level, {**base, "metric": m})
+            if lacking:
+                which = "any metric" if len(lacking) == len(metrics) else ", ".join(lacking)
+                notes.append(f"{lvae_cell} vs fixed beta: no values to compare for {which} "
+                             f"({len(lv_cell) - len(lv)} of {len(lv_cell)} L-VAE and {len(all_fx) - len(fx)} of "
+                             f"{len(all_fx)} fixed-beta trials collapsed and left out)")
     return pd.DataFrame(rows, columns=COLUMNS), notes
 
 
