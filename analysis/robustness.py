@@ -1,7 +1,8 @@
 """How metrics move with seeds, hyperparameters and objectives (pure functions on tables).
 
 Every function takes the trial table of :func:`analysis.load.load_experiments`, uses the
-finished trials only, and returns a tidy table (one row per cell/metric or metric).
+finished trials whose posterior did not collapse (``include_collapsed=True`` keeps those;
+see :mod:`analysis.collapse`), and returns a tidy table (one row per cell/metric or metric).
 """
 
 from __future__ import annotations

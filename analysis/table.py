@@ -53,7 +53,7 @@ def higher_is_better(column: str) -> bool:
 
 
 def completed(df: pd.DataFrame) -> pd.DataFrame:
-    """Trials that finished: the only ones whose metrics are summarised."""
+    """Trials that finished (summaries further leave out collapsed ones: analysis.collapse.usable)."""
     return df[df["status"] == DONE]
 
 

@@ -33,6 +33,17 @@ def copied(smoke_experiment, tmp_path_factory):
 def test_load_real_experiment_and_trajectories(copied):
     df = load_experiments(copied)
     assert len(df) == 4 and set(df["objective"]) == {"lvae", "vae", "beta_vae"}
+    # provenance and effective parameters, as the sweep recorded them
+    from lvae.objectives import OBJECTIVES
+
+    assert set(df["eval.probe"]) == {"hgb"} and set(df["eval.num_train"]) == {400}
+    assert set(df["hp.train_steps"]) == {20} and set(df["preset"]) == {"smoke"}
+    lv = df[df["objective"] == "lvae"]
+    assert (lv["hp.regulariser"] == OBJECTIVES["lvae"].defaults["regulariser"]).all()
+    kl = [c for c in df.columns if c.startswith("kl.dim_")]
+    assert len(kl) == 10 and df[kl].notna().all().all()
+    assert (df["active_dims"] == (df[kl] > 0.01).sum(axis=1)).all()
+    assert (df["collapsed"] == (df["active_dims"] == 0)).all()
     traj = load_beta_trajectories(copied)
     assert set(traj["step"]) == {5, 10, 15, 20}
     per_trial = traj.groupby("trial")["beta_eff"].count()
@@ -51,6 +62,16 @@ def test_report_cli_on_a_copied_folder(copied, tmp_path):
     html = (tmp_path / "report" / "report.html").read_text()
     assert "data:image/png;base64," in html and "beta" in html.lower()
     assert "only one seed" in html.lower()  # smoke runs one seed per cell: the report says so
+    assert "This report demonstrates the pipeline; it is not evidence about L-VAE. Preset(s) smoke" in html
+    assert "preset smoke, 20 training steps" in html and "DCI probe hgb, 400 training / 200 test samples" in html
+    # one seed per cell: no conclusion, or (if the default L-VAE collapsed) why there is no comparison
+    df = load_experiments(copied)
+    default = df[(df["objective"] == "lvae") & (df["hp.lambda"] == 0.1)].iloc[0]
+    if default["collapsed"]:
+        assert ("lvae lambda=0.1 vs fixed beta: no values to compare for any metric (1 of 1 L-VAE and "
+                "0 of 2 fixed-beta trials collapsed and left out)") in html
+    else:
+        assert "no conclusion can be drawn: 1 paired seed(s)" in html
     assert list((tmp_path / "report").glob("*.csv"))
 
 
