@@ -444,7 +444,7 @@ def config_from_args(args) -> TrainConfig:
 def check_cli_paths(config: TrainConfig) -> None:
     """Refuse paths that would fail half-way (after the dataset is opened or files are
     written): an --out that is a file, run files of the wrong kind, a --data-root file."""
-    from lvae.cli import InputError, check_output_dir
+    from lvae.cli import InputError, check_output_dir, read_json
 
     out = check_output_dir(config.out, "--out")
     kinds = {CHECKPOINT_NAME: "file", "config.json": "file", "result.json": "file", "tb": "folder"}
@@ -453,6 +453,8 @@ def check_cli_paths(config: TrainConfig) -> None:
         if path.exists() and path.is_dir() != (kind == "folder"):
             found = "a folder" if path.is_dir() else "a file"
             raise InputError(f"--out {out}: {path} is {found}, expected a {kind} written by lvae.train")
+    if (out / CHECKPOINT_NAME).is_file() and (out / "result.json").is_file():
+        read_json(out / "result.json", "the result of a finished run (read when it is resumed)")
     if config.data_root is not None and Path(config.data_root).expanduser().exists():
         if not Path(config.data_root).expanduser().is_dir():
             raise InputError(f"--data-root {config.data_root} is a file; expected the data folder")

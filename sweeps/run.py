@@ -401,6 +401,7 @@ class CtrlC:
 
     def __call__(self, signum: int, frame: Any) -> None:
         print(f"\ninterrupted again: exiting now. {self.hint}", file=sys.stderr, flush=True)
+        kill_descendants()
         os._exit(EXIT_INTERRUPTED)
 
     def __enter__(self) -> CtrlC:
@@ -409,6 +410,21 @@ class CtrlC:
 
     def __exit__(self, *exc: Any) -> None:
         signal.signal(signal.SIGINT, self.previous or signal.default_int_handler)
+
+
+def kill_descendants() -> None:
+    """Kill the processes this driver started (a local Ray: raylet, GCS, their agents and
+    workers). Exiting at once skips ray.shutdown(), and Ray's agents outlive a SIGKILLed
+    raylet; a joined cluster's processes are not our descendants and are left alone."""
+    try:
+        import psutil  # Ray's own dependency (vendored with it)
+    except ImportError:
+        return
+    for child in psutil.Process().children(recursive=True):
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
 
 
 def discard_unstarted(exp: ExperimentStorage) -> None:

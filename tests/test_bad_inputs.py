@@ -128,6 +128,28 @@ def test_train_checkpoint_of_another_run(tmp_path, capsys, toy_dataset):
     assert "objective" in line
 
 
+def test_train_truncated_result_json_of_a_finished_run(tmp_path, capsys, toy_dataset):
+    """Rerunning a finished run reads its result.json: a truncated one is named, not a
+    bare JSON parser message."""
+    assert train_main(train_argv(tmp_path / "run", "--image-every", "0")) == 0
+    capsys.readouterr()
+    (tmp_path / "run" / "result.json").write_text('{"final": {"loss/to')
+    refused(capsys, train_main, train_argv(tmp_path / "run", "--image-every", "0"), tmp_path,
+            tmp_path / "run" / "result.json", "not valid JSON")
+
+
+def test_train_ctrl_c_says_how_to_resume(tmp_path, capsys, toy_dataset, monkeypatch):
+    import lvae.train
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lvae.train, "train", interrupted)
+    assert train_main(train_argv(tmp_path / "run")) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "resume" in err and str(tmp_path / "run") in err
+
+
 def test_train_argparse_type_error_names_the_flag(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         train_main(["--steps", "many", "--out", str(tmp_path / "run")])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -66,6 +67,9 @@ def test_smoke_sweep_results_and_tensorboard(smoke_experiment):
         assert json.loads((run_dir / "metrics.json").read_text())["metrics"]["mig"] >= 0
     assert "results:" in proc.stdout and "tensorboard --logdir" in proc.stdout
     assert "report:" in proc.stdout and (exp / "report" / "report.html").is_file()
+    # nothing for a user to act on: no warnings from Tune or Ray (issue #12)
+    warnings = [line for line in (proc.stdout + proc.stderr).splitlines() if re.search(r"WARNING \S+\.py:\d+ --", line)]
+    assert not warnings, warnings
     # the summary is rebuilt, never appended: rerunning it keeps one row per trial
     from sweeps.results import write_results
 
@@ -145,6 +149,15 @@ def test_deterministic_failure_is_recorded_and_others_finish(cluster, tmp_path, 
     assert df.loc["lvae", "num_failures"] == 0  # not retried: it would fail the same way
 
 
+def running_trial(exp: Path) -> str | None:
+    """The folder of a trial that has checkpointed but not finished, once there is one."""
+    for ckpt in glob.glob(str(exp / "*" / "checkpoint_000000")):
+        trial = Path(ckpt).parent
+        if not (trial / "run" / "result.json").exists():
+            return trial.name
+    return None
+
+
 @pytest.mark.slow
 def test_sigint_then_resume_runs_every_trial_once(cluster, tmp_path):
     args = smoke_args(tmp_path, "intr", cluster, "--max-concurrent", "1", "--steps", "60")
@@ -154,14 +167,26 @@ def test_sigint_then_resume_runs_every_trial_once(cluster, tmp_path):
         finished = wait_for(lambda: glob.glob(str(exp / "*" / "run" / "result.json")), 400, "a finished trial")
         first = Path(finished[0])
         stamp = first.stat().st_mtime_ns
+        interrupted = wait_for(lambda: running_trial(exp), 300, "a trial training after the first")
+        t_signal = time.monotonic()
         sweep.send_signal(signal.SIGINT)
         out, _ = sweep.communicate(timeout=300)
+        exit_s = time.monotonic() - t_signal
     finally:
         sweep.kill()
     assert sweep.returncode == 130, out[-4000:]
-    assert "--resume" in out
-    partial = results(exp)
-    assert (partial["status"] != "TERMINATED").any()
+    print(f"prompt back {exit_s:.1f} s after Ctrl-C")
+    assert exit_s < 10, f"the prompt came back {exit_s:.1f} s after Ctrl-C"
+    resume_hint = [line for line in out.splitlines() if line.startswith("interrupted:")]
+    assert resume_hint and "--resume" in resume_hint[0] and "--steps 60" in resume_hint[0], out[-3000:]
+    assert "python -m analysis.report" in out  # the report is deferred, with its command
+    partial = results(exp).set_index("trial_dir")
+    # the trial Ctrl-C stopped is INTERRUPTED with its last step; PENDING means never started
+    row = partial.loc[interrupted]
+    assert row["status"] == "INTERRUPTED" and row["steps"] > 0, row
+    assert f"interrupted at step {row['steps']}" in row["error"]
+    assert set(partial["status"]) <= {"TERMINATED", "INTERRUPTED", "PENDING"}
+    assert (partial["status"] == "TERMINATED").sum() >= 1
 
     proc = run_sweep(smoke_args(tmp_path, "intr", cluster, "--max-concurrent", "2", "--steps", "60", "--resume"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
