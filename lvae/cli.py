@@ -96,6 +96,8 @@ def read_json(path: str | os.PathLike, expected: str) -> dict[str, Any]:
 def check_output_dir(path: str | os.PathLike, flag: str) -> Path:
     """An output folder that exists or can be created: refuse a regular file (at the path
     or above it) and an unwritable parent before anything is written."""
+    if not str(path).strip():  # Path("") is the current folder: never what was meant
+        raise InputError(f"{flag} is empty; expected a folder path")
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise InputError(f"{flag} {path} is an existing file, not a folder; pass a folder path")

@@ -127,11 +127,14 @@ def check_name(name: str) -> None:
 
 def check_address(address: str) -> None:
     """Fail fast (seconds, not minutes of retries) when a host:port cluster is unreachable."""
-    if address == "auto" or "://" in address:
+    if address == "auto":
         return
-    host, _, port = address.rpartition(":")
+    scheme, sep, rest = address.partition("://")
+    if sep and scheme != "ray":
+        raise SweepError(f"--address must be 'auto', host:port or ray://host:port, got {address!r}")
+    host, _, port = (rest if sep else address).rpartition(":")
     if not host or not port.isdigit():
-        raise SweepError(f"--address must be 'auto' or host:port, got {address!r}")
+        raise SweepError(f"--address must be 'auto', host:port or ray://host:port, got {address!r}")
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as exc:

@@ -97,6 +97,12 @@ def test_train_out_is_a_file(tmp_path, capsys, toy_dataset):
     refused(capsys, train_main, train_argv(tmp_path / "run"), tmp_path, tmp_path / "run", "--out")
 
 
+def test_train_out_empty(tmp_path, capsys, toy_dataset, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # '' would have been the current folder
+    argv = ["--dataset", "toy_squares", "--steps", "2", "--out", ""]
+    refused(capsys, train_main, argv, tmp_path, "--out is empty")
+
+
 def test_train_out_below_a_file(tmp_path, capsys, toy_dataset):
     (tmp_path / "file").write_text("x")
     refused(capsys, train_main, train_argv(tmp_path / "file" / "run"), tmp_path, tmp_path / "file")
@@ -250,6 +256,11 @@ def test_sweep_storage_is_a_file(tmp_path, capsys):
 def test_sweep_experiment_folder_is_a_file(tmp_path, capsys):
     (tmp_path / "lvae_reg-smoke").write_text("x")
     refused(capsys, sweep_main, sweep_argv(tmp_path), tmp_path, tmp_path / "lvae_reg-smoke")
+
+
+@pytest.mark.parametrize("address", ["http://head:6379", "head", "head:port", "ray://head"])
+def test_sweep_bad_address(tmp_path, capsys, address):
+    refused(capsys, sweep_main, sweep_argv(tmp_path, "--address", address), tmp_path, repr(address))
 
 
 @pytest.mark.parametrize("name", ["a/b", "..", " padded "])
@@ -455,6 +466,13 @@ def test_dataset_factors_of_wrong_shape(toy_dataset):
 # -------------------------------------------------------------- metrics API
 GOOD_CODES = np.random.default_rng(0).normal(size=(60, 3))
 GOOD_FACTORS = np.random.default_rng(1).integers(0, 3, size=(60, 2))
+
+
+def test_metric_encoder_returning_ragged_codes(toy_dataset):
+    from lvae.metrics import factor_vae_score
+
+    with pytest.raises(ValueError, match="the output of encode must be a rectangular"):
+        factor_vae_score(toy_dataset, lambda x: [[0.0, 1.0], [2.0]], seed=0)
 
 
 @pytest.mark.parametrize(

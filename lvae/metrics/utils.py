@@ -195,7 +195,7 @@ def encode_batched(encode: Encoder, observations: np.ndarray, batch_size: int) -
     """Codes for many observations, encoded batch_size at a time to bound memory."""
     parts = []
     for start in range(0, observations.shape[0], batch_size):
-        codes = np.asarray(encode(observations[start : start + batch_size]))
+        codes = as_array(encode(observations[start : start + batch_size]), "the output of encode")
         if codes.ndim != 2 or codes.shape[0] != min(batch_size, observations.shape[0] - start):
             raise ValueError(
                 f"encode must return a 2-D array (num_observations, num_codes); for "
