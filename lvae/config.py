@@ -23,6 +23,7 @@ RESUMABLE_FIELDS = frozenset(
         "device",
         "threads",
         "channels_last",
+        "deterministic",
         "log_every",
         "image_every",
         "checkpoint_every",
@@ -54,6 +55,9 @@ class TrainConfig:
     #: learning rate of the objective's own parameters (L-VAE's loss weights); None: ``lr``.
     #: Short runs raise it so the learned weights reach their balance within the run.
     objective_lr: float | None = None
+    #: Adam betas of the objective's own parameters: a short second-moment memory so the
+    #: learned loss weights keep moving as their gradients shrink (docs/objectives.md)
+    objective_betas: list[float] = field(default_factory=lambda: [0.9, 0.9])
     seed: int = 0
     #: "cpu", "cuda", "cuda:1" or "auto" (CUDA when available).
     device: str = "cpu"
@@ -62,6 +66,9 @@ class TrainConfig:
     #: NHWC layout for conv weights and batches: same losses to float tolerance, about
     #: 10-25% faster steps on CPU with oneDNN (benchmarks/bench_trainer.py).
     channels_last: bool = True
+    #: deterministic kernels (cuDNN, torch.use_deterministic_algorithms): bit-identical
+    #: GPU runs at some speed cost; CPU runs are deterministic either way
+    deterministic: bool = False
     log_every: int = 50
     #: reconstructions and traversals every N steps (0: only at the end).
     image_every: int = 1000
@@ -114,8 +121,17 @@ class TrainConfig:
             raise ValueError(f"config.threads must be None or an integer >= 1, got {self.threads!r}")
         if not isinstance(self.channels_last, bool):
             raise ValueError(f"config.channels_last must be true or false, got {self.channels_last!r}")
-        if not isinstance(self.seed, int):
-            raise ValueError(f"config.seed must be an integer, got {self.seed!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"config.seed must be an integer >= 0, got {self.seed!r}")
+        betas = self.objective_betas
+        if not (
+            isinstance(betas, list | tuple)
+            and len(betas) == 2
+            and all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)
+        ):
+            raise ValueError(f"config.objective_betas must be two numbers in [0, 1), got {betas!r}")
+        if not isinstance(self.deterministic, bool):
+            raise ValueError(f"config.deterministic must be true or false, got {self.deterministic!r}")
         if not isinstance(self.objective_params, dict):
             raise ValueError(f"config.objective_params must be a dict, got {self.objective_params!r}")
         if self.eval_representation not in ("mean", "sampled"):

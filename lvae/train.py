@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from lvae.config import TrainConfig, write_json_atomic
 from lvae.data import GroundTruthDataset, get_dataset
 from lvae.models import get_model
 from lvae.objectives import get_objective
+from lvae.seeding import stream_seeds
 from lvae.visualise import reconstruction_grid, traversal_grid
 
 log = logging.getLogger("lvae.train")
@@ -88,6 +90,33 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def build_optimizer(config: TrainConfig, model: torch.nn.Module, objective: torch.nn.Module) -> torch.optim.Adam:
+    """Adam over the network, with the objective's own parameters (L-VAE's loss weights)
+    in a group of their own: their gradients shrink by orders of magnitude as they settle,
+    so they need a short second-moment memory (``objective_betas``) to keep moving
+    (measured: docs/objectives.md, "Optimising the loss weights")."""
+    groups = [{"params": list(model.parameters())}]
+    if list(objective.parameters()):
+        groups.append(
+            {
+                "params": list(objective.parameters()),
+                "lr": config.objective_lr or config.lr,
+                "betas": tuple(config.objective_betas),
+            }
+        )
+    return torch.optim.Adam(groups, lr=config.lr)
+
+
+def set_determinism(on: bool) -> None:
+    """Deterministic kernels (cuDNN and PyTorch's own) for bit-reproducible GPU runs."""
+    if on:  # cuBLAS needs a fixed workspace to be deterministic (CUDA >= 10.2)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on)
+    if torch.backends.cudnn.is_available():
+        torch.backends.cudnn.deterministic = on
+        torch.backends.cudnn.benchmark = False
+
+
 def build_run(config: TrainConfig) -> Run:
     """Validate the config and build dataset, model, objective and optimiser.
 
@@ -122,18 +151,17 @@ def build_run(config: TrainConfig) -> Run:
             f"config.batch_size {config.batch_size} is larger than dataset {config.dataset!r} ({len(dataset)} images)"
         )
     likelihood = config.likelihood or dataset.likelihood
-    torch.manual_seed(config.seed)  # model initialisation
+    seeds = stream_seeds(config.seed)
+    set_determinism(config.deterministic)
+    torch.manual_seed(seeds["init"])  # model initialisation
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = get_model(
         config.architecture, num_channels=dataset.observation_shape[0], latent_dim=config.latent_dim
     ).to(device, memory_format=memory_format)
     objective = get_objective(config.objective, config.objective_params, likelihood=likelihood).to(device)
-    groups = [{"params": list(model.parameters())}]
-    if list(objective.parameters()):
-        groups.append({"params": list(objective.parameters()), "lr": config.objective_lr or config.lr})
-    optimizer = torch.optim.Adam(groups, lr=config.lr)
+    optimizer = build_optimizer(config, model, objective)
     noise = torch.Generator(device=device)
-    noise.manual_seed(config.seed + 1)
+    noise.manual_seed(seeds["noise"])
     return Run(
         config=config,
         dataset=dataset,
@@ -141,7 +169,7 @@ def build_run(config: TrainConfig) -> Run:
         objective=objective,
         optimizer=optimizer,
         device=device,
-        batch_rng=np.random.default_rng(config.seed),
+        batch_rng=np.random.default_rng(seeds["data"]),
         noise=noise,
         memory_format=memory_format,
     )
@@ -238,7 +266,7 @@ class Trainer:
             log.info("resumed %s at step %d", ckpt, self.run.step)
         write_json_atomic(self.out / "config.json", config.to_dict())
         # a fixed display batch, independent of the training stream
-        display_rng = np.random.default_rng(config.seed + 2)
+        display_rng = np.random.default_rng(stream_seeds(config.seed)["display"])
         self.display = torch.from_numpy(self.run.dataset.random_batch(8, display_rng)).to(self.run.device)
 
     def _writer(self):
@@ -323,7 +351,7 @@ class Trainer:
         means = window.double().mean(0).tolist()
         record: dict[str, Any] = {"step": run.step, **dict(zip(LOSS_TAGS, means, strict=True))}
         record["beta/effective"] = _float(terms.beta_eff)
-        for key, value in terms.state.items():
+        for key, value in {**terms.state, **run.objective.log_state()}.items():
             record[f"objective/{key}"] = _float(value)
         for i, v in enumerate(kld.cpu().tolist()):
             record[f"kl/dim_{i:02d}"] = v
@@ -393,6 +421,8 @@ def build_parser():
         "image_every": "log reconstructions/traversals every N steps (0: only at the end)",
         "channels_last": "NHWC layout for conv weights and batches (same losses, faster on CPU)",
         "threads": "torch intra-op threads (default: PyTorch's, all cores)",
+        "objective_betas": "Adam betas of the objective's own parameters (L-VAE's loss weights)",
+        "deterministic": "deterministic kernels (cuDNN, torch.use_deterministic_algorithms) for reproducible GPU runs",
         "objective_lr": "learning rate of the objective's own parameters, e.g. L-VAE's loss weights (default: --lr)",
     }
     for f in dataclasses.fields(TrainConfig):
@@ -420,6 +450,10 @@ def build_parser():
             kind = int
         if f.name == "objective_lr":
             kind = float
+        if f.name == "objective_betas":
+            p.add_argument(flag, type=float, nargs=2, default=default, metavar=("BETA1", "BETA2"),
+                           help=f"{helps.get(f.name, f.name)} (default: {default})")
+            continue
         p.add_argument(flag, type=kind, default=default, help=f"{helps.get(f.name, f.name)} (default: {default})")
     p.add_argument("--verbose", action="store_true", help="print each logged record")
     return p

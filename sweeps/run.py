@@ -328,13 +328,14 @@ def check_resume(exp: ExperimentStorage, settings: dict[str, Any]) -> None:
         )
     differ = [k for k in FIXED_ON_RESUME if k in saved and saved[k] != settings[k]]
     if differ:
-        def shown(value: Any) -> str:
-            return "(default)" if value is None else str(value)
-
-        was = ", ".join(f"--{k.replace('_', '-')} {shown(saved[k])}" for k in differ)
-        now = ", ".join(f"--{k.replace('_', '-')} {shown(settings[k])}" for k in differ)
+        was = ", ".join(_flag(k, saved[k]) for k in differ)
+        now = ", ".join(_flag(k, settings[k]) for k in differ)
         raise SweepError(f"--resume: {exp.uri} was started with {was}, not {now}; resume with the same settings")
     check_tune_state(exp)
+
+
+def _flag(key: str, value: Any) -> str:
+    return f"--{key.replace('_', '-')} {'(default)' if value is None else value}"
 
 
 def check_tune_state(exp: ExperimentStorage) -> None:
@@ -370,7 +371,7 @@ def plan_sweep(args: argparse.Namespace) -> Plan:
         raise SweepError(f"experiment {exp.uri} already exists: pass --resume to continue it, or another --name")
     if args.address:
         check_address(args.address)
-    else:
+    if args.address in (None, "auto"):  # the driver is on a node, which holds the data too
         prepare_dataset(args)
     return Plan(space=space, preset=preset, name=name, exp=exp, settings=settings)
 
@@ -403,7 +404,7 @@ class CtrlC:
         self.previous: Any = None
 
     def __call__(self, signum: int, frame: Any) -> None:
-        print(f"\ninterrupted again: exiting now. {self.hint}", file=sys.stderr, flush=True)
+        print(f"\ninterrupted: exiting now. {self.hint}", file=sys.stderr, flush=True)
         kill_descendants()
         os._exit(EXIT_INTERRUPTED)
 

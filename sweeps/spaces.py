@@ -39,11 +39,12 @@ def cell(objective: str, architecture: str = "conv", **params: Any) -> Cell:
 
 
 def controller_cell(objective: str, preset: Preset, architecture: str = "conv") -> Cell:
-    """ControlVAE/DynamicVAE with the set-point schedule compressed to the run length."""
-    c = cell(objective, architecture)
-    key = {"controlvae": "c_step_every", "dynamicvae": "c_step_every"}[objective]
-    c["objective_params"] = {key: preset.controller_step_every}
-    return c
+    """ControlVAE/DynamicVAE in time compressed to the run length (schedule, integral
+    gain and KL window together; docs/objectives.md, "Compressed time")."""
+    scale = preset.controller_time_scale
+    if scale == 1.0:
+        return cell(objective, architecture)
+    return cell(objective, architecture, time_scale=float(scale))
 
 
 def fixed_beta_cells(preset: Preset, architecture: str = "conv") -> list[Cell]:

@@ -296,3 +296,55 @@ def test_kp_curve_is_overflow_safe() -> None:
     assert kp_curve(-1.3) == pytest.approx(1 / (1 + math.exp(-1.3)), rel=1e-15)
     obj = get_objective("controlvae")
     assert math.isfinite(_run(obj, [-5000.0, 5000.0])[-1])
+
+
+# --- compressed time ---------------------------------------------------------------------
+
+
+def _synthetic_kl(tau: float) -> float:
+    """A KL trajectory in normalised time tau in [0, 1]: falls from 20 nats, then a bump."""
+    return 2.0 + 18.0 * math.exp(-8.0 * tau) + 3.0 * math.exp(-(((tau - 0.6) / 0.1) ** 2))
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "tolerance"),
+    [
+        ("controlvae", {"c_step_every": 500, "c_max": 5.0}, 0.05),
+        ("dynamicvae", {"c_step_every": 600, "c_max": 5.0, "ki": 0.0005}, 0.05),
+    ],
+)
+def test_compressed_trajectory_follows_the_official_one(name: str, params: dict, tolerance: float) -> None:
+    """Same KL in normalised time, run 20,000 official steps and 100x compressed (200 steps):
+    compressed beta at step t equals official beta at step (t + 1) 100 - 1 within
+    ``tolerance`` (relative to the official beta's range), and the set point exactly."""
+    official_n, scale = 20_000, 100
+    official = get_objective(name, params).double()
+    compressed = get_objective(name, {**params, "time_scale": float(scale)}).double()
+    full = _run(official, [_synthetic_kl((t + 1) / official_n) for t in range(official_n)])
+    short_kls = [_synthetic_kl((t + 1) * scale / official_n) for t in range(official_n // scale)]
+    short, set_points = [], []
+    for t, k in enumerate(short_kls):
+        short.append(compressed.combine(torch.tensor(100.0), torch.tensor(k, dtype=torch.float64), t).beta_eff)
+        set_points.append(compressed.controller_state()["set_point"])
+    matched = [full[(t + 1) * scale - 1] for t in range(len(short))]
+    spread = max(full) - min(full)
+    assert spread > 0.5  # the controller did something worth following
+    worst = max(abs(a - b) for a, b in zip(short, matched, strict=True)) / spread
+    assert worst <= tolerance, f"compressed beta departs by {worst:.3f} of the range"
+    assert set_points[-1] == pytest.approx(official.controller_state()["set_point"])
+
+
+def test_uncompressed_dynamicvae_at_local_length_stays_a_beta_50_model() -> None:
+    """Why compression rescales the gains: 400 official-gain steps barely move beta from 50,
+    while the local preset's time scale (750) lets the controller act as over 300k steps."""
+    for kl in (0.5, 2.0):
+        stuck = _run(get_objective("dynamicvae").double(), [kl] * 400)
+        assert stuck[-1] > 40.0
+        acting = _run(get_objective("dynamicvae", {"time_scale": 750.0}).double(), [kl] * 400)
+        # the set point climbs above this KL, so the integral drives beta down to its floor
+        assert acting[-1] == pytest.approx(0.1)
+
+
+def test_time_scale_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="time_scale"):
+        get_objective("controlvae", {"time_scale": 0.5})

@@ -131,7 +131,7 @@ def test_deterministic_failure_is_recorded_and_others_finish(cluster, tmp_path, 
     from sweeps.spaces import SPACES, Space, cell
 
     # w_K = exp(100) overflows float32 at the first step: a non-finite loss, every time
-    space = Space("nan_test", "test only", lambda preset: [cell("lvae", init_s_kl=-100.0), cell("vae")])
+    space = Space("nan_test", "test only", lambda preset: [cell("lvae", init_s_kl=-100.0, warm_start=False), cell("vae")])
     monkeypatch.setitem(SPACES, "nan_test", space)
     args = run_module.build_parser().parse_args(
         ["--space", "nan_test", *smoke_args(tmp_path, "nan", cluster)[2:]]

@@ -192,10 +192,16 @@ def test_cli_reports_bad_input_without_traceback(tmp_path):
 def test_objective_lr_moves_the_learned_weights_faster(tmp_path, toy_dataset):
     moved = {}
     for name, objective_lr in (("shared", None), ("fast", 0.05)):
-        train(toy_config(tmp_path / name, steps=6, checkpoint_every=6, objective_lr=objective_lr))
+        config = toy_config(
+            tmp_path / name, steps=6, checkpoint_every=6, objective_lr=objective_lr,
+            objective_params={"warm_start": False},  # start at s = 0 to measure the travel
+        )
+        train(config)
         state = load_checkpoint(tmp_path / name / "run" / "checkpoint.pt")
         moved[name] = abs(float(state["objective"]["s_recon"]))
         groups = state["optimizer"]["param_groups"]
         assert [g["lr"] for g in groups] == [1e-3, objective_lr or 1e-3]
+        # the loss weights' own Adam memory; the network keeps Adam's defaults
+        assert [tuple(g["betas"]) for g in groups] == [(0.9, 0.999), tuple(config.objective_betas)]
     # Adam moves a parameter by about lr per step: 6 steps at 1e-3 vs at 5e-2
     assert moved["shared"] <= 6 * 1e-3 * 1.1 < 0.05 < moved["fast"]

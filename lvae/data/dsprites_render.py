@@ -1,7 +1,7 @@
-"""Exact rasteriser for the dSprites grid, built from the geometry in DESIGN.md section 3.
+"""Exact rasteriser for the dSprites grid, built from the geometry in docs/datasets.md.
 
 A pixel is on iff its centre lies inside the shape, so every image is a pure function
-of its six factor classes. One departure from DESIGN.md, measured on the real frames:
+of its six factor classes. One departure from the exact curve, measured on the real frames:
 the heart's outline is eroded by 0.01 px (see :func:`_heart`). The same inside-test
 code serves both entry points: :func:`render_factors` (any factor rows, one image
 each) and :func:`render_block` (all 32x32 positions of one shape/scale/orientation,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-#: Image side length every dataset is resized to (DESIGN.md section 3).
+#: Image side length every dataset is resized to (docs/models.md).
 IMAGE_SIZE = 64
 VALID_CHANNELS = (1, 3)
 

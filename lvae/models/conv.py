@@ -11,7 +11,7 @@ the same alignment; ``ConvTranspose2d(k=4, s=2, p=1)`` doubles the size exactly 
 ``conv2d_transpose(..., padding="same")``.
 
 Variants in the registry:
-- ``conv``: every encoder kernel 4x4 (Burgess et al. 2018, DESIGN.md).
+- ``conv``: every encoder kernel 4x4 (Burgess et al. 2018; docs/models.md).
 - ``conv_dlib``: disentanglement_lib's ``conv_encoder`` verbatim, whose third and fourth
   encoder convolutions use 2x2 kernels (kernel_size=2 in
   ``methods/shared/architectures.py``); use it for parity with that study's numbers.

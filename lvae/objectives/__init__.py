@@ -1,7 +1,7 @@
 """Objective registry: ``get_objective(name, params, likelihood)``.
 
 Every objective logs one comparable ``beta_eff`` (the weight its gradient puts on K
-relative to R); the formulas are in each module's docstring and DESIGN.md section 2.
+relative to R); the formulas are in each module's docstring and docs/objectives.md.
 """
 
 from __future__ import annotations

@@ -28,15 +28,17 @@ class LossTerms:
 
     ``total`` is what is back-propagated; ``recon`` (R) and ``kl`` (K) are the plain
     terms (batch means); ``beta_eff`` is the weight the gradient puts on K relative to
-    R, comparable across objectives; ``state`` is the objective's own diagnostics,
-    logged under ``objective/<key>``.
+    the dataset's reconstruction log-likelihood, comparable across objectives
+    (docs/objectives.md); ``state`` is the objective's own diagnostics, logged under
+    ``objective/<key>``. Numbers may be 0-d tensors: the trainer reads them back only
+    at log steps, so a GPU step needs no host synchronisation for them.
     """
 
     total: torch.Tensor
     recon: torch.Tensor
     kl: torch.Tensor
-    beta_eff: float
-    state: dict[str, float] = field(default_factory=dict)
+    beta_eff: float | torch.Tensor
+    state: dict[str, float | torch.Tensor] = field(default_factory=dict)
 
 
 class Objective(nn.Module):
@@ -81,6 +83,10 @@ class Objective(nn.Module):
         self, x: torch.Tensor, decoder_out: torch.Tensor, kl: torch.Tensor, step: int
     ) -> LossTerms:
         return self.combine(self.reconstruction(x, decoder_out), kl, step)
+
+    def log_state(self) -> dict[str, float]:
+        """Diagnostics too costly for every step, computed at log steps only."""
+        return {}
 
 
 # --- parameter validation helpers (shared by the objectives) ---------------------------
@@ -178,6 +184,16 @@ class ControlledObjective(Objective):
             beta_eff=beta,
             state=self.controller_state(),
         )
+
+
+def official_step(step: int, time_scale: float) -> int:
+    """The official run's step that compressed step ``step`` ends at: compressed step t
+    stands for official iterations (t s, (t + 1) s] (docs/objectives.md, "Compressed time")."""
+    return math.floor((step + 1) * time_scale + 1e-9) - 1
+
+
+def check_time_scale(obj: str, params: Mapping[str, Any]) -> None:
+    check_number(obj, params, "time_scale", low=1.0)
 
 
 def check_set_point(obj: str, params: Mapping[str, Any]) -> None:

@@ -25,6 +25,13 @@ as ``beta_min``. Choices documented here because the code makes them implicitly:
   so no beta precedes the first update; the starting W = beta_min only matters to the first
   anti-windup test (as in the code).
 - C_max = 18 is the dSprites run script's ``--C_max 18`` (the paper also uses 16).
+
+``time_scale = s >= 1`` runs the controller in compressed time, for runs s times shorter
+than the official one: step t stands for official iterations (t s, (t + 1) s], so the set
+point is read at the official iteration floor((t + 1) s) and the integral gain is s ki
+(the P term has no time in it). On a KL sequence given in official time the compressed
+beta follows the official one (tests/test_controllers.py); docs/objectives.md says what
+compression cannot preserve.
 """
 
 from __future__ import annotations
@@ -38,7 +45,9 @@ from lvae.objectives.base import (
     check_number,
     check_positive,
     check_set_point,
+    check_time_scale,
     kp_curve,
+    official_step,
 )
 
 
@@ -57,6 +66,7 @@ class ControlVAE(ControlledObjective):
         "c_step": 0.15,
         "c_step_every": 5000,
         "c_max": 18.0,
+        "time_scale": 1.0,
     }
 
     def __init__(self, params: Mapping[str, Any] | None = None, likelihood: str = "bernoulli"):
@@ -72,6 +82,7 @@ class ControlVAE(ControlledObjective):
         check_gain(self.name, params, "ki", "the official code's Ki = -0.001 is ki = 0.001")
         check_positive(self.name, params, "beta_min")
         check_set_point(self.name, params)
+        check_time_scale(self.name, params)
 
     def initial_beta(self) -> float:
         return float(self.params["beta_min"])
@@ -79,12 +90,15 @@ class ControlVAE(ControlledObjective):
     def update(self, kl: float, step: int) -> float:
         p = self.params
         beta_min = float(p["beta_min"])
-        c = step_set_point(step, p["c_start"], p["c_step"], p["c_step_every"], p["c_max"])
+        scale = float(p["time_scale"])
+        c = step_set_point(
+            official_step(step, scale), p["c_start"], p["c_step"], p["c_step_every"], p["c_max"]
+        )
         e = c - kl
         p_term = p["kp"] * kp_curve(e)
         i_term = float(self.i_term)
         if float(self.w_prev) >= beta_min:
-            i_term -= p["ki"] * e
+            i_term -= scale * p["ki"] * e
         w = p_term + i_term + beta_min
         for name, value in (
             ("set_point", c),

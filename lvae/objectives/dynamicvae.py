@@ -31,6 +31,12 @@ makes implicitly, written down:
 - The set point is a closed form of the step (the code accumulates
   C += step_val / ramp_steps), so a resumed run gets the same C; the KL window, W and
   e(t-1) are buffers.
+
+``time_scale = s >= 1`` runs the controller in compressed time (step t stands for
+official iterations (t s, (t + 1) s]): the set point is read at official iteration
+floor((t + 1) s), the integral gain is s ki, the KL window spans max(1, round(window / s))
+steps, and the incremental P term, a telescoping sum, needs no change
+(docs/objectives.md, "Compressed time").
 """
 
 from __future__ import annotations
@@ -47,7 +53,9 @@ from lvae.objectives.base import (
     check_number,
     check_positive,
     check_set_point,
+    check_time_scale,
     kp_curve,
+    official_step,
 )
 
 
@@ -75,15 +83,14 @@ class DynamicVAE(ControlledObjective):
         "c_step_every": 6000,
         "c_ramp_steps": None,
         "c_max": 20.0,
+        "time_scale": 1.0,
     }
 
     def __init__(self, params: Mapping[str, Any] | None = None, likelihood: str = "bernoulli"):
         super().__init__(params, likelihood)
         self._scalar("w_prev", float(self.params["beta_init"]))
         self._scalar("e_prev", 0.0)
-        self.register_buffer(
-            "kl_history", torch.zeros(self.params["window"] - 1, dtype=torch.float64)
-        )
+        self.register_buffer("kl_history", torch.zeros(self.window - 1, dtype=torch.float64))
         self._scalar("set_point", float(self.params["c_start"]))
         self._scalar("kl_avg", 0.0)
         self._scalar("delta_p", 0.0)
@@ -95,6 +102,7 @@ class DynamicVAE(ControlledObjective):
         check_positive(self.name, params, "beta_init", "beta_min")
         check_int(self.name, params, "window")
         check_set_point(self.name, params)
+        check_time_scale(self.name, params)
         if params["c_ramp_steps"] is None:
             return
         check_int(self.name, params, "c_ramp_steps")
@@ -112,23 +120,34 @@ class DynamicVAE(ControlledObjective):
             return int(self.params["c_ramp_steps"])
         return max(1, round(self.params["c_step_every"] / 6))
 
+    @property
+    def window(self) -> int:
+        """KL steps averaged: the official window in compressed steps, at least 1."""
+        return max(1, round(self.params["window"] / float(self.params["time_scale"])))
+
     def initial_beta(self) -> float:
         return max(float(self.params["beta_init"]), float(self.params["beta_min"]))
 
     def update(self, kl: float, step: int) -> float:
         p = self.params
         beta_min = float(p["beta_min"])
+        scale = float(p["time_scale"])
         c = ramp_set_point(
-            step, p["c_start"], p["c_step"], p["c_step_every"], self.ramp_steps, p["c_max"]
+            official_step(step, scale),
+            p["c_start"],
+            p["c_step"],
+            p["c_step_every"],
+            self.ramp_steps,
+            p["c_max"],
         )
         history = self.kl_history.tolist()
-        kl_avg = (sum(history) + kl) / p["window"]
+        kl_avg = (sum(history) + kl) / self.window
         if history:
             self.kl_history.copy_(torch.tensor([*history[1:], kl], dtype=torch.float64))
         e = c - kl_avg
         w_prev = float(self.w_prev)
         delta_p = p["kp"] * (kp_curve(e) - kp_curve(float(self.e_prev)))
-        delta_i = -p["ki"] * e if w_prev >= beta_min else 0.0
+        delta_i = -scale * p["ki"] * e if w_prev >= beta_min else 0.0
         w = w_prev + delta_p + delta_i
         for name, value in (
             ("set_point", c),
