@@ -33,6 +33,11 @@ RESUMABLE_FIELDS = frozenset(
         "eval_seed",
         "eval_representation",
         "eval_options",
+        "eval_every",
+        "track_metrics",
+        "track_num_train",
+        "track_num_test",
+        "track_options",
     }
 )
 
@@ -63,9 +68,10 @@ class TrainConfig:
     device: str = "cpu"
     #: torch intra-op threads; None leaves PyTorch's default.
     threads: int | None = None
-    #: NHWC layout for conv weights and batches: same losses to float tolerance, about
-    #: 10-25% faster steps on CPU with oneDNN (benchmarks/bench_trainer.py).
-    channels_last: bool = True
+    #: NHWC layout for conv weights and batches: same losses to float tolerance; faster
+    #: or slower by CPU (benchmarks/bench_trainer.py). None: chosen from the detected CPU
+    #: features (lvae.cpu.default_channels_last).
+    channels_last: bool | None = None
     #: deterministic kernels (cuDNN, torch.use_deterministic_algorithms): bit-identical
     #: GPU runs at some speed cost; CPU runs are deterministic either way
     deterministic: bool = False
@@ -81,6 +87,14 @@ class TrainConfig:
     eval_representation: str = "mean"
     #: extra metric settings, e.g. {"num_bins": 20, "dci_probe": "gbt"}
     eval_options: dict[str, Any] = field(default_factory=dict)
+    #: metrics along training: every N steps (0: never) compute ``track_metrics`` on a
+    #: small sample with the fast DCI probe and log them to TensorBoard as metric/<key>.
+    #: Training is unchanged (own sample, eval mode, no training randomness consumed).
+    eval_every: int = 0
+    track_metrics: list[str] = field(default_factory=lambda: ["mig", "dci"])
+    track_num_train: int = 2000
+    track_num_test: int = 1000
+    track_options: dict[str, Any] = field(default_factory=lambda: {"dci_probe": "hgb"})
     out: str = "runs/default"
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,8 +133,16 @@ class TrainConfig:
             raise ValueError(f"config.objective_lr must be None or > 0, got {self.objective_lr!r}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"config.threads must be None or an integer >= 1, got {self.threads!r}")
-        if not isinstance(self.channels_last, bool):
-            raise ValueError(f"config.channels_last must be true or false, got {self.channels_last!r}")
+        if self.channels_last is not None and not isinstance(self.channels_last, bool):
+            raise ValueError(
+                f"config.channels_last must be true, false or null (by CPU), got {self.channels_last!r}"
+            )
+        if not isinstance(self.eval_every, int) or isinstance(self.eval_every, bool) or self.eval_every < 0:
+            raise ValueError(f"config.eval_every must be an integer >= 0, got {self.eval_every!r}")
+        for name in ("track_num_train", "track_num_test"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"config.{name} must be an integer >= 1, got {value!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"config.seed must be an integer >= 0, got {self.seed!r}")
         betas = self.objective_betas

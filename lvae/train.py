@@ -10,6 +10,7 @@ epochs), logging to TensorBoard, checkpointing atomically, and finally writing
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -24,6 +25,7 @@ import torch
 
 from lvae.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from lvae.config import TrainConfig, write_json_atomic
+from lvae.cpu import default_channels_last
 from lvae.data import GroundTruthDataset, get_dataset
 from lvae.models import get_model
 from lvae.objectives import get_objective
@@ -140,9 +142,14 @@ def build_run(config: TrainConfig) -> Run:
 
         check_metric_names(config.evaluate)
         metric_options(config.evaluate, **config.eval_options)
+    if config.eval_every:
+        from lvae.evaluate import check_metric_names, metric_options
+
+        check_metric_names(config.track_metrics)
+        metric_options(config.track_metrics, **config.track_options)
 
     dataset = get_dataset(config.dataset, config.data_root)
-    if not dataset.has_factors and config.evaluate:
+    if not dataset.has_factors and (config.evaluate or config.eval_every):
         raise ValueError(
             f"config.evaluate asks for {config.evaluate} but dataset {config.dataset!r} has no factors"
         )
@@ -154,7 +161,8 @@ def build_run(config: TrainConfig) -> Run:
     seeds = stream_seeds(config.seed)
     set_determinism(config.deterministic)
     torch.manual_seed(seeds["init"])  # model initialisation
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    channels_last = default_channels_last(device) if config.channels_last is None else config.channels_last
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = get_model(
         config.architecture, num_channels=dataset.observation_shape[0], latent_dim=config.latent_dim
     ).to(device, memory_format=memory_format)
@@ -278,42 +286,10 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         run, cfg = self.run, self.run.config
         writer = self._writer()
-        window: list[torch.Tensor] = []
-        window_start = run.step
-        last: dict[str, Any] = {}
-        t_start = time.perf_counter()
-        steps_at_start = run.step
-        t_window = t_start
+        t_start, steps_at_start = time.perf_counter(), run.step
+        self.track_time = 0.0
         try:
-            while run.step < cfg.steps:
-                x = torch.from_numpy(run.dataset.random_batch(cfg.batch_size, run.batch_rng)).to(
-                    run.device, non_blocking=True, memory_format=run.memory_format
-                )
-                losses, kld, terms = train_step(run, x)
-                run.step += 1
-                window.append(losses)
-                at_log = run.step % cfg.log_every == 0 or run.step == cfg.steps
-                at_ckpt = run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps
-                if not (at_log or at_ckpt):
-                    continue
-                stacked = torch.stack(window).cpu()
-                problem = first_non_finite(stacked, window_start + 1)
-                if problem:
-                    raise NonFiniteLossError(
-                        f"non-finite loss at {problem}; training stopped, the last good checkpoint "
-                        f"in {self.out} is left intact"
-                    )
-                now = time.perf_counter()
-                record = self._record(run, stacked, kld, terms, len(window) / (now - t_window))
-                window, window_start, t_window = [], run.step, now
-                record["checkpoint"] = None
-                if at_ckpt:
-                    save_checkpoint(self.out / CHECKPOINT_NAME, checkpoint_state(run))
-                    record["checkpoint"] = str(self.out / CHECKPOINT_NAME)
-                self._log(writer, record)
-                if cfg.image_every and run.step % cfg.image_every == 0:
-                    self._log_images(writer)
-                last = record
+            last = self._loop(writer)
             if not last:  # resumed a finished run: nothing new to log
                 last = self._final_from_disk()
             self._log_images(writer)
@@ -325,7 +301,8 @@ class Trainer:
             "steps": run.step,
             "final": {k: v for k, v in last.items() if k != "checkpoint"},
             "wall_time_s": wall,
-            "steps_per_s": (run.step - steps_at_start) / wall if wall > 0 else float("nan"),
+            "steps_per_s": (run.step - steps_at_start) / (wall - self.track_time) if wall > 0 else float("nan"),
+            "track_time_s": self.track_time,
         }
         if cfg.evaluate:
             from lvae.evaluate import evaluate_loaded
@@ -346,6 +323,65 @@ class Trainer:
             result["eval_time_s"] = time.perf_counter() - t_eval
         write_json_atomic(self.out / "result.json", result)
         return result
+
+    def _loop(self, writer) -> dict[str, Any]:
+        """Random batches until ``steps``; log, checkpoint and track metrics on schedule.
+
+        Losses stay on the device between log steps (one read-back per window)."""
+        run, cfg = self.run, self.run.config
+        window: list[torch.Tensor] = []
+        window_start, t_window, last = run.step, time.perf_counter(), {}
+        while run.step < cfg.steps:
+            x = torch.from_numpy(run.dataset.random_batch(cfg.batch_size, run.batch_rng)).to(
+                run.device, non_blocking=True, memory_format=run.memory_format
+            )
+            losses, kld, terms = train_step(run, x)
+            run.step += 1
+            window.append(losses)
+            at_log = run.step % cfg.log_every == 0 or run.step == cfg.steps
+            at_ckpt = run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps
+            if cfg.eval_every and run.step % cfg.eval_every == 0:
+                t_window += self._track_metrics(writer)  # not counted as training time
+            if not (at_log or at_ckpt):
+                continue
+            stacked = torch.stack(window).cpu()
+            problem = first_non_finite(stacked, window_start + 1)
+            if problem:
+                raise NonFiniteLossError(
+                    f"non-finite loss at {problem}; training stopped, the last good checkpoint "
+                    f"in {self.out} is left intact"
+                )
+            now = time.perf_counter()
+            last = self._record(run, stacked, kld, terms, len(window) / (now - t_window))
+            window, window_start, t_window = [], run.step, now
+            last["checkpoint"] = None
+            if at_ckpt:
+                save_checkpoint(self.out / CHECKPOINT_NAME, checkpoint_state(run))
+                last["checkpoint"] = str(self.out / CHECKPOINT_NAME)
+            self._log(writer, last)
+            if cfg.image_every and run.step % cfg.image_every == 0:
+                self._log_images(writer)
+        return last
+
+    def _track_metrics(self, writer) -> float:
+        """Cheap metrics now, logged as ``metric/<key>``; returns the seconds it took.
+
+        Its own evaluation sample (``eval_seed``), eval mode and no gradient: the training
+        streams are not touched, so the losses are the same with or without it."""
+        from lvae.evaluate import evaluate_loaded
+
+        cfg, t0 = self.run.config, time.perf_counter()
+        values = evaluate_loaded(
+            None, self.run.model, self.run.dataset, metrics=cfg.track_metrics,
+            num_train=cfg.track_num_train, num_test=cfg.track_num_test, seed=cfg.eval_seed,
+            write=False, **{"n_jobs": cfg.threads, **cfg.track_options},
+        )
+        for key, value in values.items():
+            writer.add_scalar(f"metric/{key}", value, self.run.step)
+        elapsed = time.perf_counter() - t0
+        writer.add_scalar("perf/track_seconds", elapsed, self.run.step)
+        self.track_time += elapsed
+        return elapsed
 
     def _record(self, run: Run, window: torch.Tensor, kld: torch.Tensor, terms: Any, rate: float) -> dict[str, Any]:
         means = window.double().mean(0).tolist()
@@ -400,6 +436,18 @@ def _parse_value(text: str) -> Any:
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    import argparse
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({exc.msg})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
 def build_parser():
     import argparse
     import dataclasses
@@ -419,7 +467,13 @@ def build_parser():
         "device": "cpu | cuda | auto",
         "evaluate": "comma-separated metrics to compute at the end (mig,dci,sap,modularity,factor_vae,beta_vae)",
         "image_every": "log reconstructions/traversals every N steps (0: only at the end)",
-        "channels_last": "NHWC layout for conv weights and batches (same losses, faster on CPU)",
+        "channels_last": "NHWC layout for conv weights and batches (same losses; default: by detected CPU features)",
+        "eval_every": "log track-metrics to TensorBoard (metric/*) every N steps (0: never)",
+        "track_metrics": "comma-separated metrics computed every --eval-every steps (fast DCI probe)",
+        "track_num_train": "training sample of the metrics along training",
+        "track_num_test": "test sample of the metrics along training",
+        "eval_options": 'metric settings, e.g. \'{"dci_probe": "gbt", "num_bins": 20}\'',
+        "track_options": "metric settings of the metrics along training",
         "threads": "torch intra-op threads (default: PyTorch's, all cores)",
         "objective_betas": "Adam betas of the objective's own parameters (L-VAE's loss weights)",
         "deterministic": "deterministic kernels (cuDNN, torch.use_deterministic_algorithms) for reproducible GPU runs",
@@ -438,10 +492,14 @@ def build_parser():
                 help="objective parameter, repeatable (e.g. --param lambda=0.01, --param beta=4)",
             )
             continue
-        if f.name == "evaluate":
-            p.add_argument(flag, default="", help=helps[f.name])
+        if f.name in ("evaluate", "track_metrics"):  # comma-separated lists
+            p.add_argument(flag, default=",".join(default), help=helps[f.name])
             continue
-        if isinstance(default, bool):  # --channels-last / --no-channels-last
+        if f.name in ("eval_options", "track_options"):  # JSON objects
+            p.add_argument(flag, type=_json_object, default=default, metavar="JSON",
+                           help=f"{helps.get(f.name, f.name)} (default: {json.dumps(default)})")
+            continue
+        if isinstance(default, bool) or f.name == "channels_last":  # --x / --no-x
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
                            help=f"{helps.get(f.name, f.name)} (default: {default})")
             continue
@@ -471,7 +529,8 @@ def config_from_args(args) -> TrainConfig:
         params[key] = _parse_value(value)
     fields = {k: v for k, v in vars(args).items() if k != "verbose"}
     fields["objective_params"] = params
-    fields["evaluate"] = [m.strip() for m in args.evaluate.split(",") if m.strip()]
+    for name in ("evaluate", "track_metrics"):
+        fields[name] = [m.strip() for m in fields[name].split(",") if m.strip()]
     return TrainConfig.from_dict(fields)
 
 

@@ -60,6 +60,7 @@ def test_outputs_and_tensorboard_tags(tmp_path, toy_dataset):
     tags = set(acc.Tags()["scalars"])
     expected = {"loss/total", "loss/recon", "loss/kl", "beta/effective"}
     expected |= {f"objective/{k}" for k in ("w_recon", "w_kl", "s_recon", "s_kl", "reg")}
+    expected |= {f"objective/{k}" for k in ("beta_stationary", "recon_smoothed", "kl_smoothed")}
     expected |= {f"kl/dim_{i:02d}" for i in range(4)}
     assert expected <= tags, expected - tags
     assert [e.step for e in acc.Scalars("beta/effective")] == [3, 6, 9, 12]
@@ -205,3 +206,38 @@ def test_objective_lr_moves_the_learned_weights_faster(tmp_path, toy_dataset):
         assert [tuple(g["betas"]) for g in groups] == [(0.9, 0.999), tuple(config.objective_betas)]
     # Adam moves a parameter by about lr per step: 6 steps at 1e-3 vs at 5e-2
     assert moved["shared"] <= 6 * 1e-3 * 1.1 < 0.05 < moved["fast"]
+
+
+# --- metrics along training ----------------------------------------------------------
+
+
+def test_metrics_along_training_are_logged_and_do_not_change_training(tmp_path, toy_dataset):
+    plain = train(toy_config(tmp_path / "plain", steps=12))
+    tracked_cfg = toy_config(
+        tmp_path / "tracked", steps=12, eval_every=4, track_num_train=200, track_num_test=100
+    )
+    tracked = train(tracked_cfg)
+    # the same training: every logged loss and the final weights are identical
+    for key in ("loss/total", "loss/recon", "loss/kl", "beta/effective"):
+        assert tracked["final"][key] == plain["final"][key]
+    a = load_checkpoint(tmp_path / "plain" / "run" / "checkpoint.pt")["model"]
+    b = load_checkpoint(tmp_path / "tracked" / "run" / "checkpoint.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    acc = read_tb(tmp_path / "tracked" / "run" / "tb")
+    tags = set(acc.Tags()["scalars"])
+    assert {"metric/mig", "metric/dci.disentanglement", "metric/dci.completeness"} <= tags
+    assert [e.step for e in acc.Scalars("metric/mig")] == [4, 8, 12]
+    assert all(0.0 <= e.value <= 1.0 for e in acc.Scalars("metric/dci.disentanglement"))
+    # its cost is measured and kept out of the training speed
+    assert tracked["track_time_s"] > 0 and len(acc.Scalars("perf/track_seconds")) == 3
+    assert "metric/mig" not in set(read_tb(tmp_path / "plain" / "run" / "tb").Tags()["scalars"])
+
+
+def test_channels_last_default_follows_the_cpu(tmp_path, toy_dataset, monkeypatch):
+    from lvae import cpu
+    from lvae.train import build_run
+
+    for capability, expected in (("AVX512", torch.channels_last), ("AVX2", torch.contiguous_format)):
+        monkeypatch.setattr(cpu.torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        assert build_run(toy_config(tmp_path)).memory_format == expected
+    assert build_run(toy_config(tmp_path, channels_last=True)).memory_format == torch.channels_last
