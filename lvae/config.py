@@ -59,10 +59,10 @@ class TrainConfig:
     lr: float = 1e-4
     #: learning rate of the objective's own parameters (L-VAE's loss weights); None: ``lr``.
     #: Short runs raise it so the learned weights reach their balance within the run.
-    objective_lr: float | None = None
+    objective_lr: float | None = 0.01
     #: Adam betas of the objective's own parameters: a short second-moment memory so the
     #: learned loss weights keep moving as their gradients shrink (docs/objectives.md)
-    objective_betas: list[float] = field(default_factory=lambda: [0.9, 0.9])
+    objective_betas: list[float] = field(default_factory=lambda: [0.5, 0.9])
     seed: int = 0
     #: "cpu", "cuda", "cuda:1" or "auto" (CUDA when available).
     device: str = "cpu"

@@ -161,6 +161,9 @@ def train_settings(args: argparse.Namespace, preset: Preset) -> dict[str, Any]:
         "eval_num_train": preset.eval_num_train,
         "eval_num_test": preset.eval_num_test,
         "eval_options": dict(preset.eval_options),
+        "eval_every": preset.eval_every,
+        "track_num_train": preset.track_num_train,
+        "track_num_test": preset.track_num_test,
     }
 
 
@@ -177,6 +180,9 @@ def param_space(space: Space, preset: Preset, args: argparse.Namespace) -> dict[
                 "label": "lvae_optuna",
                 "objective_params": {
                     "lambda": tune.loguniform(1e-4, 10.0),
+                    # a cold start from a searched initial balance (the warm start would
+                    # overwrite it at the first step; docs/objectives.md, "Warm start")
+                    "warm_start": False,
                     "init_s_kl": tune.uniform(-2.0, 2.0),
                 },
             },
