@@ -39,6 +39,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
+
 from lvae.objectives.base import (
     ControlledObjective,
     check_gain,
@@ -46,7 +48,7 @@ from lvae.objectives.base import (
     check_positive,
     check_set_point,
     check_time_scale,
-    kp_curve,
+    kp_curve_tensor,
     official_step,
 )
 
@@ -87,7 +89,7 @@ class ControlVAE(ControlledObjective):
     def initial_beta(self) -> float:
         return float(self.params["beta_min"])
 
-    def update(self, kl: float, step: int) -> float:
+    def update(self, kl: torch.Tensor, step: int) -> torch.Tensor:
         p = self.params
         beta_min = float(p["beta_min"])
         scale = float(p["time_scale"])
@@ -95,26 +97,13 @@ class ControlVAE(ControlledObjective):
             official_step(step, scale), p["c_start"], p["c_step"], p["c_step_every"], p["c_max"]
         )
         e = c - kl
-        p_term = p["kp"] * kp_curve(e)
-        i_term = float(self.i_term)
-        if float(self.w_prev) >= beta_min:
-            i_term -= scale * p["ki"] * e
+        p_term = p["kp"] * kp_curve_tensor(e)
+        # anti-windup: integrate only while the previous unclipped output is >= beta_min
+        i_term = torch.where(self.w_prev >= beta_min, self.i_term - scale * p["ki"] * e, self.i_term)
         w = p_term + i_term + beta_min
-        for name, value in (
-            ("set_point", c),
-            ("error", e),
-            ("p_term", p_term),
-            ("i_term", i_term),
-            ("w_prev", w),
-        ):
-            getattr(self, name).fill_(value)
-        return max(w, beta_min)
+        self._set(set_point=c, error=e, p_term=p_term, i_term=i_term, w_prev=w)
+        return w.clamp_min(beta_min)
 
-    def controller_state(self) -> dict[str, float]:
-        return {
-            "set_point": float(self.set_point),
-            "error": float(self.error),
-            "p_term": float(self.p_term),
-            "i_term": float(self.i_term),
-            "beta": float(self.beta),
-        }
+    def controller_state(self) -> dict[str, torch.Tensor]:
+        names = ("set_point", "error", "p_term", "i_term", "beta")
+        return {name: getattr(self, name).clone() for name in names}

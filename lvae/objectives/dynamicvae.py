@@ -54,7 +54,7 @@ from lvae.objectives.base import (
     check_positive,
     check_set_point,
     check_time_scale,
-    kp_curve,
+    kp_curve_tensor,
     official_step,
 )
 
@@ -128,7 +128,7 @@ class DynamicVAE(ControlledObjective):
     def initial_beta(self) -> float:
         return max(float(self.params["beta_init"]), float(self.params["beta_min"]))
 
-    def update(self, kl: float, step: int) -> float:
+    def update(self, kl: torch.Tensor, step: int) -> torch.Tensor:
         p = self.params
         beta_min = float(p["beta_min"])
         scale = float(p["time_scale"])
@@ -140,32 +140,18 @@ class DynamicVAE(ControlledObjective):
             self.ramp_steps,
             p["c_max"],
         )
-        history = self.kl_history.tolist()
-        kl_avg = (sum(history) + kl) / self.window
-        if history:
-            self.kl_history.copy_(torch.tensor([*history[1:], kl], dtype=torch.float64))
+        window = torch.cat([self.kl_history, kl.reshape(1)])  # zero-filled before `window` steps
+        kl_avg = window.sum() / self.window
+        self.kl_history.copy_(window[1:])
         e = c - kl_avg
-        w_prev = float(self.w_prev)
-        delta_p = p["kp"] * (kp_curve(e) - kp_curve(float(self.e_prev)))
-        delta_i = -scale * p["ki"] * e if w_prev >= beta_min else 0.0
-        w = w_prev + delta_p + delta_i
-        for name, value in (
-            ("set_point", c),
-            ("kl_avg", kl_avg),
-            ("delta_p", delta_p),
-            ("delta_i", delta_i),
-            ("w_prev", w),
-            ("e_prev", e),
-        ):
-            getattr(self, name).fill_(value)
-        return max(w, beta_min)
+        delta_p = p["kp"] * (kp_curve_tensor(e) - kp_curve_tensor(self.e_prev))
+        # anti-windup: no integral step while the previous unclipped W is below beta_min
+        delta_i = torch.where(self.w_prev >= beta_min, -scale * p["ki"] * e, torch.zeros_like(e))
+        w = self.w_prev + delta_p + delta_i
+        self._set(set_point=c, kl_avg=kl_avg, delta_p=delta_p, delta_i=delta_i, w_prev=w, e_prev=e)
+        return w.clamp_min(beta_min)
 
-    def controller_state(self) -> dict[str, float]:
-        return {
-            "set_point": float(self.set_point),
-            "kl_avg": float(self.kl_avg),
-            "error": float(self.e_prev),
-            "delta_p": float(self.delta_p),
-            "delta_i": float(self.delta_i),
-            "beta": float(self.beta),
-        }
+    def controller_state(self) -> dict[str, torch.Tensor]:
+        names = {"set_point": "set_point", "kl_avg": "kl_avg", "error": "e_prev",
+                 "delta_p": "delta_p", "delta_i": "delta_i", "beta": "beta"}
+        return {key: getattr(self, name).clone() for key, name in names.items()}
