@@ -10,6 +10,7 @@ epochs), logging to TensorBoard, checkpointing atomically, and finally writing
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -27,6 +28,7 @@ from lvae.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from lvae.config import TrainConfig, write_json_atomic
 from lvae.cpu import default_channels_last
 from lvae.data import GroundTruthDataset, get_dataset
+from lvae.data.sampling import BatchSampler, make_sampler
 from lvae.models import get_model
 from lvae.objectives import get_objective
 from lvae.seeding import stream_seeds
@@ -57,10 +59,13 @@ class Run:
     objective: torch.nn.Module
     optimizer: torch.optim.Optimizer
     device: torch.device
-    batch_rng: np.random.Generator
+    #: draws training batches (host numpy stream, or resident on the device)
+    sampler: BatchSampler
     noise: torch.Generator
     #: layout of the model's conv weights; batches are moved to it too
     memory_format: torch.memory_format = torch.contiguous_format
+    #: the network's forward (encode, reparameterise, decode), compiled or not
+    forward: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
     step: int = 0
 
 
@@ -134,6 +139,10 @@ def build_run(config: TrainConfig) -> Run:
     if config.objective not in OBJECTIVES:
         raise KeyError(f"unknown objective {config.objective!r}; valid: {', '.join(sorted(OBJECTIVES))}")
     device = resolve_device(config.device)
+    if config.compile == "reduce-overhead" and device.type != "cuda":
+        raise ValueError(
+            f"config.compile 'reduce-overhead' captures CUDA graphs and needs a CUDA device, not {device.type!r}"
+        )
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     get_objective(config.objective, config.objective_params)  # validates parameters early
@@ -177,10 +186,28 @@ def build_run(config: TrainConfig) -> Run:
         objective=objective,
         optimizer=optimizer,
         device=device,
-        batch_rng=np.random.default_rng(seeds["data"]),
+        sampler=make_sampler(dataset, device, seeds["data"], config.data_on_device, memory_format),
         noise=noise,
         memory_format=memory_format,
+        forward=build_forward(config.compile),
     )
+
+
+def network_forward(
+    model: torch.nn.Module, x: torch.Tensor, eps: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Encode, reparameterise with the given noise, decode: (mu, logvar, logits)."""
+    mu, logvar = model.encode(x)
+    z = mu + eps * torch.exp(0.5 * logvar)
+    return mu, logvar, model.decode(z)
+
+
+def build_forward(mode: str) -> Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """:func:`network_forward`, compiled unless ``mode`` is "none". The function is compiled,
+    not the modules, so state_dict keys (and checkpoints) stay as in eager runs."""
+    if mode == "none":
+        return network_forward
+    return torch.compile(network_forward, mode=None if mode == "default" else mode)
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -191,7 +218,7 @@ def checkpoint_state(run: Run) -> dict[str, Any]:
         "model": run.model.state_dict(),
         "objective": run.objective.state_dict(),
         "optimizer": run.optimizer.state_dict(),
-        "batch_rng": run.batch_rng.bit_generator.state,
+        run.sampler.state_key: run.sampler.get_state(),
         "noise": run.noise.get_state(),
     }
 
@@ -200,7 +227,15 @@ def restore(run: Run, state: dict[str, Any]) -> None:
     run.model.load_state_dict(state["model"])
     run.objective.load_state_dict(state["objective"])
     run.optimizer.load_state_dict(state["optimizer"])
-    run.batch_rng.bit_generator.state = state["batch_rng"]
+    key = run.sampler.state_key
+    if key not in state:
+        where = {"batch_rng": "the host", "batch_generator": "the device"}
+        other = next((where[k] for k in where if k in state), "an unknown sampler")
+        raise ConfigMismatchError(
+            f"the checkpoint drew its batches on {other}, this run draws them on {where[key]}; "
+            f"set data_on_device (--data-on-device / --no-data-on-device) as the run had it"
+        )
+    run.sampler.set_state(state[key])
     run.noise.set_state(state["noise"].cpu())
     run.step = int(state["step"])
 
@@ -224,12 +259,25 @@ def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(0)
 
 
+def autocast(run: Run) -> contextlib.AbstractContextManager:
+    """bf16 autocast of the forward pass when ``precision`` is "bf16" (else nothing)."""
+    if run.config.precision == "bf16":
+        return torch.autocast(run.device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def train_step(run: Run, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
-    """One optimiser step; returns (stacked [total, recon, kl], per-dim KL, LossTerms)."""
-    mu, logvar = run.model.encode(x)
-    eps = torch.randn(mu.shape, generator=run.noise, device=mu.device, dtype=mu.dtype)
-    z = mu + eps * torch.exp(0.5 * logvar)
-    logits = run.model.decode(z)
+    """One optimiser step; returns (stacked [total, recon, kl], per-dim KL, LossTerms).
+
+    Nothing here reads a value back to the host: on a GPU the step only queues work."""
+    # the noise is drawn before the forward pass (the encoder draws nothing, so the
+    # stream is as before) so that the forward pass can be one compiled function
+    eps = torch.randn((x.shape[0], run.config.latent_dim), generator=run.noise, device=x.device)
+    if run.config.compile == "reduce-overhead":
+        torch.compiler.cudagraph_mark_step_begin()
+    with autocast(run):
+        mu, logvar, logits = (run.forward or network_forward)(run.model, x, eps)
+    mu, logvar, logits = mu.float(), logvar.float(), logits.float()  # losses in fp32
     kld = kl_per_dim(mu, logvar)
     terms = run.objective(x, logits, kld.sum(), run.step)
     run.optimizer.zero_grad(set_to_none=True)
@@ -327,40 +375,45 @@ class Trainer:
     def _loop(self, writer) -> dict[str, Any]:
         """Random batches until ``steps``; log, checkpoint and track metrics on schedule.
 
-        Losses stay on the device between log steps (one read-back per window)."""
+        Between log steps nothing is read back to the host (tests/test_train.py counts
+        it): losses stay on the device and are read once per window in :meth:`_at_log`."""
         run, cfg = self.run, self.run.config
         window: list[torch.Tensor] = []
-        window_start, t_window, last = run.step, time.perf_counter(), {}
+        self._window_start, self._t_window, last = run.step, time.perf_counter(), {}
         while run.step < cfg.steps:
-            x = torch.from_numpy(run.dataset.random_batch(cfg.batch_size, run.batch_rng)).to(
-                run.device, non_blocking=True, memory_format=run.memory_format
-            )
-            losses, kld, terms = train_step(run, x)
+            losses, kld, terms = train_step(run, run.sampler.batch(cfg.batch_size))
             run.step += 1
             window.append(losses)
             at_log = run.step % cfg.log_every == 0 or run.step == cfg.steps
             at_ckpt = run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps
             if cfg.eval_every and run.step % cfg.eval_every == 0:
-                t_window += self._track_metrics(writer)  # not counted as training time
-            if not (at_log or at_ckpt):
-                continue
-            stacked = torch.stack(window).cpu()
-            problem = first_non_finite(stacked, window_start + 1)
-            if problem:
-                raise NonFiniteLossError(
-                    f"non-finite loss at {problem}; training stopped, the last good checkpoint "
-                    f"in {self.out} is left intact"
-                )
-            now = time.perf_counter()
-            last = self._record(run, stacked, kld, terms, len(window) / (now - t_window))
-            window, window_start, t_window = [], run.step, now
-            last["checkpoint"] = None
-            if at_ckpt:
-                save_checkpoint(self.out / CHECKPOINT_NAME, checkpoint_state(run))
-                last["checkpoint"] = str(self.out / CHECKPOINT_NAME)
-            self._log(writer, last)
-            if cfg.image_every and run.step % cfg.image_every == 0:
-                self._log_images(writer)
+                self._t_window += self._track_metrics(writer)  # not counted as training time
+            if at_log or at_ckpt:
+                last = self._at_log(writer, window, kld, terms, at_ckpt)
+                window = []
+        return last
+
+    def _at_log(self, writer, window: list[torch.Tensor], kld: torch.Tensor, terms: Any,
+                at_ckpt: bool) -> dict[str, Any]:
+        """Read the window's losses back, check them, record, checkpoint and log."""
+        run, cfg = self.run, self.run.config
+        stacked = torch.stack(window).cpu()
+        problem = first_non_finite(stacked, self._window_start + 1)
+        if problem:
+            raise NonFiniteLossError(
+                f"non-finite loss at {problem}; training stopped, the last good checkpoint "
+                f"in {self.out} is left intact"
+            )
+        now = time.perf_counter()
+        last = self._record(run, stacked, kld, terms, len(window) / (now - self._t_window))
+        self._window_start, self._t_window = run.step, now
+        last["checkpoint"] = None
+        if at_ckpt:
+            save_checkpoint(self.out / CHECKPOINT_NAME, checkpoint_state(run))
+            last["checkpoint"] = str(self.out / CHECKPOINT_NAME)
+        self._log(writer, last)
+        if cfg.image_every and run.step % cfg.image_every == 0:
+            self._log_images(writer)
         return last
 
     def _track_metrics(self, writer) -> float:
@@ -478,6 +531,9 @@ def build_parser():
         "objective_betas": "Adam betas of the objective's own parameters (L-VAE's loss weights)",
         "deterministic": "deterministic kernels (cuDNN, torch.use_deterministic_algorithms) for reproducible GPU runs",
         "objective_lr": "learning rate of the objective's own parameters, e.g. L-VAE's loss weights (default: --lr)",
+        "data_on_device": "keep the images on the device and draw batches there (default: on accelerators when they fit)",
+        "precision": "fp32 | bf16 (bf16 autocast of the forward pass; losses and Adam in fp32)",
+        "compile": "none | default | max-autotune | reduce-overhead (CUDA graphs, CUDA only): torch.compile the forward",
     }
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -499,7 +555,7 @@ def build_parser():
             p.add_argument(flag, type=_json_object, default=default, metavar="JSON",
                            help=f"{helps.get(f.name, f.name)} (default: {json.dumps(default)})")
             continue
-        if isinstance(default, bool) or f.name == "channels_last":  # --x / --no-x
+        if isinstance(default, bool) or f.name in ("channels_last", "data_on_device"):  # --x / --no-x
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
                            help=f"{helps.get(f.name, f.name)} (default: {default})")
             continue
