@@ -19,7 +19,9 @@ import shlex
 import signal
 import socket
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,8 @@ OPTUNA_METRICS_DEFAULT = "metric.dci.disentanglement"
 #: settings baked into the trials when the sweep starts: a --resume that asks for other
 #: values would silently keep the saved ones, so it is refused instead
 FIXED_ON_RESUME = ("dataset", "data_root", "seeds", "metric", "steps")
+#: after Ctrl-C, how long to wait for Tune to save the experiment state (it takes < 1 s)
+STATE_SAVE_TIMEOUT_S = 5.0
 
 
 class SweepError(InputError):
@@ -422,6 +426,56 @@ class CtrlC:
         signal.signal(signal.SIGINT, self.previous or signal.default_int_handler)
 
 
+class InterruptWatch(threading.Thread):
+    """Bounds the time from Ctrl-C to the prompt.
+
+    Tune's SIGINT handler stops the trials and saves the experiment state within a second
+    of Ctrl-C, then waits up to 10 s for busy trials to stop (a trial computing its metrics
+    only stops at its next report). Its handler puts ours (:class:`CtrlC`) back when it
+    fires, which is how this thread sees the Ctrl-C. Once the state is saved, ``finish``
+    writes results.csv from it and exits; the trials end with the driver.
+    """
+
+    def __init__(self, ctrl_c: CtrlC, exp: ExperimentStorage, summarise: Callable[[], int]):
+        super().__init__(name="interrupt-watch", daemon=True)
+        self.ctrl_c, self.exp, self.summarise = ctrl_c, exp, summarise
+        self.done = threading.Event()  # set when tuner.fit() returns
+        self.interrupted = False
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        while signal.getsignal(signal.SIGINT) is self.ctrl_c:  # until Tune installs its handler
+            if self.done.wait(0.05):
+                return
+        while signal.getsignal(signal.SIGINT) is not self.ctrl_c:  # until the first Ctrl-C
+            if self.done.wait(0.05):
+                return
+        # Tune saves the state within a second of the Ctrl-C; its periodic saves are >= 10 s apart
+        self.interrupted, since = True, time.time() - 0.25
+        deadline = time.monotonic() + STATE_SAVE_TIMEOUT_S
+        while not self.done.is_set() and time.monotonic() < deadline:
+            if self._state_saved_since(since):
+                self.finish()
+            time.sleep(0.1)
+
+    def _state_saved_since(self, since: float) -> bool:
+        """Tune's final experiment state is on disk (local storage; a remote one is
+        summarised by the main thread once Tune returns)."""
+        if self.exp.remote:
+            return False
+        states = list(self.exp.local_dir.glob("experiment_state-*.json"))
+        return bool(states) and max(p.stat().st_mtime for p in states) >= since
+
+    def finish(self) -> None:
+        """Summarise once (this thread or the main one) and exit with its code at once."""
+        with self._lock:
+            code = self.summarise()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            kill_descendants()
+            os._exit(code)
+
+
 def kill_descendants() -> None:
     """Kill the processes this driver started (a local Ray: raylet, GCS, their agents and
     workers). Exiting at once skips ray.shutdown(), and Ray's agents outlive a SIGKILLed
@@ -469,8 +523,16 @@ def run(args: argparse.Namespace) -> int:
         raise
     with CtrlC(f"Continue with: {resume}") as ctrl_c:
         t0 = time.perf_counter()
-        with quiet_unstarted_trials():  # fit() ends by reading every trial's results
-            tuner.fit()
+        watch = InterruptWatch(ctrl_c, exp, lambda: summarise(plan, args, time.perf_counter() - t0, resume, ctrl_c))
+        watch.start()
+        try:
+            with quiet_unstarted_trials():  # fit() ends by reading every trial's results
+                tuner.fit()
+        finally:
+            watch.done.set()
+        signal.signal(signal.SIGINT, ctrl_c)  # after a normal end Tune's handler stays installed
+        if watch.interrupted:
+            watch.finish()
         return summarise(plan, args, time.perf_counter() - t0, resume, ctrl_c)
 
 

@@ -21,6 +21,8 @@ import pytest
 from sweep_helpers import RUN, run_sweep, smoke_args
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from sweeps.presets import get_preset
+
 
 def start_sweep(args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -58,12 +60,13 @@ def test_smoke_sweep_results_and_tensorboard(smoke_experiment):
                    "metric.mig", "metric.dci.disentanglement", "metric.dci.completeness", "metric.sap",
                    "node", "wall_time_s", "trial_dir", "space", "preset", "dataset", "architecture"):
         assert column in df.columns, column
-    assert (df["steps"] == 20).all() and df["metric.mig"].between(0, 1).all()
+    smoke = get_preset("smoke")
+    assert (df["steps"] == smoke.steps).all() and df["metric.mig"].between(0, 1).all()
     assert df["trial_id"].is_unique
     for trial_dir in df["trial_dir"]:
         run_dir = exp / trial_dir / "run"
         beta = tb_scalars(run_dir, "beta/effective")
-        assert len(beta) == 4  # log_every 5 over 20 steps
+        assert len(beta) == smoke.steps // smoke.log_every
         assert json.loads((run_dir / "metrics.json").read_text())["metrics"]["mig"] >= 0
     assert "results:" in proc.stdout and "tensorboard --logdir" in proc.stdout
     assert "report:" in proc.stdout and (exp / "report" / "report.html").is_file()
