@@ -32,10 +32,8 @@ def error_line(exc: BaseException) -> str:
     """The exception as one line: KeyError without its quotes, OSError with its file."""
     if isinstance(exc, KeyError) and exc.args:
         text = str(exc.args[0])
-    elif isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in str(exc):
+    elif isinstance(exc, OSError) and exc.filename is not None:  # raised by the OS: "[Errno 2] ..."
         text = f"{exc.filename}: {exc.strerror or exc}"
-    elif isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
-        text = f"{exc.filename}: {exc.strerror}"
     else:
         text = str(exc) or type(exc).__name__
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())

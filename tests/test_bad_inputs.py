@@ -20,7 +20,6 @@ import torch
 from analysis_fixtures import TrialSpec, write_experiment
 from sweep_helpers import run_sweep
 
-from analysis.load import ExperimentError
 from analysis.report import main as report_main
 from lvae.checkpoint import save_checkpoint
 from lvae.config import TrainConfig
@@ -509,7 +508,3 @@ def test_corpus_size():
             marks = [m for m in getattr(fn, "pytestmark", []) if m.name == "parametrize"]
             count += len(marks[0].args[1]) if marks else 1
     assert count >= 40, count
-
-
-def test_experiment_error_is_a_value_error():
-    assert issubclass(ExperimentError, ValueError) and issubclass(DatasetError, ValueError)
