@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: venv test sweep lint bench clean
+.PHONY: venv test sweep study lint bench clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,10 @@ test: venv
 
 sweep: venv
 	$(PY) sweeps/run.py --space lvae_reg --preset local
+
+# Evidence at laptop scale (<= 100 min on 2 cores): the lvae_reg question at 5 seeds per cell.
+study: venv
+	$(PY) sweeps/run.py --space lvae_reg --preset study
 
 bench: venv
 	$(PY) benchmarks/bench_data.py

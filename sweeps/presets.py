@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 #: the literature's run length (disentanglement_lib: 300k steps at batch 64)
 PAPER_STEPS = 300_000
 #: the study preset's run length, chosen by measurement (docs/results/README.md)
-STUDY_STEPS = 2000
+STUDY_STEPS = 1500
 
 
 @dataclass(frozen=True)
@@ -116,13 +116,15 @@ PRESETS: dict[str, Preset] = {
             image_every=0,
             seeds=5,
             metrics=("mig", "dci", "sap", "modularity"),
-            eval_num_train=5000,
-            eval_num_test=2500,
+            eval_num_train=3000,
+            eval_num_test=1500,
             eval_options={"dci_probe": "hgb"},
             lambdas=(0.1, 1.0),
             betas=(1.0, 2.0, 4.0, 8.0, 16.0),
             architectures=("conv",),
-            eval_every=500,
+            eval_every=300,
+            track_num_train=1000,
+            track_num_test=500,
             optuna_samples=4,
         ),
         Preset(
