@@ -468,9 +468,9 @@ class Trainer:
     def _final_from_disk(self) -> dict[str, Any]:
         path = self.out / "result.json"
         if path.exists():
-            import json
+            from lvae.cli import read_json  # a truncated file is named, not a bare JSON error
 
-            return json.loads(path.read_text()).get("final", {})
+            return read_json(path, "the result of a finished run").get("final", {})
         return {"step": self.run.step}
 
 
