@@ -141,10 +141,16 @@ def load_experiments(*paths: PathLike, keep_apart: bool = False) -> pd.DataFrame
     return out[front + hps + metrics]
 
 
-def _trajectory_column(tag: str, include_kl_dims: bool = False) -> str | None:
+#: tags of the metrics tracked along training (``metric/<key>``, every eval_every steps) and
+#: their cost (``perf/track_seconds``), read when asked: ``metric.<key>``, ``perf.track_seconds``
+TRACKED_PREFIXES = ("metric/", "perf/track_seconds")
+
+
+def _trajectory_column(tag: str, include_kl_dims: bool = False, include_metrics: bool = False) -> str | None:
     if tag in TRAJECTORY_TAGS:
         return TRAJECTORY_TAGS[tag]
-    if tag.startswith("objective/") or (include_kl_dims and tag.startswith("kl/dim_")):
+    if (tag.startswith("objective/") or (include_kl_dims and tag.startswith("kl/dim_"))
+            or (include_metrics and tag.startswith(TRACKED_PREFIXES))):
         return tag.replace("/", ".", 1)
     return None
 
@@ -172,11 +178,13 @@ def read_scalars(tb_dir: PathLike, tags: Iterable[str] | None = None) -> pd.Data
     return df.drop_duplicates(["tag", "step"], keep="last").reset_index(drop=True)
 
 
-def read_trajectories(trials: pd.DataFrame, include_kl_dims: bool = False) -> pd.DataFrame:
+def read_trajectories(trials: pd.DataFrame, include_kl_dims: bool = False,
+                      include_metrics: bool = False) -> pd.DataFrame:
     """Per-step beta_eff and loss terms of the given trials (rows of load_experiments).
 
     Columns: trial, step, beta_eff, loss_total, loss_recon, loss_kl, objective.<key>
-    (and kl.dim_XX if asked). Trials without TensorBoard events contribute no rows;
+    (and kl.dim_XX, and the metrics tracked along training as metric.<key> with their cost
+    perf.track_seconds, if asked). Trials without TensorBoard events contribute no rows;
     compare ``trials.trial`` with the result's ``trial`` to name them.
     """
     frames = []
@@ -185,7 +193,7 @@ def read_trajectories(trials: pd.DataFrame, include_kl_dims: bool = False) -> pd
         if not tb_dir.is_dir():
             continue
         scalars = read_scalars(tb_dir)
-        cols = scalars["tag"].map(lambda t: _trajectory_column(t, include_kl_dims))
+        cols = scalars["tag"].map(lambda t: _trajectory_column(t, include_kl_dims, include_metrics))
         scalars = scalars.assign(column=cols).dropna(subset=["column"])
         if scalars.empty:
             continue

@@ -84,6 +84,39 @@ def beta_trajectories(bands: pd.DataFrame, column: str = "beta_eff") -> Figure:
     return fig
 
 
+def metric_curves(bands: pd.DataFrame, metrics: Sequence[str]) -> Figure:
+    """Each tracked metric against the training step (one panel per metric): per cell the
+    median over seeds, its interquartile band (shaded) and the seeds' min-max (dotted)."""
+    cols = 2 if len(metrics) > 1 else 1
+    rows = max(1, -(-len(metrics) // cols))
+    fig = _figure(6.0 * cols, 3.8 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    cells = sorted(bands["cell"].unique()) if len(bands) else []
+    for ax, metric in zip(axes, metrics, strict=False):
+        d = bands[bands["metric"] == metric]
+        if d.empty:
+            _note(ax, f"no values of {short_name(metric)}")
+            continue
+        for cell, g in d.groupby("cell", sort=True):
+            i = cells.index(cell)
+            color, style = COLORS[i % len(COLORS)], "-" if i < len(COLORS) else "--"
+            g = g.sort_values("step")
+            ax.plot(g["step"], g["median"], style, marker="o", ms=3, color=color, label=cell, lw=1.5)
+            ax.fill_between(g["step"], g["q25"], g["q75"], color=color, alpha=0.2, lw=0)
+            ax.plot(g["step"], g["min"], ":", color=color, lw=0.8)
+            ax.plot(g["step"], g["max"], ":", color=color, lw=0.8)
+        ax.set_xlabel("step")
+        ax.set_ylabel(short_name(metric))
+        ax.set_title(f"{short_name(metric)} along training")
+    for ax in axes[len(metrics):]:
+        ax.set_axis_off()
+    if not metrics:
+        _note(axes[0], "no metrics tracked along training")
+    elif cells:
+        axes[0].legend(fontsize=7, ncols=2 if len(cells) > 8 else 1)
+    return fig
+
+
 def sensitivity_curves(table: pd.DataFrame, metrics: Sequence[str]) -> Figure:
     """Each metric vs one hyperparameter (one panel per metric): median line, IQR band and
     min-max whiskers over seeds per series."""

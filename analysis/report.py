@@ -9,7 +9,9 @@ The sweep calls :func:`write_report` in-process when it ends.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -17,21 +19,53 @@ from typing import Any
 
 import pandas as pd
 
+from analysis import report_evidence as ev
+from analysis import report_sections as rs
 from analysis.files import write_csv_atomic, write_text_atomic
 from analysis.html import Section, render
 from analysis.load import RESULTS_NAME, ExperimentError, load_experiments
-from analysis.report_sections import SECTIONS, ReportOptions, demo_presets, make_context
+from analysis.report_sections import ReportOptions, make_context, report_title
 from analysis.table import with_cells
 from lvae.cli import check_output_dir, run_cli
 
 REPORT_NAME = "report.html"
+TIMINGS_NAME = "report_timings"
+log = logging.getLogger(__name__)
+
+
+#: the report's sections in order: what the numbers are worth first (scale, controls, headline)
+SECTIONS = [
+    rs.scale_section, ev.controls_section, ev.headline_section, rs.overview, rs.distributions, rs.variance,
+    rs.sensitivity_section, rs.selection_section, ev.beta_vs_vae_section, rs.agreement_section, rs.dynamics,
+    ev.metric_curves_section, rs.stability_section, rs.udr_section, rs.traversals_section,
+]
+
+
+def build_report(df: pd.DataFrame, options: ReportOptions) -> tuple[str, list[Section]]:
+    """The title and all sections for a trial table (from
+    :func:`analysis.load.load_experiments`), each section with the wall and CPU seconds it
+    took (``Section.seconds``): the report runs at the end of every sweep, so its cost is
+    measured where it is spent."""
+    df = df if "cell" in df.columns else with_cells(df)
+    ctx = make_context(df, options)
+    sections = []
+    for build in SECTIONS:
+        t0, c0 = time.perf_counter(), time.process_time()
+        section = build(df, ctx)
+        section.seconds, section.cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
+        sections.append(section)
+    return report_title(df, ctx), sections
 
 
 def build_sections(df: pd.DataFrame, options: ReportOptions) -> list[Section]:
-    """All report sections for a trial table (from :func:`analysis.load.load_experiments`)."""
-    df = df if "cell" in df.columns else with_cells(df)
-    ctx = make_context(df, options)
-    return [build(df, ctx) for build in SECTIONS]
+    """All report sections for a trial table (see :func:`build_report`)."""
+    return build_report(df, options)[1]
+
+
+def timings_table(sections: Sequence[Section]) -> pd.DataFrame:
+    """Wall and CPU seconds per section, as written to report_timings.csv."""
+    return pd.DataFrame({"section": [s.title for s in sections], "seconds": [s.seconds for s in sections],
+                         "cpu_seconds": [s.cpu_seconds for s in sections]})
 
 
 def check_has_trials(df: pd.DataFrame, exp_dirs: Sequence[str | os.PathLike]) -> None:
@@ -61,7 +95,7 @@ def write_report(
     check_output_dir(out_dir, "--out")  # now, not after minutes of sections
     df = with_cells(load_experiments(*exp_dirs, keep_apart=opts.keep_apart))
     check_has_trials(df, exp_dirs)
-    sections = build_sections(df, opts)
+    title, sections = build_report(df, opts)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = [name for s in sections for name, _ in s.tables + s.csv_only]
@@ -71,9 +105,10 @@ def write_report(
     for s in sections:
         for name, table in s.tables + s.csv_only:
             write_csv_atomic(out / f"{name}.csv", table)
-    title = "Robustness of DCI and MIG: " + ", ".join(sorted(df["exp_name"].unique()))
-    if demo_presets(df):
-        title += " (pipeline demonstration, not evidence about L-VAE)"
+    timings = timings_table(sections)
+    write_csv_atomic(out / f"{TIMINGS_NAME}.csv", timings)
+    log.info("report sections took %.1f s: %s", timings["seconds"].sum(), ", ".join(
+        f"{t.split(':')[0]} {s:.1f} s" for t, s in zip(timings["section"], timings["seconds"], strict=True)))
     return write_text_atomic(out / REPORT_NAME, render(title, sections))
 
 

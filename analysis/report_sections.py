@@ -21,10 +21,18 @@ from matplotlib.figure import Figure
 from analysis import plots
 from analysis.agreement import AGREEMENT_COLUMNS, agreement_columns, metric_agreement
 from analysis.collapse import ACTIVE_KL, usable
+from analysis.controls import (
+    beta_grid_control,
+    controls_table,
+    lvae_tracking_control,
+    opening_statement,
+    verdict,
+)
 from analysis.html import Section
 from analysis.load import read_trajectories, trials_without_events
 from analysis.model_io import LoadRun, encode_runs, has_checkpoint, traversal_image
 from analysis.provenance import base_metric
+from analysis.rescoring import rescore
 from analysis.robustness import (
     cell_summary,
     collapse_summary,
@@ -35,7 +43,6 @@ from analysis.robustness import (
 from analysis.selection import compare_with_notes, default_lvae_lambda
 from analysis.stability import (
     Evaluate,
-    default_evaluate,
     pick_models,
     rank_stability,
     reevaluation_table,
@@ -81,7 +88,8 @@ class ReportOptions:
     keep_apart: bool = False  # experiments scored with different metric settings get separate columns
     level: float = 0.95  # confidence level of every interval
     seed: int = 0
-    evaluate: Evaluate | None = None  # None: lvae.evaluate.evaluate_run
+    n_jobs: int | None = None  # parallel metric fits when re-scoring models (None: every core)
+    evaluate: Evaluate | None = None  # None: encode once per model and score from codes (analysis.rescoring)
     load_run: LoadRun | None = None  # None: lvae.evaluate.load_run
 
 
@@ -91,6 +99,35 @@ class Context:
     metrics: list[str]
     headline: list[str]
     with_model: list[str] = field(default_factory=list)  # finished trials with a checkpoint
+    trajectories: pd.DataFrame | None = None  # finished trials' TensorBoard scalars (read once)
+    controls: pd.DataFrame | None = None  # positive controls (computed once)
+
+
+def finished_trajectories(df: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """The finished trials' scalars (beta_eff, losses, objective.*, metric.*), read once per
+    report: several sections use them and reading TensorBoard events is not free."""
+    if ctx.trajectories is None:
+        ctx.trajectories = read_trajectories(df[df["status"] == DONE], include_metrics=True)
+    return ctx.trajectories
+
+
+def positive_controls(df: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """The controls table (analysis.controls), computed once: the report opens with its verdict."""
+    if ctx.controls is None:
+        o = ctx.options
+        ctx.controls = controls_table([beta_grid_control(df, o.fixed, level=o.level, seed=o.seed),
+                                       lvae_tracking_control(df, finished_trajectories(df, ctx), o.lvae)])
+    return ctx.controls
+
+
+def report_title(df: pd.DataFrame, ctx: Context) -> str:
+    """The page title, which already says when the numbers are not evidence."""
+    title = "Robustness of DCI and MIG: " + ", ".join(sorted(df["exp_name"].unique()))
+    if verdict(positive_controls(df, ctx)) == "failed":
+        title += " (positive controls failed: the comparisons are not findings)"
+    if demo_presets(df):
+        title += " (pipeline demonstration, not evidence about L-VAE)"
+    return title
 
 
 def name_list(items: list[str]) -> str:
@@ -175,9 +212,15 @@ def demo_presets(df: pd.DataFrame) -> list[str]:
 def scale_section(df: pd.DataFrame, ctx: Context) -> Section:
     """What scale the numbers below come from: the first thing a reader needs."""
     s = Section("Scale of this study")
+    controls = positive_controls(df, ctx)
+    failed = verdict(controls) == "failed"
+    if failed:  # the first sentence of the report
+        s.text.append(opening_statement(controls))
     demo = demo_presets(df)
-    if demo:  # the first sentence of the report
+    if demo:
         s.text.append(DEMO_STATEMENT.format(presets=", ".join(demo)))
+    if not failed:
+        s.text.append(opening_statement(controls) + " See 'Positive controls'.")
     done = completed(df)
     for exp, g in df.groupby("exp_name", sort=True):
         seeds = seeds_per_cell(done[done["exp_name"] == exp]) if len(done) else pd.Series(dtype=int)
@@ -378,7 +421,7 @@ def dynamics(df: pd.DataFrame, ctx: Context) -> Section:
     s.text.append("Effective beta (the weight of the KL gradient relative to reconstruction) over "
                   "training; median and IQR over seeds per cell, log scale.")
     trials = df[df["status"] == DONE]
-    traj = read_trajectories(trials)
+    traj = finished_trajectories(df, ctx)
     missing = trials_without_events(trials, traj)
     if missing:
         s.notes.append(f"no TensorBoard events for {len(missing)} of {len(trials)} finished trials: "
@@ -412,6 +455,12 @@ def _model_prelude(df: pd.DataFrame, ctx: Context, s: Section) -> bool:
     return bool(ctx.with_model)
 
 
+def stability_count(requested: int, available: int) -> int:
+    """Models re-scored: at most half of those available (at least 3, rank correlations need
+    them), so a 4-trial smoke run does not spend minutes re-scoring every model it has."""
+    return max(1, min(requested, max(3, available // 2), available))
+
+
 def stability_section(df: pd.DataFrame, ctx: Context) -> Section:
     o = ctx.options
     s = Section("Stability of the metrics under other evaluation settings")
@@ -420,20 +469,24 @@ def stability_section(df: pd.DataFrame, ctx: Context) -> Section:
     settings = (o.stability_settings if o.stability_settings is not None
                 else settings_for(parity_probe=o.parity_probe))
     by = ctx.headline[0] if ctx.headline else "metric.dci.disentanglement"
-    chosen = pick_models(df[df["trial"].isin(ctx.with_model)], o.stability_models, by=by)
+    chosen = pick_models(df[df["trial"].isin(ctx.with_model)], stability_count(o.stability_models,
+                                                                               len(ctx.with_model)), by=by)
     reference = settings.get("reference", {})
-    s.text.append(f"{len(chosen)} model(s) spread over the {short_name(by)} ranking, re-scored with "
-                  f"lvae.evaluate.evaluate_run under the reference setting {reference} and these changes "
+    s.text.append(f"{len(chosen)} model(s) spread over the {short_name(by)} ranking (of {len(ctx.with_model)} "
+                  f"with a checkpoint), re-scored under the reference setting {reference} and these changes "
                   "to it: " + "; ".join(
                       f"{k}: " + (", ".join(f"{key}={v!r}" for key, v in cfg.items() if reference.get(key) != v)
                                   or "(same)")
                       for k, cfg in settings.items() if k != "reference"))
 
+    s.text.append("A setting recomputes only the metrics it can change (bins: MIG and modularity; probe: DCI); "
+                  "each model is encoded once per sample of observations.")
+
     def run() -> None:
         t0 = time.perf_counter()
-        evaluate = o.evaluate or default_evaluate()
-        scores = reevaluation_table(evaluate, dict(zip(chosen["trial"], chosen["run_dir"], strict=True)),
-                                    settings)
+        runs = dict(zip(chosen["trial"], chosen["run_dir"], strict=True))
+        scores = (reevaluation_table(o.evaluate, runs, settings) if o.evaluate is not None
+                  else rescore(runs, settings, load_run=o.load_run, n_jobs=o.n_jobs))
         ranks = rank_stability(scores)
         s.tables += [("stability_scores", scores), ("stability_ranks", ranks)]
         s.text.append(f"re-evaluation took {time.perf_counter() - t0:.0f} s")
@@ -510,6 +563,7 @@ def traversals_section(df: pd.DataFrame, ctx: Context) -> Section:
     return s
 
 
+#: the sections defined here, in report order (analysis.report interleaves analysis.report_evidence's)
 SECTIONS: list[Callable[[pd.DataFrame, Context], Section]] = [
     scale_section, overview, distributions, variance, sensitivity_section, selection_section, agreement_section,
     dynamics, stability_section, udr_section, traversals_section,

@@ -100,7 +100,7 @@ def _at_defaults(rows: pd.DataFrame, defaults: Mapping[str, Any]) -> pd.DataFram
 
 
 
-def _fixed_pool(group: pd.DataFrame, fixed: str, vae: str | None, beta_col: str) -> pd.DataFrame:
+def fixed_pool(group: pd.DataFrame, fixed: str, vae: str | None, beta_col: str) -> pd.DataFrame:
     """Fixed-beta trials of a group with their beta: ``fixed`` cells, and the VAE as beta = 1."""
     fx = group[group["objective"] == fixed]
     fx = fx.assign(beta=pd.to_numeric(fx[beta_col], errors="coerce") if beta_col in fx else np.nan)
@@ -189,7 +189,7 @@ def _held_out_rows(x: pd.Series, fx: pd.DataFrame, all_fx: pd.DataFrame, m: str,
     return out
 
 
-def _groups(df: pd.DataFrame) -> list[tuple[str, tuple, pd.DataFrame]]:
+def comparison_groups(df: pd.DataFrame) -> list[tuple[str, tuple, pd.DataFrame]]:
     """Trials split by what must match for a comparison: dataset, architecture, training settings.
 
     Each group comes with a name that lists the settings which differ between groups.
@@ -213,9 +213,9 @@ def compare_with_notes(
     default_lambda = default_lambda if default_lambda is not None else default_lvae_lambda(lvae)
     defaults = defaults if defaults is not None else (default_params(lvae) or {})
     rows, notes = [], []
-    for where, key, group in _groups(finished):
+    for where, key, group in comparison_groups(finished):
         all_lv = group[group["objective"] == lvae]
-        all_fx = _fixed_pool(group, fixed, vae, beta_col)
+        all_fx = fixed_pool(group, fixed, vae, beta_col)
         lam, lv_all = _lvae_rows(all_lv, default_lambda, defaults, lambda_col)
         if lv_all.empty or all_fx.empty:
             missing = [n for n, part in ((lvae, lv_all), ("fixed-beta", all_fx)) if part.empty]

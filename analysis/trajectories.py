@@ -15,14 +15,17 @@ def _with_cell(trajectories: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame
 def trajectory_bands(
     trajectories: pd.DataFrame, trials: pd.DataFrame, column: str = "beta_eff"
 ) -> pd.DataFrame:
-    """Per cell and step: median, 25% and 75% quantiles of ``column`` over seeds."""
+    """Per cell and step: median, 25% and 75% quantiles, min and max of ``column`` over seeds."""
+    cols = ["cell", "objective", "step", "median", "q25", "q75", "min", "max", "n_seeds"]
+    if column not in trajectories.columns:
+        return pd.DataFrame(columns=cols)
     d = _with_cell(trajectories, trials).dropna(subset=[column])
-    cols = ["cell", "objective", "step", "median", "q25", "q75", "n_seeds"]
     if d.empty:
         return pd.DataFrame(columns=cols)
     g = d.groupby(["cell", "objective", "step"], sort=True)[column]
     out = pd.DataFrame({
-        "median": g.median(), "q25": g.quantile(0.25), "q75": g.quantile(0.75), "n_seeds": g.count(),
+        "median": g.median(), "q25": g.quantile(0.25), "q75": g.quantile(0.75), "min": g.min(), "max": g.max(),
+        "n_seeds": g.count(),
     }).reset_index()
     return out[cols]
 

@@ -48,6 +48,10 @@ class TrialSpec:
     loss_kl: float = 5.0
     #: final KL per latent (results.csv's kl.dim_XX); all below 0.01 nats: collapsed
     kl_dims: tuple[float, ...] = (2.0, 1.5, 0.003, 0.001)
+    #: L-VAE only: objective/beta_stationary = beta_eff * this at every logged step (None: not logged)
+    stationary_ratio: float | None = 1.0
+    #: metrics along training, {key: [(step, value), ...]} logged as metric/<key> (None: none)
+    metric_curves: dict[str, list[tuple[int, float]]] | None = None
 
 
 #: metric settings written as eval.* (what the sweep records)
@@ -72,7 +76,9 @@ def linear_trajectory(start: float, end: float, steps: int = 100, every: int = 2
     return [(s, start + (end - start) * s / steps) for s in range(0, steps + 1, every)]
 
 
-def write_tb(tb_dir: Path, trajectory: Sequence[tuple[int, float]], extra: dict[str, float] | None = None) -> None:
+def write_tb(tb_dir: Path, trajectory: Sequence[tuple[int, float]], extra: dict[str, float] | None = None,
+             stationary_ratio: float | None = None,
+             metric_curves: dict[str, list[tuple[int, float]]] | None = None) -> None:
     """Scalars under the contract's tags (what the trainer's SummaryWriter writes)."""
     from torch.utils.tensorboard import SummaryWriter
 
@@ -85,6 +91,12 @@ def write_tb(tb_dir: Path, trajectory: Sequence[tuple[int, float]], extra: dict[
         writer.add_scalar("kl/dim_00", 0.5, step)
         for key, value in (extra or {}).items():
             writer.add_scalar(f"objective/{key}", value, step)
+        if stationary_ratio is not None:
+            writer.add_scalar("objective/beta_stationary", beta * stationary_ratio, step)
+    for key, curve in (metric_curves or {}).items():
+        for step, value in curve:
+            writer.add_scalar(f"metric/{key}", value, step)
+            writer.add_scalar("perf/track_seconds", 0.5, step)
     writer.close()
 
 
@@ -112,8 +124,10 @@ def write_experiment(root: Path, name: str, trials: Iterable[TrialSpec], preset:
                                                           "metrics": t.metrics}))
         if t.checkpoint and done:
             torch.save({"config": config, "step": 100, "model": {}}, run / "checkpoint.pt")
-        if t.trajectory is not None:
-            write_tb(run / "tb", t.trajectory, {"w_kl": 1.0} if t.objective == "lvae" else None)
+        if t.trajectory is not None or t.metric_curves:
+            lvae = t.objective == "lvae"
+            write_tb(run / "tb", t.trajectory or [], {"w_kl": 1.0} if lvae else None,
+                     t.stationary_ratio if lvae else None, t.metric_curves)
         row = {"trial_id": trial_id, "status": t.status, "error": t.error, "experiment": name,
                "space": name, "preset": preset, "dataset": t.dataset, "architecture": t.architecture,
                "objective": t.objective, "seed": t.seed,
@@ -169,6 +183,9 @@ def standard_trials(seeds: Sequence[int] = (0, 1, 2), trajectories: bool = True)
         trials = grid(cells, seeds, standard_metrics)
         for t in trials:
             t.beta_final = beta_of(t.objective, t.hps)
+            # the positive controls' effects: KL falls and reconstruction rises with beta
+            t.loss_kl = 20.0 / t.beta_final + 0.1 * t.seed
+            t.loss_recon = 50.0 + 5.0 * math.log(t.beta_final) + 0.1 * t.seed
             if trajectories:
                 start = 1.0 if t.objective != "controlvae" else 50.0
                 t.trajectory = linear_trajectory(start, t.beta_final * (1 + 0.01 * t.seed))

@@ -244,3 +244,70 @@ def test_nothing_finished_and_no_metric_columns(tmp_path):
     with pytest.raises(ExperimentError, match="no trial rows"):
         write_report([exp], tmp_path / "c")
     assert not (tmp_path / "c").exists()
+
+
+def test_controls_open_the_report_and_a_failure_says_so(tmp_path):
+    trials = standard_trials(seeds=(0, 1, 2))
+    exps = [write_experiment(tmp_path, name, ts) for name, ts in trials.items()]
+    page = html.unescape(write_report(exps, tmp_path / "ok", default_lambda=0.01, models=False,
+                                      figures=False).read_text())
+    assert list(sections(page))[:3] == ["Scale of this study", "Positive controls", "Headline table"]
+    assert ("Positive controls hold (6 checked): loss_kl falls with beta, loss_recon rises with beta, learned "
+            "beta tracks its stationary value.") in section(page, "Scale of this study")
+    controls = pd.read_csv(tmp_path / "ok" / "positive_controls.csv")
+    assert len(controls) == 2 + 4 and controls["holds"].all()  # one beta grid, four L-VAE lambdas
+    assert "failed" not in page.split("</h1>", 1)[0]
+    head = pd.read_csv(tmp_path / "ok" / "headline.csv").set_index("cell")
+    assert head.loc["beta_vae beta=4", "dci.disentanglement_median"] == pytest.approx(0.51)
+    # KL rising with beta, and one L-VAE trial whose learned beta is off its balance (ln 1.5 = 0.41)
+    for t in trials["baselines"]:
+        t.loss_kl = 1.0 + t.beta_final
+    trials["lvae_reg"][0].stationary_ratio = 1.5
+    exps = [write_experiment(tmp_path / "bad", name, ts) for name, ts in trials.items()]
+    page = html.unescape(write_report(exps, tmp_path / "out", default_lambda=0.01, models=False,
+                                      figures=False).read_text())
+    assert "(positive controls failed: the comparisons are not findings)" in page.split("</h1>", 1)[0]
+    first = section(page, "Scale of this study").split("<p>", 1)[1]
+    assert first.startswith("The study's positive controls failed (loss_kl falls with beta (dataset=toy "
+                            "architecture=conv); learned beta tracks its stationary value (lvae lambda=0.001)): ")
+    assert "learned beta tracks its stationary value (lvae lambda=0.001): median 0, max 0.405; 2 of 3 trials " \
+           "within 0.1: FAILS" in section(page, "Positive controls")
+
+
+def test_metric_curves_and_the_beta_vs_vae_comparison(tmp_path):
+    def curves(s):
+        return {"mig": [(50, 0.1), (100, 0.2 + 0.01 * s)], "dci.disentanglement": [(50, 0.3), (100, 0.3)]}
+
+    trials = [TrialSpec("lvae", {"lambda": 0.1}, s, {"mig": 0.1}, trajectory=linear_trajectory(1, 2),
+                        metric_curves=curves(s)) for s in range(3)]
+    exp = write_experiment(tmp_path, "exp", trials)
+    page = html.unescape(write_report([exp], tmp_path / "out", models=False).read_text())
+    curves_html = section(page, "Metrics along training")
+    assert "data:image/png" in curves_html
+    assert ("mig of lvae: median 0.1 at step 50, 0.21 at step 100 (change 0.11; seeds at the end 0.2 to 0.22, "
+            "n = 3)") in curves_html
+    assert "Tracking cost: a median 0.5 s per evaluation, 2 evaluations and 1 s per trial." in curves_html
+    assert "no finished VAE and beta_vae trials with beta >= 4" in section(page, "Fixed beta >= 4")
+    plain = write_experiment(tmp_path, "plain", standard_trials(seeds=(0,))["lvae_reg"])
+    page = html.unescape(write_report([plain], tmp_path / "out2", models=False, figures=False).read_text())
+    assert "no metric/* scalars in the finished trials' TensorBoard events" in section(page, "Metrics along")
+
+
+def test_stability_encodes_each_model_once_and_skips_what_a_setting_cannot_change(tmp_path):
+    from analysis.stability import BASE_SETTINGS, settings_for
+
+    exp = write_experiment(tmp_path, "exp", standard_trials(seeds=(0, 1))["lvae_reg"])
+    settings = settings_for({"reference": {}, "bins10": {"num_bins": 10}, "eval_seed1": {"seed": 1}},
+                            base={**BASE_SETTINGS, "num_train": 200, "num_test": 100})
+    page = html.unescape(write_report([exp], tmp_path / "out", load_run=fake_load_run, stability_settings=settings,
+                                      n_jobs=1, figures=False, default_lambda=0.01).read_text())
+    assert "4 model(s) spread over the dci.disentanglement ranking (of 8 with a checkpoint)" in section(
+        page, "Stability")
+    scores = pd.read_csv(tmp_path / "out" / "stability_scores.csv")
+    per_setting = scores.groupby("setting")["metric"].agg(set)
+    assert per_setting["bins10"] == {"mig"}  # DCI does not depend on bins: not refitted
+    assert {"mig", "dci.disentanglement", "dci.completeness"} <= per_setting["eval_seed1"]
+    assert scores["trial"].nunique() == 4  # at most half of the models
+    timings = pd.read_csv(tmp_path / "out" / "report_timings.csv")
+    assert list(timings["section"])[:2] == ["Scale of this study", "Positive controls"]
+    assert (timings["seconds"] >= 0).all() and timings["seconds"].sum() > 0

@@ -1,0 +1,75 @@
+"""Metrics along training: was the run long enough?
+
+With ``eval_every > 0`` the trainer scores cheap metrics (MIG and DCI with the fast probe
+on a small sample) every ``eval_every`` steps and logs them to TensorBoard as
+``metric/<key>`` (the keys of metrics.json), with the seconds each evaluation took as
+``perf/track_seconds``; :func:`analysis.load.read_trajectories` (``include_metrics=True``)
+reads them as ``metric.<key>`` and ``perf.track_seconds`` columns. An end-of-run number
+cannot say whether a metric had settled; the curve of its median over seeds, with the
+spread between seeds, can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.table import METRIC_PREFIX
+from analysis.trajectories import trajectory_bands
+
+COST_COLUMN = "perf.track_seconds"
+BAND_COLUMNS = ["metric", "cell", "objective", "step", "median", "q25", "q75", "min", "max", "n_seeds"]
+ENDPOINT_COLUMNS = ["metric", "cell", "objective", "n_seeds", "mid_step", "last_step", "mid_median",
+                    "last_median", "change_second_half", "last_min", "last_max"]
+
+
+def tracked_metrics(trajectories: pd.DataFrame, preferred: Sequence[str] = ()) -> list[str]:
+    """``metric.*`` columns of the trajectories with at least one value; ``preferred`` first."""
+    present = [c for c in trajectories.columns
+               if c.startswith(METRIC_PREFIX) and trajectories[c].notna().any()]
+    return [c for c in preferred if c in present] + sorted(c for c in present if c not in preferred)
+
+
+def metric_bands(trajectories: pd.DataFrame, trials: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Long table: per metric, cell and evaluated step the median, quartiles, min and max
+    over seeds, and the number of seeds evaluated at that step."""
+    parts = [trajectory_bands(trajectories, trials, m).assign(metric=m) for m in metrics]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=BAND_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[BAND_COLUMNS]
+
+
+def _nearest_step(steps: np.ndarray, target: float) -> int:
+    return int(steps[np.argmin(np.abs(steps - target))])
+
+
+def metric_endpoints(bands: pd.DataFrame) -> pd.DataFrame:
+    """Per metric and cell: the median over seeds halfway through the evaluated steps and at
+    the last one, their difference (still moving in the second half?) and the seeds' range
+    at the last step."""
+    rows = []
+    for (metric, cell, objective), g in bands.groupby(["metric", "cell", "objective"], sort=True):
+        g = g.sort_values("step")
+        steps = g["step"].to_numpy(dtype=float)
+        last = g.iloc[-1]
+        mid = g[g["step"] == _nearest_step(steps, steps[-1] / 2)].iloc[0]
+        rows.append({"metric": metric, "cell": cell, "objective": objective, "n_seeds": int(last["n_seeds"]),
+                     "mid_step": int(mid["step"]), "last_step": int(last["step"]),
+                     "mid_median": mid["median"], "last_median": last["median"],
+                     "change_second_half": last["median"] - mid["median"],
+                     "last_min": last["min"], "last_max": last["max"]})
+    return pd.DataFrame(rows, columns=ENDPOINT_COLUMNS)
+
+
+def tracking_cost(trajectories: pd.DataFrame) -> dict[str, float]:
+    """Seconds per evaluation along training (median over all of them) and per trial (median
+    of the trials' totals); empty when the trainer logged no cost."""
+    if COST_COLUMN not in trajectories.columns or trajectories[COST_COLUMN].isna().all():
+        return {}
+    d = trajectories.dropna(subset=[COST_COLUMN])
+    return {"per_evaluation": float(d[COST_COLUMN].median()),
+            "per_trial": float(d.groupby("trial")[COST_COLUMN].sum().median()),
+            "evaluations_per_trial": float(d.groupby("trial").size().median())}

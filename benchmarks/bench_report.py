@@ -1,0 +1,132 @@
+"""Report cost: seconds per report section, and the report's share of the sweep's wall time.
+
+Builds the report of finished experiment folders ``--repeats`` times (into a temporary
+folder) and prints, per section, the median, min and max wall seconds over the repeats,
+then the whole report's median against the sweep's wall time:
+
+    ratio = median report seconds / sweep wall seconds     (target <= 0.10)
+
+The sweep's wall time is ``wall_time_s`` in the experiment's sweep.json when the sweep
+recorded it, else the span from the first trial's first TensorBoard event file to the
+last trial's last file (training and end-of-run metrics; Ray's start-up is not counted,
+so the ratio errs high), else the trials' summed ``wall_time_s`` over the concurrency
+this machine allows. ``--sweep-seconds`` overrides all of these. On a machine shared with
+other work the wall figures grow with its load (printed before and after); ``--n-jobs 1``
+keeps every metric fit in this process, and the CPU column then counts all the work.
+
+    .venv/bin/python benchmarks/bench_report.py EXP_DIR [EXP_DIR ...] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from analysis.report import TIMINGS_NAME, write_report  # noqa: E402
+
+TARGET = 0.10
+
+
+def _files_span(exp_dir: Path) -> float | None:
+    """Seconds from the first trial file written to the last one (None without trials)."""
+    firsts, lasts = [], []
+    for run in exp_dir.glob("*/run"):
+        events = sorted(run.glob("tb/events.out.tfevents.*"))
+        files = [p for p in run.rglob("*") if p.is_file()]
+        if not events or not files:
+            continue
+        firsts.append(min(float(e.name.split(".")[3]) for e in events))
+        lasts.append(max(p.stat().st_mtime for p in files))
+    return max(lasts) - min(firsts) if firsts else None
+
+
+def sweep_seconds(exp_dir: Path) -> tuple[float, str]:
+    """The sweep's wall time and where it came from (see the module docstring)."""
+    meta = exp_dir / "sweep.json"
+    if meta.is_file():
+        recorded = json.loads(meta.read_text()).get("wall_time_s")
+        if recorded:
+            return float(recorded), "sweep.json wall_time_s"
+    span = _files_span(exp_dir)
+    if span:
+        return span, "span of the trials' files (first TensorBoard event to last file)"
+    df = pd.read_csv(exp_dir / "results.csv")
+    col = "wall_time_s" if "wall_time_s" in df else "train_wall_time_s"
+    concurrency = max(1, os.cpu_count() or 1)
+    return float(df[col].sum()) / concurrency, f"sum of {col} / {concurrency} cores"
+
+
+def run_once(exp_dirs: list[Path], options: dict) -> tuple[tuple[float, float], pd.DataFrame]:
+    """One report build: total (wall, CPU) seconds and the per-section timings it wrote."""
+    with tempfile.TemporaryDirectory(prefix="bench-report-") as out:
+        t0, c0 = time.perf_counter(), time.process_time()
+        write_report(exp_dirs, out, **options)
+        total = (time.perf_counter() - t0, time.process_time() - c0)
+        sections = pd.read_csv(Path(out) / f"{TIMINGS_NAME}.csv")
+    return total, sections
+
+
+def summarise(totals: list[tuple[float, float]], runs: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per section (and the rest, and the total): median, min and max wall seconds over the
+    builds, and the median CPU seconds of this process."""
+    both = pd.concat(runs)
+    both["section"] = both["section"].str.split(":").str[0].str.slice(0, 48)
+    g = both.groupby("section", sort=False)
+    table = g["seconds"].agg(["median", "min", "max"]).assign(cpu=g["cpu_seconds"].median())
+    walls, cpus = [w for w, _ in totals], [c for _, c in totals]
+    other = [w - r["seconds"].sum() for w, r in zip(walls, runs, strict=True)]
+    other_cpu = [c - r["cpu_seconds"].sum() for c, r in zip(cpus, runs, strict=True)]
+    table.loc["(load, render, write)"] = [statistics.median(other), min(other), max(other),
+                                          statistics.median(other_cpu)]
+    table.loc["total"] = [statistics.median(walls), min(walls), max(walls), statistics.median(cpus)]
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("exp_dirs", nargs="+", type=Path, help="finished experiment folders")
+    p.add_argument("--repeats", type=int, default=3, help="report builds (default 3; medians shown)")
+    p.add_argument("--sweep-seconds", type=float, default=None, help="the sweep's wall time, if known")
+    p.add_argument("--no-models", action="store_true", help="skip the model-based sections")
+    p.add_argument("--n-jobs", type=int, default=None,
+                   help="parallel metric fits (default: every core); 1 keeps every fit in this process, "
+                        "so the CPU column counts all the work (a figure that a loaded machine does not inflate)")
+    args = p.parse_args(argv)
+    options = {"models": not args.no_models, "n_jobs": args.n_jobs}
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    totals, runs = [], []
+    for _ in range(args.repeats):
+        total, sections = run_once(args.exp_dirs, options)
+        totals.append(total)
+        runs.append(sections)
+    table = summarise(totals, runs)
+    width = max(len(s) for s in table.index)
+    print(f"{'section':{width}s}  median     min     max     cpu  (wall s over {args.repeats} builds; "
+          "cpu: this process)")
+    for name, r in table.iterrows():
+        print(f"{name:{width}s}  {r['median']:6.2f}  {r['min']:6.2f}  {r['max']:6.2f}  {r['cpu']:6.2f}")
+    if args.sweep_seconds:
+        sweep, source = args.sweep_seconds, "--sweep-seconds"
+    else:
+        found = [sweep_seconds(d) for d in args.exp_dirs]
+        sweep, source = sum(s for s, _ in found), "; ".join(sorted({src for _, src in found}))
+    ratio = table.loc["total", "median"] / sweep
+    print(f"sweep wall time: {sweep:.0f} s ({source})")
+    print(f"report / sweep: {ratio:.3f} (target <= {TARGET}) {'PASS' if ratio <= TARGET else 'FAIL'}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return 0 if ratio <= TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
