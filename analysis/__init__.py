@@ -6,13 +6,17 @@ a section needs a model); never imports ray or sweeps. The report lives in
 """
 
 from analysis.agreement import metric_agreement
+from analysis.beta_vs_vae import beta_vs_vae
 from analysis.collapse import ACTIVE_KL, add_collapse, usable
+from analysis.controls import beta_grid_control, controls_table, lvae_tracking_control, verdict
+from analysis.headline import headline_table
 from analysis.load import (
     ExperimentError,
     load_beta_trajectories,
     load_experiments,
     read_trajectories,
 )
+from analysis.metric_curves import metric_bands, metric_endpoints, tracked_metrics
 from analysis.provenance import PoolingError, check_pooling
 from analysis.robustness import (
     cell_summary,
@@ -38,16 +42,23 @@ __all__ = [
     "ExperimentError",
     "PoolingError",
     "add_collapse",
+    "beta_grid_control",
+    "beta_vs_vae",
     "cell_summary",
     "check_pooling",
     "collapse_summary",
     "compare_with_notes",
     "completed",
+    "controls_table",
     "default_lvae_lambda",
+    "headline_table",
     "load_beta_trajectories",
     "load_experiments",
+    "lvae_tracking_control",
     "lvae_vs_fixed_beta",
     "metric_agreement",
+    "metric_bands",
+    "metric_endpoints",
     "pick_models",
     "prob_superiority",
     "rank_stability",
@@ -56,6 +67,7 @@ __all__ = [
     "sensitivity",
     "sensitivity_trend",
     "settings_for",
+    "tracked_metrics",
     "trajectory_bands",
     "trajectory_endpoints",
     "udr",
@@ -64,5 +76,6 @@ __all__ = [
     "udr_table",
     "usable",
     "variance_decomposition",
+    "verdict",
     "with_cells",
 ]

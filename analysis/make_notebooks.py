@@ -55,6 +55,17 @@ ROBUSTNESS = [
     ("code", "scale = ['preset', 'hp.train_steps', 'eval.probe', 'eval.num_train', 'eval.num_test']\n"
              "print(trials.groupby('exp_name')[[c for c in scale if c in trials]].first())\n"
              "analysis.collapse_summary(trials)"),
+    ("markdown", "## Positive controls\n\nKL must fall and reconstruction rise with beta across the "
+                 "fixed-beta grid (Spearman rho with log beta, bootstrap interval); each L-VAE trial's "
+                 "learned beta must end within 0.1 (log) of its stationary value. If a control fails, the "
+                 "comparisons below are not findings (docs/analysis.md)."),
+    ("code", "trajectories = analysis.read_trajectories(trials[trials['status'] == 'TERMINATED'])\n"
+             "controls = analysis.controls_table([analysis.beta_grid_control(trials),\n"
+             "                                    analysis.lvae_tracking_control(trials, trajectories)])\n"
+             "print('controls:', analysis.verdict(controls))\n"
+             "controls"),
+    ("markdown", "## Headline table: medians over seeds with exact intervals (and their confidence)"),
+    ("code", "analysis.headline_table(trials, HEADLINE)"),
     ("markdown", "## Distributions per cell (median, IQR, min, max over seeds)"),
     ("code", "summary = analysis.cell_summary(trials)\n"
              "show(plots.metric_boxplots(done, HEADLINE))\n"
@@ -78,6 +89,9 @@ ROBUSTNESS = [
              "print('\\n'.join(why_not))\n"
              "comparison[['metric', 'comparison', 'fixed_cell', 'n_pairs', 'median_diff', 'median_diff_lo',\n"
              "            'median_diff_hi', 'p_better', 'p_better_lo', 'p_better_hi', 'verdict']]"),
+    ("markdown", "## Fixed beta >= 4 vs the VAE, paired over seeds"),
+    ("code", "analysis.beta_vs_vae(trials, HEADLINE)[['metric', 'comparison', 'n_pairs', 'median_diff',\n"
+             "                                          'median_diff_lo', 'median_diff_hi', 'verdict']]"),
     ("markdown", "## Agreement between metrics (Spearman over trials)"),
     ("code", "corr = analysis.metric_agreement(trials)\nshow(plots.correlation_heatmap(corr))\ncorr"),
 ]
@@ -99,6 +113,16 @@ BETA_DYNAMICS = [
     ("markdown", "## KL over training"),
     ("code", "show(plots.beta_trajectories(analysis.trajectory_bands(trajectories, trials, 'loss_kl'), "
              "'loss_kl'))"),
+    ("markdown", "## Metrics along training\n\nThe trainer's `metric/*` scalars (with `eval_every > 0`): "
+                 "median, IQR band and min-max over seeds per cell. Still moving at the end: the run was short."),
+    ("code", "tracked = analysis.read_trajectories(done, include_metrics=True)\n"
+             "metrics = analysis.tracked_metrics(tracked, HEADLINE)\n"
+             "if metrics:\n"
+             "    curves = analysis.metric_bands(tracked, trials, metrics)\n"
+             "    show(plots.metric_curves(curves, metrics[:4]))\n"
+             "    display(analysis.metric_endpoints(curves))\n"
+             "else:\n"
+             "    print('no metric/* scalars: the runs were trained without eval_every')"),
     ("markdown", "## Final beta_eff vs DCI per trial"),
     ("code", "cols = ['cell', 'seed', 'beta_eff'] + HEADLINE\n"
              "done[cols].sort_values('beta_eff')"),

@@ -172,8 +172,10 @@ def standard_metrics(objective: str, hps: dict[str, float], seed: int) -> dict[s
     return values
 
 
-def standard_trials(seeds: Sequence[int] = (0, 1, 2), trajectories: bool = True) -> dict[str, list[TrialSpec]]:
-    """An lvae_reg experiment (lambda grid) and a baselines one (beta grid + ControlVAE)."""
+def standard_trials(seeds: Sequence[int] = (0, 1, 2), trajectories: bool = True,
+                    curves: bool = False) -> dict[str, list[TrialSpec]]:
+    """An lvae_reg experiment (lambda grid) and a baselines one (beta grid + ControlVAE);
+    ``curves``: metrics along training too (MIG and DCI rising to their final values)."""
     def beta_of(obj: str, hps: dict[str, float]) -> float:
         return 1.0 / hps["lambda"] ** 0.2 if obj == "lvae" else hps.get("beta", 3.0)
 
@@ -189,6 +191,9 @@ def standard_trials(seeds: Sequence[int] = (0, 1, 2), trajectories: bool = True)
             if trajectories:
                 start = 1.0 if t.objective != "controlvae" else 50.0
                 t.trajectory = linear_trajectory(start, t.beta_final * (1 + 0.01 * t.seed))
+            if curves:
+                t.metric_curves = {k: [(s, t.metrics[k] * s / 100) for s in (50, 100)]
+                                   for k in ("mig", "dci.disentanglement")}
         out[name] = trials
     return out
 

@@ -27,7 +27,7 @@ def kernel_env(tmp_path_factory):
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "lvae analysis test", "language": "python"}))
-    exps = [write_experiment(root, name, ts) for name, ts in standard_trials(seeds=(0, 1)).items()]
+    exps = [write_experiment(root, name, ts) for name, ts in standard_trials(seeds=(0, 1), curves=True).items()]
     old = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "LVAE_EXPERIMENT")}
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(root), old["JUPYTER_PATH"]]))
     os.environ["LVAE_EXPERIMENT"] = os.pathsep.join(map(str, exps))

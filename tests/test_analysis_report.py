@@ -39,7 +39,7 @@ def section(page: str, start: str) -> str:
 @pytest.fixture(scope="module")
 def standard(tmp_path_factory):
     root = tmp_path_factory.mktemp("std")
-    exps = [write_experiment(root, name, ts) for name, ts in standard_trials(seeds=(0, 1, 2)).items()]
+    exps = [write_experiment(root, name, ts) for name, ts in standard_trials(seeds=(0, 1, 2), curves=True).items()]
     out = root / "report"
     path = write_report(exps, out, default_lambda=0.01, **FAKES)
     return path, out
@@ -49,12 +49,14 @@ def test_report_is_one_self_contained_file(standard):
     path, out = standard
     assert path == out / "report.html"
     page = path.read_text()
-    assert page.count("data:image/png;base64,") >= 7
+    assert page.count("data:image/png;base64,") >= 8
     assert not re.search(r"src=['\"](?!data:)", page)  # nothing loaded from elsewhere
     csvs = {p.stem for p in out.glob("*.csv")}
     assert {"trials", "cell_summary", "collapse_per_cell", "variance_decomposition", "sensitivity_lambda", "sensitivity_beta",
             "sensitivity_trend", "lvae_vs_fixed_beta", "metric_agreement", "beta_trajectory_bands",
-            "beta_endpoints", "stability_scores", "stability_ranks", "udr_scores", "udr_selection"} <= csvs
+            "beta_endpoints", "stability_scores", "stability_ranks", "udr_scores", "udr_selection",
+            "positive_controls", "headline", "beta_vs_vae", "metric_curve_bands", "metric_curve_endpoints",
+            "report_timings"} <= csvs
     assert not list(out.glob(".*tmp"))  # atomic writes leave no temporaries
 
 
