@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 #: the literature's run length (disentanglement_lib: 300k steps at batch 64)
 PAPER_STEPS = 300_000
 #: the study preset's run length, chosen by measurement (docs/results/README.md)
-STUDY_STEPS = 1500
+STUDY_STEPS = 1200
 
 
 @dataclass(frozen=True)
