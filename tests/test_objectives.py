@@ -252,7 +252,8 @@ def test_lvae_without_regulariser_drifts_to_r_over_k() -> None:
 
 def test_lvae_huge_lambda_pins_beta_eff_near_one() -> None:
     betas = _optimise_lvae({"lambda": 1000.0, **COLD}, recon=100.0, kl=5.0, steps=300)
-    assert max(abs(math.log(b)) for b in betas) < 0.1
+    # Adam moves s_R and s_K by about lr (0.1) each per step, so u jitters by up to 2 lr
+    assert max(abs(math.log(b)) for b in betas) < 0.25
     # settled at the analytic cap |log beta| < 1/(4 lambda), up to the optimiser's jitter
     assert abs(sum(math.log(b) for b in betas[-50:]) / 50) < 1.0 / (4 * 1000.0) + 0.01
 
@@ -260,12 +261,14 @@ def test_lvae_huge_lambda_pins_beta_eff_near_one() -> None:
 @pytest.mark.parametrize("lam", [0.0, 0.1, 1.0])
 @pytest.mark.parametrize(("recon", "kl"), [(100.0, 5.0), (2800.0, 15.0), (120.0, 30.0)])
 def test_lvae_cold_start_reaches_the_stationary_point(lam: float, recon: float, kl: float) -> None:
-    """From beta = 1 the trainer's optimiser settles within 0.1 (log) of the stationary point
-    within 300 steps, for R/K from 4 to 190 (the R = 2800, K = 15 case stalled at the old
+    """From beta = 1 the trainer's optimiser settles on the stationary point (mean log error
+    of the last 50 steps within 0.05) within 300 steps, for R/K from 4 to 190 (the R = 2800, K = 15 case stalled at the old
     Adam betas (0.9, 0.999))."""
     u = stationary_log_beta(recon, kl, lam)
     betas = _optimise_lvae({"lambda": lam, **COLD}, recon=recon, kl=kl, steps=300)
-    assert all(abs(math.log(b) - u) <= 0.1 for b in betas[-50:])
+    errors = [math.log(b) - u for b in betas[-50:]]
+    assert abs(sum(errors) / len(errors)) <= 0.05  # settled on the balance ...
+    assert max(abs(e) for e in errors) <= 0.2  # ... up to Adam's jitter of about 2 lr
     if lam > 0:
         assert abs(u) < 1 / (4 * lam)  # the regulariser's cap holds
 
