@@ -21,6 +21,16 @@ and batch; L-VAE objective, images resident on the device):
 ``--tiny`` (automatic without CUDA): batch 8, a random 512-image dataset, one-second
 windows, aot_eager instead of inductor for the compiled variant, packing at 2 only; it
 checks that the script works, not what a GPU does.
+
+On a machine whose ``python3`` already holds a CUDA build of PyTorch (no install needed:
+lvae's other needs are numpy, scipy, scikit-learn, pandas, tensorboard and pillow; Ray is
+not imported), from the repository root:
+
+    PYTHONUNBUFFERED=1 PYTHONPATH=. LVAE_DATA=/tmp/lvae-data \\
+        python3 benchmarks/bench_gpu.py --json bench_gpu.json
+
+The first run renders the procedural dSprites grid with every core (about half a minute
+on 16 cores); the README's benchmarks section takes the printed figures.
 """
 
 from __future__ import annotations
