@@ -7,7 +7,8 @@ Prints, for the ``conv`` VAE at batch 64 on procedural dSprites (the paper prese
 and batch; L-VAE objective, images resident on the device):
 
 1. steps/s of the trainer's step (``lvae.train.train_step`` on batches drawn by the run's
-   sampler) in fp32, bf16 autocast, ``torch.compile`` and, on CUDA, CUDA graphs
+   sampler) in fp32, bf16 autocast, ``torch.compile`` and, on CUDA, cuDNN autotuning
+   (``cudnn.benchmark``, off in the trainer until measured) and CUDA graphs
    (``compile="reduce-overhead"``); medians of timed windows;
 2. the trainer itself (``Trainer.fit``: logging, checkpoints) against that bare loop;
 3. host synchronisations in the hot loop (CUDA's sync debug mode; should be 0);
@@ -117,6 +118,7 @@ class Plan:
 #: variant name -> TrainConfig overrides
 VARIANTS: dict[str, dict[str, Any]] = {
     "fp32": {},
+    "fp32 cudnn.benchmark": {},  # cuDNN autotuning on (the trainer leaves it off)
     "bf16": {"precision": "bf16"},
     "compiled": {"compile": "default"},
     "cuda-graphs": {"compile": "reduce-overhead"},
@@ -126,7 +128,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def variants_for(plan: Plan) -> list[str]:
     cuda = plan.device.startswith("cuda")
-    return [v for v in VARIANTS if cuda or "cuda-graphs" not in v]
+    return [v for v in VARIANTS if cuda or ("cuda-graphs" not in v and "cudnn" not in v)]
 
 
 def synchronize(device: str) -> None:
@@ -135,8 +137,13 @@ def synchronize(device: str) -> None:
 
 
 def build_variant(plan: Plan, variant: str):
-    """A run for the variant; --tiny compiles with aot_eager (no C++ compiler's minute)."""
+    """A run for the variant; --tiny compiles with aot_eager (no C++ compiler's minute).
+    cuDNN's benchmark flag is global: build_run turns it off, the variant back on."""
     overrides = dict(VARIANTS[variant])
+    if "cudnn.benchmark" in variant:
+        run = build_run(plan.config(**overrides))
+        torch.backends.cudnn.benchmark = True
+        return run
     if plan.tiny and overrides.get("compile") == "default":
         overrides["compile"] = "none"
         run = build_run(plan.config(**overrides))
@@ -184,6 +191,7 @@ def measure_single(plan: Plan, variant: str) -> Single:
         result.steps_per_s = statistics.median(result.windows)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    torch.backends.cudnn.benchmark = False
     result.setup_s = time.perf_counter() - start - plan.seconds * len(result.windows)
     return result
 
@@ -318,7 +326,7 @@ def measure(plan: Plan) -> dict[str, Any]:
            "name": torch.cuda.get_device_name(plan.device) if plan.device.startswith("cuda") else "cpu"}
     singles = [measure_single(plan, v) for v in variants_for(plan)]
     ok = [s for s in singles if s.error is None]
-    eager = max((s for s in ok if s.variant in ("fp32", "bf16")), key=lambda s: s.steps_per_s)
+    eager = max((s for s in ok if s.variant in ("fp32", "bf16")), key=lambda s: s.steps_per_s)  # trainer settings
     best = max(ok, key=lambda s: s.steps_per_s)
     packing = [measure_packing(plan, n, best.variant) for n in plan.packing]
     results = {

@@ -102,6 +102,44 @@ def test_trials_spread_over_nodes_and_gpu_trials_land_on_gpu_node(cluster, tmp_p
     assert "CUDA is not available" in proc.stdout + proc.stderr
 
 
+def trial_interval(trial_dir: Path) -> tuple[float, float]:
+    """(start, end) of a trial in seconds since the epoch, from Tune's result.json lines."""
+    lines = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines() if line.strip()]
+    first, last = lines[0], lines[-1]
+    return first["timestamp"] - first["time_this_iter_s"], last["timestamp"]
+
+
+@pytest.mark.slow
+def test_fractional_gpus_pack_trials_on_one_gpu(cluster, tmp_path):
+    """--gpus-per-trial 0.25 packs trials on one GPU: a node with one logical GPU and 3 CPUs
+    runs two or more trials of the sweep at the same time (Ray's fractional GPUs)."""
+    import ray
+
+    packed_node = cluster.add_node(num_cpus=3, num_gpus=1)
+    cluster.wait_for_nodes()
+    try:
+        args = smoke_args(tmp_path, "pack", cluster, "--gpus-per-trial", "0.25", "--max-concurrent", "4")
+        proc = run_sweep(args)
+        ray.init(address=cluster.address)
+        try:  # while the added node is alive (a removed node lists no resources)
+            gpu_nodes = {n["NodeID"] for n in ray.nodes() if n["Resources"].get("GPU", 0) > 0}
+        finally:
+            ray.shutdown()
+    finally:
+        cluster.remove_node(packed_node)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    df = results(tmp_path / "pack")
+    assert len(df) == 4 and set(df["status"]) == {"TERMINATED"} and set(df["device"]) == {"cpu"}
+    assert set(df["node_id"]) <= gpu_nodes and len(gpu_nodes) == 2  # never on the head
+    overlaps = 0
+    for _, group in df.groupby("node_id"):
+        spans = [trial_interval(tmp_path / "pack" / d) for d in group["trial_dir"]]
+        overlaps += sum(
+            1 for i, a in enumerate(spans) for b in spans[i + 1 :] if min(a[1], b[1]) - max(a[0], b[0]) > 1.0
+        )
+    assert overlaps >= 1, df[["trial_id", "node_id", "wall_time_s"]]  # two trials shared one GPU at once
+
+
 @pytest.mark.slow
 def test_killed_trial_resumes_from_checkpoint(cluster, tmp_path):
     args = smoke_args(tmp_path, "kill", cluster, "--seeds", "1", "--steps", "400", "--max-concurrent", "1")
