@@ -33,6 +33,7 @@ bench: venv
 	$(PY) benchmarks/bench_trainer.py
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_sweep.py
+	$(PY) benchmarks/bench_gpu.py
 
 lint: venv
 	$(VENV)/bin/ruff check lvae sweeps analysis tests benchmarks
