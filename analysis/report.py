@@ -124,7 +124,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="L-VAE default lambda (default: lvae.objectives' default)")
     p.add_argument("--no-models", action="store_true",
                    help="skip the sections that load checkpoints (stability, UDR, traversals)")
-    p.add_argument("--stability-models", type=int, default=6, help="most models re-scored (default 6; at most a third of those with a checkpoint, at least 3)")
+    p.add_argument("--stability-models", type=int, default=6, help="most models re-scored (default 6; at most a quarter of those with a checkpoint, at least 3)")
     p.add_argument("--parity-probe", action="store_true",
                    help="also re-score DCI with disentanglement_lib's slow GBT probe")
     p.add_argument("--no-figures", action="store_true", help="tables and notes only (fast)")

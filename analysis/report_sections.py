@@ -43,10 +43,10 @@ from analysis.robustness import (
 from analysis.selection import compare_with_notes, default_lvae_lambda
 from analysis.stability import (
     Evaluate,
+    capped_settings,
     pick_models,
     rank_stability,
     reevaluation_table,
-    settings_for,
 )
 from analysis.table import (
     DONE,
@@ -80,7 +80,7 @@ class ReportOptions:
     default_lambda: float | None = None  # None: lvae.objectives' default
     models: bool = True  # sections that load checkpoints (stability, UDR, traversals)
     stability_models: int = 6
-    stability_settings: dict[str, dict[str, Any]] | None = None  # None: stability.settings_for()
+    stability_settings: dict[str, dict[str, Any]] | None = None  # None: stability.capped_settings()
     parity_probe: bool = False  # add the slow disentanglement_lib DCI probe to stability
     udr_samples: int = 1000
     figures: bool = True  # False: tables and notes only (fast)
@@ -456,10 +456,16 @@ def _model_prelude(df: pd.DataFrame, ctx: Context, s: Section) -> bool:
 
 
 def stability_count(requested: int, available: int) -> int:
-    """Models re-scored: at most a third of those available (at least 3, rank correlations
-    need them): each costs about four DCI fits, which small sweeps cannot pay for within
-    10% of their time (smoke: 3 of 4, local: 4 of 12, study: 6 of 35)."""
-    return max(1, min(requested, max(3, available // 3), available))
+    """Models re-scored: at most a quarter of those available (at least 3, rank correlations
+    need them): each costs four DCI fits (about 5 CPU-seconds each), which small sweeps
+    cannot pay for within 10% of their time (smoke: 3 of 4, local: 3 of 12, study: 6 of 35)."""
+    return max(1, min(requested, max(3, available // 4), available))
+
+
+def _smallest(trials: pd.DataFrame, column: str) -> float | None:
+    """The smallest recorded value of a numeric column (None when not recorded)."""
+    values = pd.to_numeric(trials[column], errors="coerce").dropna() if column in trials else pd.Series(dtype=float)
+    return float(values.min()) if len(values) else None
 
 
 def stability_section(df: pd.DataFrame, ctx: Context) -> Section:
@@ -467,11 +473,12 @@ def stability_section(df: pd.DataFrame, ctx: Context) -> Section:
     s = Section("Stability of the metrics under other evaluation settings")
     if not _model_prelude(df, ctx, s):
         return s
-    settings = (o.stability_settings if o.stability_settings is not None
-                else settings_for(parity_probe=o.parity_probe))
     by = ctx.headline[0] if ctx.headline else "metric.dci.disentanglement"
     chosen = pick_models(df[df["trial"].isin(ctx.with_model)], stability_count(o.stability_models,
                                                                                len(ctx.with_model)), by=by)
+    settings = (o.stability_settings if o.stability_settings is not None
+                else capped_settings(*(_smallest(chosen, f"eval.{k}") for k in ("num_train", "num_test")),
+                                     parity_probe=o.parity_probe))
     reference = settings.get("reference", {})
     s.text.append(f"{len(chosen)} model(s) spread over the {short_name(by)} ranking (of {len(ctx.with_model)} "
                   f"with a checkpoint), re-scored under the reference setting {reference} and these changes "

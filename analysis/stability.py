@@ -57,6 +57,19 @@ def settings_for(
     return {name: {**base, **change} for name, change in variations.items()}
 
 
+def capped_settings(num_train: float | None = None, num_test: float | None = None,
+                    parity_probe: bool = False) -> dict[str, dict[str, Any]]:
+    """:func:`settings_for` with the base sample sizes capped at an experiment's own (when
+    smaller: a smoke run scored 400 / 200), ``samples_half`` halving whatever they are."""
+    base = dict(BASE_SETTINGS)
+    for key, own in (("num_train", num_train), ("num_test", num_test)):
+        if own is not None and own == own and int(own) >= 2:  # NaN: not recorded
+            base[key] = min(base[key], int(own))
+    variations = {**VARIATIONS, "samples_half": {"num_train": base["num_train"] // 2,
+                                                 "num_test": base["num_test"] // 2}}
+    return settings_for(variations, base, parity_probe)
+
+
 def default_evaluate() -> Evaluate:
     from lvae.evaluate import evaluate_run
 

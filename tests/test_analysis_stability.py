@@ -88,3 +88,14 @@ def test_default_binding_is_lvae_evaluate_run():
 def test_empty_table_shape():
     out = rank_stability(pd.DataFrame({"trial": ["a"], "setting": ["reference"], "metric": ["mig"], "value": [1.0]}))
     assert out.empty and "spearman" in out.columns
+
+
+def test_sample_sizes_are_capped_at_the_experiments_own():
+    from analysis.stability import capped_settings
+
+    assert capped_settings() == settings_for() == capped_settings(float("nan"), 3000)
+    small = capped_settings(400, 200)
+    assert (small["reference"]["num_train"], small["reference"]["num_test"]) == (400, 200)
+    assert (small["samples_half"]["num_train"], small["samples_half"]["num_test"]) == (200, 100)
+    assert small["bins10"] == {**small["reference"], "num_bins": 10}
+    assert "probe_gbt" in capped_settings(400, 200, parity_probe=True)
