@@ -16,9 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-#: nats per latent above which a latent counts as active
-ACTIVE_KL = 0.01
-KL_DIM_PREFIX = "kl.dim_"
+from lvae.contract import ACTIVE_KL, KL_DIM_PREFIX
 
 
 def kl_dim_columns(df: pd.DataFrame) -> list[str]:

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import pandas as pd
 
+from lvae.atomic import write_bytes_atomic as _write_bytes
+
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write to a temporary file in the same folder, then rename (permissions follow umask)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """Into a folder made on demand (report folders are), via lvae's one atomic write."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return _write_bytes(path, data)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

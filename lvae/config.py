@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lvae.atomic import write_text_atomic
+
 #: Fields that may differ between a checkpoint and the config resuming it: they change
 #: how long we train, where things go or how we watch, not what is being trained.
 RESUMABLE_FIELDS = frozenset(
@@ -188,12 +190,8 @@ class TrainConfig:
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
     """Write JSON via a temporary file and rename, so readers never see half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True, default=_json_default)
-        f.write("\n")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n"
+    write_text_atomic(path, text)
 
 
 def _json_default(obj: Any) -> Any:

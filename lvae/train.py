@@ -26,6 +26,17 @@ import torch
 
 from lvae.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from lvae.config import TrainConfig, write_json_atomic
+from lvae.contract import (
+    BETA_TAG,
+    CONFIG_FILE,
+    KL_DIM_TAG,
+    LOSS_TAGS,
+    METRIC_TAG,
+    OBJECTIVE_PREFIX,
+    RESULT_FILE,
+    STEPS_PER_S_TAG,
+    TB_DIR,
+)
 from lvae.cpu import default_channels_last
 from lvae.data import GroundTruthDataset, get_dataset
 from lvae.data.sampling import BatchSampler, make_sampler
@@ -287,7 +298,6 @@ def train_step(run: Run, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, A
     return losses, kld.detach(), terms
 
 
-LOSS_TAGS = ("loss/total", "loss/recon", "loss/kl")
 
 
 def first_non_finite(window: torch.Tensor, first_step: int) -> str | None:
@@ -320,7 +330,7 @@ class Trainer:
             check_same_run(config, state["config"], ckpt)
             restore(self.run, state)
             log.info("resumed %s at step %d", ckpt, self.run.step)
-        write_json_atomic(self.out / "config.json", config.to_dict())
+        write_json_atomic(self.out / CONFIG_FILE, config.to_dict())
         # a fixed display batch, independent of the training stream
         display_rng = np.random.default_rng(stream_seeds(config.seed)["display"])
         self.display = torch.from_numpy(self.run.dataset.random_batch(8, display_rng)).to(self.run.device)
@@ -329,7 +339,7 @@ class Trainer:
         from torch.utils.tensorboard import SummaryWriter
 
         # purge_step drops events a crashed run logged after its last checkpoint
-        return SummaryWriter(str(self.out / "tb"), purge_step=self.run.step or None)
+        return SummaryWriter(str(self.out / TB_DIR), purge_step=self.run.step or None)
 
     def fit(self) -> dict[str, Any]:
         run, cfg = self.run, self.run.config
@@ -369,7 +379,7 @@ class Trainer:
                 **cfg.eval_options,
             )
             result["eval_time_s"] = time.perf_counter() - t_eval
-        write_json_atomic(self.out / "result.json", result)
+        write_json_atomic(self.out / RESULT_FILE, result)
         return result
 
     def _loop(self, writer) -> dict[str, Any]:
@@ -430,7 +440,7 @@ class Trainer:
             write=False, **{"n_jobs": cfg.threads, **cfg.track_options},
         )
         for key, value in values.items():
-            writer.add_scalar(f"metric/{key}", value, self.run.step)
+            writer.add_scalar(f"{METRIC_TAG}{key}", value, self.run.step)
         elapsed = time.perf_counter() - t0
         writer.add_scalar("perf/track_seconds", elapsed, self.run.step)
         self.track_time += elapsed
@@ -439,12 +449,12 @@ class Trainer:
     def _record(self, run: Run, window: torch.Tensor, kld: torch.Tensor, terms: Any, rate: float) -> dict[str, Any]:
         means = window.double().mean(0).tolist()
         record: dict[str, Any] = {"step": run.step, **dict(zip(LOSS_TAGS, means, strict=True))}
-        record["beta/effective"] = _float(terms.beta_eff)
+        record[BETA_TAG] = _float(terms.beta_eff)
         for key, value in {**terms.state, **run.objective.log_state()}.items():
-            record[f"objective/{key}"] = _float(value)
+            record[f"{OBJECTIVE_PREFIX}{key}"] = _float(value)
         for i, v in enumerate(kld.cpu().tolist()):
-            record[f"kl/dim_{i:02d}"] = v
-        record["perf/steps_per_s"] = rate
+            record[f"{KL_DIM_TAG}{i:02d}"] = v
+        record[STEPS_PER_S_TAG] = rate
         return record
 
     def _log(self, writer, record: dict[str, Any]) -> None:
@@ -466,7 +476,7 @@ class Trainer:
         writer.flush()
 
     def _final_from_disk(self) -> dict[str, Any]:
-        path = self.out / "result.json"
+        path = self.out / RESULT_FILE
         if path.exists():
             from lvae.cli import read_json  # a truncated file is named, not a bare JSON error
 
@@ -596,14 +606,14 @@ def check_cli_paths(config: TrainConfig) -> None:
     from lvae.cli import InputError, check_output_dir, read_json
 
     out = check_output_dir(config.out, "--out")
-    kinds = {CHECKPOINT_NAME: "file", "config.json": "file", "result.json": "file", "tb": "folder"}
+    kinds = {CHECKPOINT_NAME: "file", CONFIG_FILE: "file", RESULT_FILE: "file", TB_DIR: "folder"}
     for name, kind in kinds.items():
         path = out / name
         if path.exists() and path.is_dir() != (kind == "folder"):
             found = "a folder" if path.is_dir() else "a file"
             raise InputError(f"--out {out}: {path} is {found}, expected a {kind} written by lvae.train")
-    if (out / CHECKPOINT_NAME).is_file() and (out / "result.json").is_file():
-        read_json(out / "result.json", "the result of a finished run (read when it is resumed)")
+    if (out / CHECKPOINT_NAME).is_file() and (out / RESULT_FILE).is_file():
+        read_json(out / RESULT_FILE, "the result of a finished run (read when it is resumed)")
     if config.data_root is not None and Path(config.data_root).expanduser().exists():
         if not Path(config.data_root).expanduser().is_dir():
             raise InputError(f"--data-root {config.data_root} is a file; expected the data folder")

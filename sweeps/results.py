@@ -16,8 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.collapse import active_dims
+from lvae.atomic import atomic_path
 from lvae.config import write_json_atomic
+from lvae.contract import KL_DIM_PREFIX, count_active
 from sweeps.provenance import EVAL_PREFIX, effective_objective_params, metric_settings, training_hps
 
 SWEEP_FILE = "sweep.json"
@@ -115,9 +116,9 @@ def trial_row(trial, exp_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
             row[key] = value
         elif key.startswith("kl_dim_"):  # final per-latent KL: active_dims / collapsed
             row["kl.dim_" + key[len("kl_dim_"):]] = value
-    kl = pd.DataFrame([{k: v for k, v in row.items() if k.startswith("kl.dim_")}])
-    row["active_dims"] = active_dims(kl).iloc[0] if len(kl.columns) else math.nan
-    row["collapsed"] = bool(row["active_dims"] == 0) if len(kl.columns) else None
+    kl = [v for k, v in row.items() if k.startswith(KL_DIM_PREFIX)]
+    row["active_dims"] = count_active(kl) if kl else math.nan
+    row["collapsed"] = bool(row["active_dims"] == 0) if kl else None
     row["node"] = last.get("node_ip", "")
     row["node_id"] = last.get("node_id", "")
     row["device"] = last.get("device", "")
@@ -174,7 +175,6 @@ def collect(exp_dir: Path) -> pd.DataFrame:
 def write_results(exp_dir: Path) -> tuple[Path, pd.DataFrame]:
     df = collect(exp_dir)
     path = exp_dir / RESULTS_FILE
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
     return path, df

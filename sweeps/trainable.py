@@ -20,8 +20,10 @@ from typing import Any
 
 from ray import tune
 
+from lvae.atomic import atomic_path
 from lvae.checkpoint import CHECKPOINT_NAME
 from lvae.config import TrainConfig
+from lvae.contract import OBJECTIVE_PREFIX, TUNE_KEYS
 from lvae.train import NonFiniteLossError, train
 
 log = logging.getLogger("sweeps.trainable")
@@ -72,25 +74,17 @@ def _restore_from_tune(run_dir: Path) -> int | None:
     run_dir.mkdir(parents=True, exist_ok=True)
     with checkpoint.as_directory() as d:
         meta = json.loads((Path(d) / "meta.json").read_text())
-        tmp = run_dir / f".{CHECKPOINT_NAME}.restore"
-        shutil.copyfile(Path(d) / CHECKPOINT_NAME, tmp)
-        os.replace(tmp, run_dir / CHECKPOINT_NAME)
+        with atomic_path(run_dir / CHECKPOINT_NAME) as tmp:
+            shutil.copyfile(Path(d) / CHECKPOINT_NAME, tmp)
     return int(meta["step"])
 
 
 def _report_record(record: dict[str, Any]) -> dict[str, Any]:
     """Trainer record -> Tune metrics (flat keys without slashes)."""
-    out = {
-        "step": record["step"],
-        "loss_total": record["loss/total"],
-        "loss_recon": record["loss/recon"],
-        "loss_kl": record["loss/kl"],
-        "beta_eff": record["beta/effective"],
-        "steps_per_s": record.get("perf/steps_per_s"),
-    }
+    out = {"step": record["step"], **{key: record.get(tag) for tag, key in TUNE_KEYS.items()}}
     for key, value in record.items():
-        if key.startswith("objective/"):
-            out["obj_" + key.split("/", 1)[1]] = value
+        if key.startswith(OBJECTIVE_PREFIX):
+            out["obj_" + key[len(OBJECTIVE_PREFIX):]] = value
     return out
 
 

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import numpy.lib.format as npy_format
 
+from lvae.atomic import atomic_path
 from lvae.data.dsprites_common import FACTOR_SIZES, NUM_IMAGES, PACKED_ROW_BYTES, PackedDSprites
 from lvae.data.dsprites_render import (
     BLOCK_ROWS,
@@ -166,7 +166,6 @@ class ProceduralGridCache:
         """
         self.directory.mkdir(parents=True, exist_ok=True)
         self._remove_stale()
-        tmp = self.directory / f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
         log.info(
             "generating procedural dSprites (%d images, renderer v%d) into %s with %d thread(s); "
             "this runs once and takes under a minute on two idle cores",
@@ -176,18 +175,11 @@ class ProceduralGridCache:
             self.workers,
         )
         start = time.perf_counter()
-        try:
+        with atomic_path(self.path, fsync=True) as tmp:
             out = npy_format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(self.rows, PACKED_ROW_BYTES))
             self._fill(out)
             out.flush()
             del out
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
         log.info("generated %s in %.1f s", self.path, time.perf_counter() - start)
 
     def _fill(self, out: np.ndarray) -> None:

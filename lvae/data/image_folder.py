@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from lvae.atomic import atomic_path
 from lvae.data.base import GroundTruthDataset
 from lvae.data.checksums import require_file
 from lvae.data.errors import DatasetError
@@ -147,22 +147,13 @@ def build_cache(
     Pillow releases the GIL while decoding, so a thread pool scales with cores.
     """
     n = len(image_paths)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path, fsync=True) as tmp:
         out = np.lib.format.open_memmap(
             tmp, mode="w+", dtype=np.uint8, shape=(n, *CACHE_SHAPE_TAIL)
         )
         _fill(out, image_paths, transform, workers or min(8, os.cpu_count() or 1), chunk, path.name)
         out.flush()
         del out
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _fill(
