@@ -157,16 +157,16 @@ def build_run(config: TrainConfig) -> Run:
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     get_objective(config.objective, config.objective_params)  # validates parameters early
-    if config.evaluate:
-        from lvae.evaluate import check_metric_names, metric_options
+    from lvae.evaluate import check_metric_names, metric_options
 
-        check_metric_names(config.evaluate)
-        metric_options(config.evaluate, **config.eval_options)
-    if config.eval_every:
-        from lvae.evaluate import check_metric_names, metric_options
-
-        check_metric_names(config.track_metrics)
-        metric_options(config.track_metrics, **config.track_options)
+    # end-of-run metrics and metrics along training: names and settings checked up front
+    for wanted, names, options in (
+        (config.evaluate, config.evaluate, config.eval_options),
+        (config.eval_every, config.track_metrics, config.track_options),
+    ):
+        if wanted:
+            check_metric_names(names)
+            metric_options(names, **options)
 
     dataset = get_dataset(config.dataset, config.data_root)
     if not dataset.has_factors and (config.evaluate or config.eval_every):
