@@ -186,16 +186,23 @@ def dsprites_release_root(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_dsprites_release_size_through_registry_under_1gib(dsprites_release_root):
-    """The full 737,280-image grid via get_dataset, in a fresh process to measure peak RSS."""
+    """The full 737,280-image grid via get_dataset, in a fresh process to measure peak RSS.
+
+    Peak RSS is the process's own high-water mark (VmHWM): getrusage's ru_maxrss also
+    carries the parent's peak across fork+exec, so under a long pytest run it reports
+    pytest's memory rather than the loader's.
+    """
     script = textwrap.dedent(
         f"""
-        import resource
+        import re
+        from pathlib import Path
         import numpy as np
         from lvae.data import get_dataset
         import data_fixtures as fx
 
         ds = get_dataset("dsprites", root={str(dsprites_release_root)!r})
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        status = Path("/proc/self/status").read_text()
+        rss = int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) * 1024
         rng = np.random.default_rng(0)
         factors = ds.sample_factors(512, rng)
         expected_index = (factors * np.array([737280, 245760, 40960, 1024, 32, 1])).sum(1)
