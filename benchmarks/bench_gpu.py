@@ -37,8 +37,10 @@ on 16 cores); the README's benchmarks section takes the printed figures.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -56,6 +58,10 @@ from lvae.config import TrainConfig
 from lvae.data import GroundTruthDataset, register_dataset
 from lvae.data.registry import DATASETS
 from lvae.train import Trainer, build_run, network_forward, train_step
+
+#: One scratch folder per process for run folders and barriers, removed at exit.
+SCRATCH = Path(tempfile.mkdtemp(prefix="lvae_bench_gpu_"))
+atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
 
 PAPER_STEPS = 300_000
 TARGET_TRIALS_PER_GPU_HOUR = 48
@@ -109,7 +115,7 @@ class Plan:
     def config(self, **overrides: Any) -> TrainConfig:
         base = dict(dataset=self.dataset, data_root=self.data_root, device=self.device,
                     batch_size=self.batch, threads=1, log_every=50, checkpoint_every=500,
-                    image_every=0, out=tempfile.mkdtemp(prefix="lvae_bench_gpu_"))
+                    image_every=0, out=tempfile.mkdtemp(dir=SCRATCH))
         if self.tiny:
             base.update(log_every=10, checkpoint_every=20)
         return TrainConfig(**{**base, **overrides})
@@ -267,7 +273,7 @@ def measure_agreement(plan: Plan, steps: int = 20) -> dict[str, Any]:
 def measure_packing(plan: Plan, processes: int, variant: str) -> dict[str, Any]:
     """``processes`` trials at once on one device, each its own process (as Ray runs
     them), timed over one shared window that starts once every process is warm."""
-    barrier = tempfile.mkdtemp(prefix="lvae_bench_gpu_barrier_")
+    barrier = tempfile.mkdtemp(prefix="barrier_", dir=SCRATCH)
     spec = {"plan": asdict(plan), "variant": variant, "barrier": barrier, "processes": processes}
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_bench_gpu_runs_tiny_on_cpu(tmp_path):
     out = tmp_path / "bench.json"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "bench_gpu.py"), "--tiny", "--device", "cpu", "--json", str(out)],
-        capture_output=True, text=True, timeout=600, cwd=REPO,
+        capture_output=True, text=True, timeout=600, cwd=REPO, env={**os.environ, "TMPDIR": str(scratch)},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for heading in ("== 1.", "== 2.", "== 3.", "== 4.", "== 5.", "== 6."):
@@ -30,3 +33,5 @@ def test_bench_gpu_runs_tiny_on_cpu(tmp_path):
     (packed,) = r["packing"]
     assert packed["processes"] == 2 and not packed["errors"] and len(packed["per_process"]) == 2
     assert r["best"]["trials_per_hour"] > 0
+    left = [p.name for p in scratch.iterdir() if not p.name.startswith("torchinductor")]  # torch's cache
+    assert not left, f"run folders and barriers are removed at exit, found {left}"
