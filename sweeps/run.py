@@ -13,6 +13,7 @@ events, and an HTML report. Ctrl-C stops cleanly; rerun with --resume to continu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import shlex
@@ -112,6 +113,8 @@ def validate(args: argparse.Namespace) -> tuple[Space, Preset]:
         raise SweepError(f"--max-concurrent must be >= 1, got {args.max_concurrent}")
     if args.steps is not None and args.steps < 1:
         raise SweepError(f"--steps must be >= 1, got {args.steps}")
+    if args.steps is not None:  # one run length everywhere, incl. the controllers' time scale
+        preset = dataclasses.replace(preset, steps=args.steps)
     if args.metric and space.kind != "optuna":
         raise SweepError(f"--metric only applies to the lvae_optuna space, not {space.name!r}")
     if args.metric and not args.metric.startswith("metric."):
@@ -153,7 +156,7 @@ def train_settings(args: argparse.Namespace, preset: Preset) -> dict[str, Any]:
         "data_root": args.data_root,
         "latent_dim": 10,
         "batch_size": preset.batch_size,
-        "steps": args.steps or preset.steps,
+        "steps": preset.steps,
         "lr": preset.lr,
         "objective_lr": preset.objective_lr,
         "objective_betas": list(preset.objective_betas),
@@ -175,22 +178,9 @@ def param_space(space: Space, preset: Preset, args: argparse.Namespace) -> dict[
     from ray import tune
 
     train = train_settings(args, preset)
-    if space.kind == "optuna":
-        return {
-            "train": {**train, "lr": tune.loguniform(1e-5, 3e-3)},
-            "cell": {
-                "objective": "lvae",
-                "architecture": "conv",
-                "label": "lvae_optuna",
-                "objective_params": {
-                    "lambda": tune.loguniform(1e-4, 10.0),
-                    # a cold start from a searched initial balance (the warm start would
-                    # overwrite it at the first step; docs/objectives.md, "Warm start")
-                    "warm_start": False,
-                    "init_s_kl": tune.uniform(-2.0, 2.0),
-                },
-            },
-        }
+    if space.search is not None:
+        search = space.search()
+        return {"train": {**train, **search.get("train", {})}, "cell": search["cell"]}
     return {
         "train": train,
         "cell": tune.grid_search(space.cells(preset)),
@@ -216,8 +206,7 @@ def checkpoints_to_keep(preset: Preset, args: argparse.Namespace) -> int | None:
     means back-to-back snapshots (and Tune's "may become a bottleneck" warning). Their few
     small checkpoints cost nothing to keep; long runs keep the last two.
     """
-    steps = args.steps or preset.steps
-    per_trial = -(-steps // preset.checkpoint_every)
+    per_trial = -(-preset.steps // preset.checkpoint_every)
     return None if per_trial <= KEEP_ALL_CHECKPOINTS_UP_TO else 2
 
 

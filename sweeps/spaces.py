@@ -23,6 +23,9 @@ class Space:
     cells: Callable[[Preset], list[Cell]]
     #: "grid": cells x seeds; "optuna": Optuna suggests configurations, repeated over seeds
     kind: str = "grid"
+    #: optuna spaces: the Tune distributions Optuna samples, as overrides of a trial's
+    #: ``{"train": ..., "cell": ...}`` config
+    search: Callable[[], dict[str, Any]] | None = None
 
     def num_trials(self, preset: Preset, seeds: int | None = None) -> int:
         n_seeds = len(seeds_for(self, preset, seeds))
@@ -80,7 +83,28 @@ def _seeds(preset: Preset) -> list[Cell]:
 
 
 def _optuna(preset: Preset) -> list[Cell]:
-    return []  # suggested by Optuna at run time (see sweeps.run.optuna_search)
+    return []  # suggested by Optuna at run time from _optuna_search
+
+
+def _optuna_search() -> dict[str, Any]:
+    """lvae_optuna's distributions: the learning rate, lambda and the initial balance."""
+    from ray import tune
+
+    return {
+        "train": {"lr": tune.loguniform(1e-5, 3e-3)},
+        "cell": {
+            "objective": "lvae",
+            "architecture": "conv",
+            "label": "lvae_optuna",
+            "objective_params": {
+                "lambda": tune.loguniform(1e-4, 10.0),
+                # a cold start from a searched initial balance (the warm start would
+                # overwrite it at the first step; docs/objectives.md, "Warm start")
+                "warm_start": False,
+                "init_s_kl": tune.uniform(-2.0, 2.0),
+            },
+        },
+    }
 
 
 SPACES: dict[str, Space] = {
@@ -114,6 +138,7 @@ SPACES: dict[str, Space] = {
             "(Optuna TPE, each suggestion repeated over seeds)?",
             _optuna,
             kind="optuna",
+            search=_optuna_search,
         ),
     )
 }

@@ -1,0 +1,45 @@
+"""The named spaces as the runner builds them: cells, run length and Optuna's distributions."""
+
+from __future__ import annotations
+
+import pytest
+
+from sweeps.presets import PAPER_STEPS, get_preset
+from sweeps.run import build_parser, param_space, validate
+from sweeps.spaces import SPACES
+
+
+def built(*argv: str) -> tuple[dict, object]:
+    args = build_parser().parse_args(list(argv))
+    space, preset = validate(args)
+    return param_space(space, preset, args), preset
+
+
+@pytest.mark.parametrize("steps", [None, 3000])
+def test_steps_override_sets_the_run_length_and_the_controllers_time_scale(steps):
+    argv = ["--space", "baselines", "--preset", "smoke"] + (["--steps", str(steps)] if steps else [])
+    config, preset = built(*argv)
+    expected_steps = steps or get_preset("smoke").steps
+    assert preset.steps == config["train"]["steps"] == expected_steps
+    cells = config["cell"]["grid_search"]
+    scales = {c["objective"]: c["objective_params"]["time_scale"] for c in cells if "time_scale" in c["objective_params"]}
+    assert set(scales) == {"controlvae", "dynamicvae"}
+    assert all(s == pytest.approx(PAPER_STEPS / expected_steps) for s in scales.values())
+
+
+def test_optuna_space_samples_from_its_distributions_on_top_of_the_preset():
+    from ray.tune.search.sample import Domain
+
+    config, preset = built("--space", "lvae_optuna", "--preset", "smoke")
+    assert isinstance(config["train"]["lr"], Domain)
+    assert config["train"]["batch_size"] == preset.batch_size and config["train"]["steps"] == preset.steps
+    params = config["cell"]["objective_params"]
+    assert isinstance(params["lambda"], Domain) and isinstance(params["init_s_kl"], Domain)
+    assert params["warm_start"] is False  # a searched initial balance needs a cold start
+
+
+def test_only_optuna_spaces_carry_a_search_and_grid_spaces_list_cells():
+    preset = get_preset("local")
+    for space in SPACES.values():
+        assert (space.search is not None) == (space.kind == "optuna"), space.name
+        assert bool(space.cells(preset)) == (space.kind == "grid"), space.name
