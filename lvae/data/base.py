@@ -14,6 +14,10 @@ import numpy as np
 
 from lvae.data.errors import DatasetError
 
+#: Side length of every observation: each dataset is rendered or resized to it, and the
+#: architectures are built for it (docs/models.md).
+IMAGE_SIZE = 64
+
 
 class GroundTruthDataset(abc.ABC):
     """A finite grid of observations indexed by discrete ground-truth factors.
@@ -26,7 +30,7 @@ class GroundTruthDataset(abc.ABC):
     name: str = ""
     factor_names: tuple[str, ...] = ()
     factor_sizes: tuple[int, ...] = ()
-    observation_shape: tuple[int, int, int] = (1, 64, 64)
+    observation_shape: tuple[int, int, int] = (1, IMAGE_SIZE, IMAGE_SIZE)
     #: "bernoulli" for binary images, "gaussian" for RGB/grey images.
     likelihood: str = "bernoulli"
 

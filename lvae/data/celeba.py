@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from lvae.data.base import IMAGE_SIZE
 from lvae.data.checksums import require_file
 from lvae.data.errors import DatasetError
-from lvae.data.image_folder import IMAGE_SIZE, RGBArrayDataset, cached_images, count_files
+from lvae.data.image_folder import RGBArrayDataset, cached_images, count_files
 from lvae.data.registry import register_dataset
 
 SUBDIR = "celeba"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lvae.data.base import IMAGE_SIZE
 from lvae.data.checksums import (
     inspect_npz_member,
     iter_npz_member_rows,
@@ -26,7 +27,7 @@ from lvae.data.checksums import (
     require_file,
     verify_md5,
 )
-from lvae.data.dsprites_common import FACTOR_SIZES, IMAGE_SIZE, PACKED_ROW_BYTES, PackedDSprites
+from lvae.data.dsprites_common import FACTOR_SIZES, PACKED_ROW_BYTES, PackedDSprites
 from lvae.data.errors import DatasetError
 from lvae.data.registry import register_dataset
 

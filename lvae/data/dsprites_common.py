@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from lvae.data.base import GroundTruthDataset
+from lvae.data.base import IMAGE_SIZE, GroundTruthDataset
 
 FACTOR_NAMES: tuple[str, ...] = ("color", "shape", "scale", "orientation", "pos_x", "pos_y")
 FACTOR_SIZES: tuple[int, ...] = (1, 3, 6, 40, 32, 32)
 NUM_IMAGES = 737_280
-IMAGE_SIZE = 64
 PACKED_ROW_BYTES = IMAGE_SIZE * IMAGE_SIZE // 8
 #: The release's ``latents_values`` per factor (shape values are 1, 2, 3 in the npz).
 FACTOR_VALUES: tuple[np.ndarray, ...] = (

@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lvae.data.dsprites_common import FACTOR_SIZES, FACTOR_VALUES, IMAGE_SIZE
+from lvae.data.base import IMAGE_SIZE
+from lvae.data.dsprites_common import FACTOR_SIZES, FACTOR_VALUES
 
 #: Bump when the rendered pixels change, so stale caches are rebuilt.
 RENDERER_VERSION = 1

@@ -20,13 +20,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from lvae.atomic import atomic_path
-from lvae.data.base import GroundTruthDataset
+from lvae.data.base import IMAGE_SIZE, GroundTruthDataset
 from lvae.data.checksums import require_file
 from lvae.data.errors import DatasetError
 
 log = logging.getLogger(__name__)
 
-IMAGE_SIZE = 64
 CACHE_SHAPE_TAIL = (IMAGE_SIZE, IMAGE_SIZE, 3)
 
 

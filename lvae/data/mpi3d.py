@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from lvae.data.base import IMAGE_SIZE
 from lvae.data.checksums import inspect_npz_member, memmap_npz_member, require_file
 from lvae.data.errors import DatasetError
-from lvae.data.image_folder import IMAGE_SIZE, RGBArrayDataset
+from lvae.data.image_folder import RGBArrayDataset
 from lvae.data.registry import register_dataset
 
 SUBDIR = "mpi3d"

@@ -1,7 +1,8 @@
-"""Named datasets: ``get_dataset("dsprites_procedural")``.
+"""The table of named datasets and the decorator that fills it.
 
-Loaders register themselves with :func:`register_dataset`; the registry is the only
-place that knows which names exist, so error messages can list them all.
+Loader modules import this module to register themselves (``@register_dataset``); this
+module imports no loader, so there is no import cycle. :mod:`lvae.data.catalog` imports
+the loaders and opens datasets by name.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lvae.data.base import GroundTruthDataset
-from lvae.data.errors import DatasetError
 
 #: name -> factory(root: Path) -> dataset
 DATASETS: dict[str, Callable[[Path], GroundTruthDataset]] = {}
@@ -38,36 +38,3 @@ def default_data_root() -> Path:
 
 def resolve_root(root: str | os.PathLike | None) -> Path:
     return Path(root).expanduser() if root is not None else default_data_root()
-
-
-def dataset_names() -> list[str]:
-    _import_loaders()
-    return sorted(DATASETS)
-
-
-def get_dataset(name: str, root: str | os.PathLike | None = None) -> GroundTruthDataset:
-    """Open dataset ``name`` from ``root`` (argument, else $LVAE_DATA, else ~/.cache/lvae).
-
-    Files are validated here, when the dataset is opened, so a malformed download fails
-    before any training starts.
-    """
-    _import_loaders()
-    if name not in DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}")
-    folder = resolve_root(root)
-    if folder.exists() and not folder.is_dir():
-        raise DatasetError(f"data root {folder} is a file; expected the folder holding <root>/{name}/...")
-    return DATASETS[name](folder)
-
-
-def _import_loaders() -> None:
-    # Importing the modules runs their @register_dataset decorators.
-    from lvae.data import (  # noqa: F401
-        celeba,
-        dsprites,
-        dsprites_procedural,
-        falcor3d,
-        isaac3d,
-        mpi3d,
-        shapes3d,
-    )

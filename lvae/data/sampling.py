@@ -21,8 +21,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from lvae.data.base import GroundTruthDataset
-from lvae.data.dsprites_common import IMAGE_SIZE, PackedDSprites
+from lvae.data.base import IMAGE_SIZE, GroundTruthDataset
+from lvae.data.dsprites_common import PackedDSprites
 
 #: largest copy of a dataset (in bytes, as stored: bits or uint8) kept on a device
 RESIDENT_LIMIT_BYTES = 1 << 30

@@ -19,9 +19,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from lvae.data.base import IMAGE_SIZE
 from lvae.data.checksums import require_file
 from lvae.data.errors import DatasetError
-from lvae.data.image_folder import IMAGE_SIZE, RGBArrayDataset
+from lvae.data.image_folder import RGBArrayDataset
 from lvae.data.registry import register_dataset
 
 FILE_NAME = "3dshapes.h5"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-#: Image side length every dataset is resized to (docs/models.md).
-IMAGE_SIZE = 64
 VALID_CHANNELS = (1, 3)
 
 

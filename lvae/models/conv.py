@@ -31,7 +31,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from lvae.models.base import IMAGE_SIZE, GaussianVAE, check_shape_args
+from lvae.data.base import IMAGE_SIZE
+from lvae.models.base import GaussianVAE, check_shape_args
 
 # Four stride-2 layers take 64 -> 4.
 _BOTTLENECK = IMAGE_SIZE // 16

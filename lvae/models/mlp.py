@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from lvae.models.base import IMAGE_SIZE, GaussianVAE, check_shape_args
+from lvae.data.base import IMAGE_SIZE
+from lvae.models.base import GaussianVAE, check_shape_args
 
 _HIDDEN = 1200
 
