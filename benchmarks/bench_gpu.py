@@ -57,7 +57,7 @@ import torch
 from lvae.config import TrainConfig
 from lvae.data import GroundTruthDataset, register_dataset
 from lvae.data.registry import DATASETS
-from lvae.train import Trainer, build_run, network_forward, train_step
+from lvae.train import Trainer, build_run, forward_output, network_forward, train_step
 
 #: One scratch folder per process for run folders and barriers, removed at exit.
 SCRATCH = Path(tempfile.mkdtemp(prefix="lvae_bench_gpu_"))
@@ -243,10 +243,8 @@ def fixed_losses(config: TrainConfig, x: torch.Tensor, eps: torch.Tensor, steps:
     rows = []
     for _ in range(steps):
         with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-            mu, logvar, logits = network_forward(run.model, x, eps)
-        mu, logvar, logits = mu.float(), logvar.float(), logits.float()
-        kld = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(0)).sum()
-        terms = run.objective(x, logits, kld, run.step)
+            outputs = network_forward(run.model, x, eps)
+        terms = run.objective(forward_output(x, outputs, run.step))
         run.optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
         run.optimizer.step()

@@ -6,14 +6,14 @@ epochs), logging to TensorBoard, checkpointing atomically, and finally writing
 ``result.json`` (and ``metrics.json`` when ``config.evaluate`` names metrics).
 
     python -m lvae.train --objective lvae --dataset dsprites_procedural --steps 300 --out runs/a
+
+The command line itself is :mod:`lvae.train_cli` (its help reads the registries).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import math
 import os
 import time
 from collections.abc import Callable
@@ -42,10 +42,14 @@ from lvae.data import GroundTruthDataset, get_dataset
 from lvae.data.sampling import BatchSampler, make_sampler
 from lvae.models import get_model
 from lvae.objectives import get_objective
+from lvae.objectives.base import ForwardOutput
 from lvae.seeding import stream_seeds
 from lvae.visualise import reconstruction_grid, traversal_grid
 
 log = logging.getLogger("lvae.train")
+
+#: what the network's forward returns: (mu, logvar, z, logits), z the decoded sample
+NetworkOutputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 #: A hook receives every logged record: {"step": int, "loss/total": float, ...,
 #: "checkpoint": path or None}. The sweep trainable reports through it.
@@ -76,7 +80,7 @@ class Run:
     #: layout of the model's conv weights; batches are moved to it too
     memory_format: torch.memory_format = torch.contiguous_format
     #: the network's forward (encode, reparameterise, decode), compiled or not
-    forward: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
+    forward: Callable[..., NetworkOutputs] | None = None
     step: int = 0
 
 
@@ -204,16 +208,15 @@ def build_run(config: TrainConfig) -> Run:
     )
 
 
-def network_forward(
-    model: torch.nn.Module, x: torch.Tensor, eps: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Encode, reparameterise with the given noise, decode: (mu, logvar, logits)."""
+def network_forward(model: torch.nn.Module, x: torch.Tensor, eps: torch.Tensor) -> NetworkOutputs:
+    """Encode, reparameterise with the given noise, decode: (mu, logvar, z, logits). z is
+    returned because objectives that estimate q(z) (beta-TCVAE) need the decoded sample."""
     mu, logvar = model.encode(x)
     z = mu + eps * torch.exp(0.5 * logvar)
-    return mu, logvar, model.decode(z)
+    return mu, logvar, z, model.decode(z)
 
 
-def build_forward(mode: str) -> Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def build_forward(mode: str) -> Callable[..., NetworkOutputs]:
     """:func:`network_forward`, compiled unless ``mode`` is "none". The function is compiled,
     not the modules, so state_dict keys (and checkpoints) stay as in eager runs."""
     if mode == "none":
@@ -270,6 +273,15 @@ def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(0)
 
 
+def forward_output(x: torch.Tensor, outputs: NetworkOutputs, step: int) -> ForwardOutput:
+    """The record an objective receives for one batch; the network's outputs in fp32
+    (under bf16 autocast the losses are still computed in fp32)."""
+    mu, logvar, z, logits = (t.float() for t in outputs)
+    return ForwardOutput(
+        x=x, logits=logits, mu=mu, logvar=logvar, z=z, kl_per_dim=kl_per_dim(mu, logvar), step=step
+    )
+
+
 def autocast(run: Run) -> contextlib.AbstractContextManager:
     """bf16 autocast of the forward pass when ``precision`` is "bf16" (else nothing)."""
     if run.config.precision == "bf16":
@@ -287,17 +299,14 @@ def train_step(run: Run, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, A
     if run.config.compile == "reduce-overhead":
         torch.compiler.cudagraph_mark_step_begin()
     with autocast(run):
-        mu, logvar, logits = (run.forward or network_forward)(run.model, x, eps)
-    mu, logvar, logits = mu.float(), logvar.float(), logits.float()  # losses in fp32
-    kld = kl_per_dim(mu, logvar)
-    terms = run.objective(x, logits, kld.sum(), run.step)
+        outputs = (run.forward or network_forward)(run.model, x, eps)
+    out = forward_output(x, outputs, run.step)
+    terms = run.objective(out)
     run.optimizer.zero_grad(set_to_none=True)
     terms.total.backward()
     run.optimizer.step()
     losses = torch.stack([terms.total.detach(), terms.recon.detach(), terms.kl.detach()])
-    return losses, kld.detach(), terms
-
-
+    return losses, out.kl_per_dim.detach(), terms
 
 
 def first_non_finite(window: torch.Tensor, first_step: int) -> str | None:
@@ -490,174 +499,12 @@ def train(config: TrainConfig, hook: Hook | None = None) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------- CLI
-def _parse_value(text: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    import argparse
-
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({exc.msg})") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
-    return value
-
-
-def build_parser():
-    import argparse
-    import dataclasses
-
-    p = argparse.ArgumentParser(
-        prog="python -m lvae.train",
-        description="Train a VAE under one objective; TensorBoard logs (incl. beta/effective), "
-        "checkpoints and result.json go to --out. Rerunning on the same --out resumes.",
-    )
-    defaults = TrainConfig()
-    helps = {
-        "dataset": "dataset name (see lvae.data.dataset_names())",
-        "data_root": "data folder (default $LVAE_DATA or ~/.cache/lvae)",
-        "architecture": "conv | conv_dlib | conv_wide | mlp",
-        "objective": "vae | beta_vae | lvae | controlvae | dynamicvae | sigma_vae",
-        "likelihood": "override the dataset's likelihood: bernoulli | gaussian",
-        "device": "cpu | cuda | auto",
-        "evaluate": "comma-separated metrics to compute at the end (mig,dci,sap,modularity,factor_vae,beta_vae)",
-        "image_every": "log reconstructions/traversals every N steps (0: only at the end)",
-        "channels_last": "NHWC layout for conv weights and batches (same losses; default: by detected CPU features)",
-        "eval_every": "log track-metrics to TensorBoard (metric/*) every N steps (0: never)",
-        "track_metrics": "comma-separated metrics computed every --eval-every steps (fast DCI probe)",
-        "track_num_train": "training sample of the metrics along training",
-        "track_num_test": "test sample of the metrics along training",
-        "eval_options": 'metric settings, e.g. \'{"dci_probe": "gbt", "num_bins": 20}\'',
-        "track_options": "metric settings of the metrics along training",
-        "threads": "torch intra-op threads (default: PyTorch's, all cores)",
-        "objective_betas": "Adam betas of the objective's own parameters (L-VAE's loss weights)",
-        "deterministic": "deterministic kernels (cuDNN, torch.use_deterministic_algorithms) for reproducible GPU runs",
-        "objective_lr": "learning rate of the objective's own parameters, e.g. L-VAE's loss weights (default: --lr)",
-        "data_on_device": "keep the images on the device and draw batches there (default: on accelerators when they fit)",
-        "precision": "fp32 | bf16 (bf16 autocast of the forward pass; losses and Adam in fp32)",
-        "compile": "none | default | max-autotune | reduce-overhead (CUDA graphs, CUDA only): torch.compile the forward",
-    }
-    for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        if f.name == "objective_params":
-            p.add_argument(
-                "--param",
-                dest="objective_params",
-                action="append",
-                default=[],
-                metavar="KEY=VALUE",
-                help="objective parameter, repeatable (e.g. --param lambda=0.01, --param beta=4)",
-            )
-            continue
-        if f.name in ("evaluate", "track_metrics"):  # comma-separated lists
-            p.add_argument(flag, default=",".join(default), help=helps[f.name])
-            continue
-        if f.name in ("eval_options", "track_options"):  # JSON objects
-            p.add_argument(flag, type=_json_object, default=default, metavar="JSON",
-                           help=f"{helps.get(f.name, f.name)} (default: {json.dumps(default)})")
-            continue
-        if isinstance(default, bool) or f.name in ("channels_last", "data_on_device"):  # --x / --no-x
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
-                           help=f"{helps.get(f.name, f.name)} (default: {default})")
-            continue
-        kind = {int: int, float: float}.get(type(default), str)
-        if f.name == "threads":
-            kind = int
-        if f.name == "objective_lr":
-            kind = float
-        if f.name == "objective_betas":
-            p.add_argument(flag, type=float, nargs=2, default=default, metavar=("BETA1", "BETA2"),
-                           help=f"{helps.get(f.name, f.name)} (default: {default})")
-            continue
-        p.add_argument(flag, type=kind, default=default, help=f"{helps.get(f.name, f.name)} (default: {default})")
-    p.add_argument("--verbose", action="store_true", help="print each logged record")
-    return p
-
-
-def config_from_args(args) -> TrainConfig:
-    """The parsed command line as a TrainConfig (``--param`` items parsed, --evaluate split)."""
-    from lvae.cli import InputError
-
-    params = {}
-    for item in args.objective_params:
-        if "=" not in item:
-            raise InputError(f"--param expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        params[key] = _parse_value(value)
-    fields = {k: v for k, v in vars(args).items() if k != "verbose"}
-    fields["objective_params"] = params
-    for name in ("evaluate", "track_metrics"):
-        fields[name] = [m.strip() for m in fields[name].split(",") if m.strip()]
-    return TrainConfig.from_dict(fields)
-
-
-def check_cli_paths(config: TrainConfig) -> None:
-    """Refuse paths that would fail half-way (after the dataset is opened or files are
-    written): an --out that is a file, run files of the wrong kind, a --data-root file."""
-    from lvae.cli import InputError, check_output_dir, read_json
-
-    out = check_output_dir(config.out, "--out")
-    kinds = {CHECKPOINT_NAME: "file", CONFIG_FILE: "file", RESULT_FILE: "file", TB_DIR: "folder"}
-    for name, kind in kinds.items():
-        path = out / name
-        if path.exists() and path.is_dir() != (kind == "folder"):
-            found = "a folder" if path.is_dir() else "a file"
-            raise InputError(f"--out {out}: {path} is {found}, expected a {kind} written by lvae.train")
-    if (out / CHECKPOINT_NAME).is_file() and (out / RESULT_FILE).is_file():
-        read_json(out / RESULT_FILE, "the result of a finished run (read when it is resumed)")
-    if config.data_root is not None and Path(config.data_root).expanduser().exists():
-        if not Path(config.data_root).expanduser().is_dir():
-            raise InputError(f"--data-root {config.data_root} is a file; expected the data folder")
-
-
 def main(argv: list[str] | None = None) -> int:
-    from lvae.cli import EXPECTED_ERRORS, run_cli
+    """``python -m lvae.train``: the command line lives in :mod:`lvae.train_cli`, whose help
+    lists the registries' names (a new objective or architecture needs no CLI edit)."""
+    from lvae.train_cli import main as cli_main
 
-    args = build_parser().parse_args(argv)
-    out = args.out
-    return run_cli(
-        lambda: _train_cli(args),
-        expected=(*EXPECTED_ERRORS, NonFiniteLossError),
-        on_interrupt=lambda: f"rerun the same command to resume from the last checkpoint in {out}",
-    )
-
-
-def _train_cli(args) -> int:
-    config = config_from_args(args)
-    config.validate()
-    resolve_device(config.device)
-    check_cli_paths(config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-
-    def show(record: dict[str, Any]) -> None:
-        if args.verbose or record["step"] % (config.log_every * 10) == 0 or record["step"] == config.steps:
-            print(
-                f"step {record['step']:>7d}  loss {record['loss/total']:.2f}  recon {record['loss/recon']:.2f}  "
-                f"kl {record['loss/kl']:.2f}  beta_eff {record['beta/effective']:.4g}  "
-                f"{record['perf/steps_per_s']:.1f} steps/s",
-                flush=True,
-            )
-
-    result = train(config, hook=show)
-    final = result["final"]
-    print(
-        f"done: {result['steps']} steps in {result['wall_time_s']:.1f} s; final beta_eff "
-        f"{final.get('beta/effective', math.nan):.4g}; outputs in {config.out} "
-        f"(tensorboard --logdir {config.out})"
-    )
-    if "metrics" in result:
-        for key, value in sorted(result["metrics"].items()):
-            print(f"  {key:32s} {value:.4f}")
-    return 0
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Objectives: registry and parameter errors, the defining property of beta_eff for all
-six, L-VAE's learned balance, sigma-VAE's optimal sigma, and a trainer-like step."""
+"""Objectives: registry and parameter errors, the defining property of beta_eff for every
+objective that has one weight on K, L-VAE's learned balance, sigma-VAE's optimal sigma,
+and a trainer-like step (beta-TCVAE's own tests: tests/test_beta_tcvae.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import torch.nn.functional as F
 
 from lvae.config import TrainConfig
 from lvae.models import get_model
-from lvae.objectives import OBJECTIVES, get_objective
+from lvae.objectives import OBJECTIVES, ForwardOutput, get_objective
 from lvae.objectives.lvae import stationary_log_beta
-from lvae.train import build_optimizer
+from lvae.train import build_optimizer, forward_output
 
 ALL = sorted(OBJECTIVES)
 
@@ -23,11 +24,21 @@ def _leaf(value: float) -> torch.Tensor:
     return torch.tensor(value, dtype=torch.float64, requires_grad=True)
 
 
+def record(x: torch.Tensor, logits: torch.Tensor, kl: torch.Tensor, step: int = 0) -> ForwardOutput:
+    """A forward record whose K is ``kl`` (one latent dimension; the objectives tested with
+    it read only the batch, the logits and K)."""
+    latent = torch.zeros(x.shape[0], 1, dtype=x.dtype)
+    return ForwardOutput(x=x, logits=logits, mu=latent, logvar=latent, z=latent,
+                         kl_per_dim=kl.reshape(1), step=step)
+
+
 # --- registry and validation -----------------------------------------------------------
 
 
-def test_registry_has_the_six_and_unknown_name_lists_them() -> None:
-    assert set(OBJECTIVES) == {"vae", "beta_vae", "lvae", "controlvae", "dynamicvae", "sigma_vae"}
+def test_registry_has_the_seven_and_unknown_name_lists_them() -> None:
+    assert set(OBJECTIVES) == {
+        "vae", "beta_vae", "lvae", "controlvae", "dynamicvae", "sigma_vae", "beta_tcvae"
+    }
     with pytest.raises(KeyError) as err:
         get_objective("infovae")
     for name in OBJECTIVES:
@@ -121,6 +132,7 @@ RATIO_CASES = [
 ]
 
 
+# beta_tcvae has no single weight on K: its beta_eff is tested in tests/test_beta_tcvae.py
 @pytest.mark.parametrize(("name", "params"), RATIO_CASES)
 def test_gradient_ratio_equals_beta_eff(name: str, params: dict) -> None:
     """d total/dK / d total/dR == beta_eff: the weight the network's gradient puts on K."""
@@ -150,17 +162,32 @@ def test_vae_and_beta_vae_totals() -> None:
     logits = torch.randn(6, 1, 64, 64)
     kl = torch.tensor(9.0)
     bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3)).mean()
-    t = get_objective("vae")(x, logits, kl, 0)
+    t = get_objective("vae")(record(x, logits, kl))
     torch.testing.assert_close(t.recon, bce)
     torch.testing.assert_close(t.total, bce + 9.0)
     assert t.beta_eff == 1.0 and t.state == {}
-    t = get_objective("beta_vae", {"beta": 8})(x, logits, kl, 0)
+    t = get_objective("beta_vae", {"beta": 8})(record(x, logits, kl))
     torch.testing.assert_close(t.total, bce + 72.0)
     assert t.beta_eff == 8.0
     xr = torch.rand(6, 3, 64, 64)
     sse = (torch.sigmoid(logits.repeat(1, 3, 1, 1)) - xr).square().sum((1, 2, 3)).mean()
-    t = get_objective("vae", likelihood="gaussian")(xr, logits.repeat(1, 3, 1, 1), kl, 0)
+    t = get_objective("vae", likelihood="gaussian")(record(xr, logits.repeat(1, 3, 1, 1), kl))
     torch.testing.assert_close(t.recon, sse)
+
+
+@pytest.mark.parametrize("name", ["vae", "beta_vae", "lvae", "controlvae", "dynamicvae"])
+def test_forward_is_combine_of_the_records_r_and_k(name: str) -> None:
+    """The trainer's call (a ForwardOutput) is ``combine`` of R from the batch and logits and
+    K = the per-dimension KL summed, bit for bit."""
+    torch.manual_seed(3)
+    x = (torch.rand(5, 1, 64, 64) > 0.6).float()
+    logits, mu, logvar = torch.randn(5, 1, 64, 64), torch.randn(5, 3), torch.randn(5, 3)
+    kl_dims = torch.tensor([0.5, 2.0, 7.25])
+    out = ForwardOutput(x=x, logits=logits, mu=mu, logvar=logvar, z=mu, kl_per_dim=kl_dims, step=0)
+    via_record, via_combine = get_objective(name)(out), get_objective(name)
+    expected = via_combine.combine(via_combine.reconstruction(x, logits), kl_dims.sum(), 0)
+    assert torch.equal(via_record.total, expected.total) and torch.equal(via_record.kl, kl_dims.sum())
+    assert float(via_record.beta_eff) == float(expected.beta_eff)
 
 
 # --- L-VAE -----------------------------------------------------------------------------
@@ -339,7 +366,7 @@ def test_sigma_is_soft_clipped_batch_rmse() -> None:
     x = torch.rand(4, 3, 64, 64, dtype=torch.float64)
     logits = torch.randn(4, 3, 64, 64, dtype=torch.float64)
     kl = torch.tensor(3.0, dtype=torch.float64)
-    terms = get_objective("sigma_vae", likelihood="bernoulli")(x, logits, kl, 0)
+    terms = get_objective("sigma_vae", likelihood="bernoulli")(record(x, logits, kl))
     x_hat = (1 / (1 + (-logits).exp())).numpy()
     rmse = float((((x.numpy() - x_hat) ** 2).mean()) ** 0.5)
     sigma = math.exp(_soft_clip_log(math.log(rmse)))
@@ -356,7 +383,7 @@ def test_sigma_is_soft_clipped_batch_rmse() -> None:
     assert terms.recon.item() == pytest.approx(nll.sum((1, 2, 3)).mean().item(), rel=1e-9)
     assert terms.total.item() == pytest.approx(terms.recon.item() + 3.0, rel=1e-12)
     # the dataset's likelihood is ignored
-    same = get_objective("sigma_vae", likelihood="gaussian")(x, logits, kl, 0)
+    same = get_objective("sigma_vae", likelihood="gaussian")(record(x, logits, kl))
     assert same.total.item() == terms.total.item()
     # ... except for the scale of beta_eff: on a Gaussian (SSE) dataset it is 2 sigma^2
     assert float(same.beta_eff) == pytest.approx(2 * sigma**2, rel=1e-9)
@@ -364,7 +391,7 @@ def test_sigma_is_soft_clipped_batch_rmse() -> None:
 
 def test_sigma_soft_clip_floor_for_perfect_reconstruction() -> None:
     x = torch.full((2, 1, 64, 64), 0.5)
-    terms = get_objective("sigma_vae")(x, torch.zeros_like(x), torch.tensor(1.0), 0)
+    terms = get_objective("sigma_vae")(record(x, torch.zeros_like(x), torch.tensor(1.0)))
     assert terms.state["sigma"] == pytest.approx(math.exp(-6.0), rel=1e-5)
     assert math.isfinite(terms.total.item())
 
@@ -376,7 +403,7 @@ def test_sigma_gradient_on_reconstruction_matches_beta_eff() -> None:
     x = torch.rand(n, 1, 64, 64, dtype=torch.float64)
     x_hat = (0.05 + 0.9 * torch.rand(n, 1, 64, 64, dtype=torch.float64)).requires_grad_()
     kl = _leaf(4.0)
-    terms = get_objective("sigma_vae")(x, torch.logit(x_hat), kl, 0)
+    terms = get_objective("sigma_vae")(record(x, torch.logit(x_hat), kl))
     terms.total.backward()
     sigma2 = float(terms.state["sigma"]) ** 2
     expected = (x_hat.detach() - x) / (sigma2 * n)
@@ -404,8 +431,7 @@ def test_one_optimiser_over_network_and_objective(name: str) -> None:
     for step in range(2):
         mu, logvar = model.encode(x)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-        kl = (-0.5 * (1 + logvar - mu.square() - logvar.exp())).sum(1).mean()
-        terms = obj(x, model.decode(z), kl, step)
+        terms = obj(forward_output(x, (mu, logvar, z, model.decode(z)), step))
         opt.zero_grad()
         terms.total.backward()
         opt.step()

@@ -248,7 +248,9 @@ def test_channels_last_default_follows_the_cpu(tmp_path, toy_dataset, monkeypatc
 HOST_READS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__", "__index__")
 
 
-@pytest.mark.parametrize("objective", ["lvae", "controlvae", "dynamicvae", "beta_vae", "sigma_vae"])
+@pytest.mark.parametrize(
+    "objective", ["lvae", "controlvae", "dynamicvae", "beta_vae", "sigma_vae", "beta_tcvae"]
+)
 @pytest.mark.parametrize("on_device", [False, True])
 def test_no_host_reads_between_log_steps(tmp_path, toy_dataset, monkeypatch, objective, on_device):
     """On a GPU every read of a tensor's value on the host waits for the device: the hot

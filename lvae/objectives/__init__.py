@@ -1,7 +1,10 @@
 """Objective registry: ``get_objective(name, params, likelihood)``.
 
-Every objective logs one comparable ``beta_eff`` (the weight its gradient puts on K
-relative to R); the formulas are in each module's docstring and docs/objectives.md.
+Every objective is called with one ``ForwardOutput`` (the batch, logits, posterior, sample
+and per-dimension KL) and logs one comparable ``beta_eff`` (the weight its gradient puts
+on K relative to R); the formulas are in each module's docstring and docs/objectives.md.
+A new objective is one module plus its line in ``OBJECTIVES``: the trainer's ``--help``
+reads the names from here.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lvae.objectives.base import LossTerms, Objective
+from lvae.objectives.base import ForwardOutput, LossTerms, Objective
+from lvae.objectives.beta_tcvae import BetaTCVAE
 from lvae.objectives.beta_vae import BetaVAE
 from lvae.objectives.controlvae import ControlVAE
 from lvae.objectives.dynamicvae import DynamicVAE
@@ -19,7 +23,7 @@ from lvae.objectives.vae import VAE
 
 #: name -> Objective subclass (each has ``.defaults``).
 OBJECTIVES: dict[str, type[Objective]] = {
-    cls.name: cls for cls in (VAE, BetaVAE, LVAE, ControlVAE, DynamicVAE, SigmaVAE)
+    cls.name: cls for cls in (VAE, BetaVAE, LVAE, ControlVAE, DynamicVAE, SigmaVAE, BetaTCVAE)
 }
 
 
@@ -36,4 +40,4 @@ def get_objective(
     return cls(params, likelihood)
 
 
-__all__ = ["OBJECTIVES", "LossTerms", "Objective", "get_objective"]
+__all__ = ["OBJECTIVES", "ForwardOutput", "LossTerms", "Objective", "get_objective"]

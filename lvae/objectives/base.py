@@ -1,8 +1,13 @@
-"""Contract every objective follows, so the trainer treats all six alike.
+"""Contract every objective follows, so the trainer treats all of them alike.
 
 An objective is an ``nn.Module``: learnable loss weights are parameters (the trainer
 optimises them with the network) and controller state lives in buffers (so it is in
 the checkpoint and a resumed run continues exactly).
+
+The trainer calls an objective with one :class:`ForwardOutput` (the batch, the decoder's
+logits, the posterior, the sample and the per-dimension KL): an objective that needs more
+than R and K reads it from the record, and the trainer's call never changes when one does
+(docs/objectives.md, "What an objective receives").
 
 ``step`` is the number of optimiser updates completed before this batch (0 for the
 first batch of a run); schedules are pure functions of it, so resuming from a
@@ -20,6 +25,30 @@ import torch
 from torch import nn
 
 from lvae.objectives.likelihood import LIKELIHOODS, reconstruction_nll
+
+
+@dataclass(frozen=True)
+class ForwardOutput:
+    """One training batch as the network saw it: everything an objective may read.
+
+    Tensors are the losses' dtype (fp32 under bf16 autocast). ``z`` is the reparameterised
+    sample the decoder decoded (``mu + eps * exp(0.5 logvar)``); ``kl_per_dim`` is
+    KL(q(z|x) || N(0, I)) per latent dimension, averaged over the batch, shape
+    ``(latent_dim,)``; ``step`` as in the module docstring.
+    """
+
+    x: torch.Tensor
+    logits: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    z: torch.Tensor
+    kl_per_dim: torch.Tensor
+    step: int
+
+    @property
+    def kl(self) -> torch.Tensor:
+        """K: the KL summed over latent dimensions (batch mean)."""
+        return self.kl_per_dim.sum()
 
 
 @dataclass
@@ -42,7 +71,8 @@ class LossTerms:
 
 
 class Objective(nn.Module):
-    """Base class. Subclasses set ``name`` and ``defaults`` and implement ``combine``."""
+    """Base class. Subclasses set ``name`` and ``defaults`` and implement ``combine``;
+    those that need more of the record than R and K implement ``combine_inputs``."""
 
     name: ClassVar[str] = ""
     #: parameter name -> default value; the only keys ``params`` may contain.
@@ -79,10 +109,15 @@ class Objective(nn.Module):
         """Turn R and K (scalars) into the loss; d total/dK / d total/dR == beta_eff."""
         raise NotImplementedError
 
-    def forward(
-        self, x: torch.Tensor, decoder_out: torch.Tensor, kl: torch.Tensor, step: int
-    ) -> LossTerms:
-        return self.combine(self.reconstruction(x, decoder_out), kl, step)
+    def combine_inputs(self, out: ForwardOutput) -> dict[str, Any]:
+        """Keyword arguments of ``combine`` beyond R, K and step, read from the record (so
+        an objective needing more, e.g. sigma-VAE's pixel count, keeps the one entry point)."""
+        return {}
+
+    def forward(self, out: ForwardOutput) -> LossTerms:
+        """The trainer's call: R from the batch and logits, K = the per-dimension KL summed."""
+        recon = self.reconstruction(out.x, out.logits)
+        return self.combine(recon, out.kl, out.step, **self.combine_inputs(out))
 
     def log_state(self) -> dict[str, float]:
         """Diagnostics too costly for every step, computed at log steps only."""
@@ -199,11 +234,9 @@ class ControlledObjective(Objective):
             self._last_step = int(self.last_step)
         return step == self._last_step
 
-    def forward(
-        self, x: torch.Tensor, decoder_out: torch.Tensor, kl: torch.Tensor, step: int
-    ) -> LossTerms:
+    def forward(self, out: ForwardOutput) -> LossTerms:
         """The trainer's path: numbers stay 0-d tensors on the device (no host read)."""
-        return self.combine_on_device(self.reconstruction(x, decoder_out), kl, step)
+        return self.combine_on_device(self.reconstruction(out.x, out.logits), out.kl, out.step)
 
     def combine_on_device(self, recon: torch.Tensor, kl: torch.Tensor, step: int) -> LossTerms:
         """:meth:`combine` with ``beta_eff`` and ``state`` left as 0-d float64 tensors."""

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lvae.objectives.base import LossTerms, Objective, check_number
+from lvae.objectives.base import ForwardOutput, LossTerms, Objective, check_number
 from lvae.objectives.likelihood import reconstruction_nll
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -49,12 +49,10 @@ class SigmaVAE(Objective):
         """Summed squared error of sigmoid(logits), batch mean (sigma is applied in combine)."""
         return reconstruction_nll(x, decoder_out, "gaussian")
 
-    def forward(
-        self, x: torch.Tensor, decoder_out: torch.Tensor, kl: torch.Tensor, step: int
-    ) -> LossTerms:
-        sse = self.reconstruction(x, decoder_out)
-        scale = data_scale(x, decoder_out, self.likelihood)
-        return self.combine(sse, kl, step, num_pixels=x[0].numel(), data_scale=scale)
+    def combine_inputs(self, out: ForwardOutput) -> dict[str, Any]:
+        """The pixel count (sigma is per pixel) and the gradient scale of the dataset's R."""
+        scale = data_scale(out.x, out.logits, self.likelihood)
+        return {"num_pixels": out.x[0].numel(), "data_scale": scale}
 
     def combine(
         self,
