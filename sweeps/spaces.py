@@ -66,6 +66,7 @@ def _baselines(preset: Preset) -> list[Cell]:
         controller_cell("controlvae", preset),
         controller_cell("dynamicvae", preset),
         cell("sigma_vae"),
+        cell("beta_tcvae"),
         cell("lvae"),
     ]
 
@@ -119,7 +120,7 @@ SPACES: dict[str, Space] = {
         Space(
             "baselines",
             "Does L-VAE at its default lambda match the objectives the paper compares "
-            "(VAE, beta-VAE grid, ControlVAE, DynamicVAE, sigma-VAE)?",
+            "(VAE, beta-VAE grid, ControlVAE, DynamicVAE, sigma-VAE) and beta-TCVAE?",
             _baselines,
         ),
         Space(
