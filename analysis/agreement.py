@@ -6,12 +6,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from analysis.table import HEADLINE_METRICS, completed, short_name
+from analysis.table import HEADLINE_METRICS, LOSS_RECON, completed, short_name
 
 #: metrics compared by default (those present are used); loss_recon is reconstruction
 #: error, so a negative correlation with a metric means better reconstruction goes with
 #: a higher score.
-AGREEMENT_COLUMNS = (*HEADLINE_METRICS, "loss_recon")
+AGREEMENT_COLUMNS = (*HEADLINE_METRICS, LOSS_RECON)
 
 
 def agreement_columns(df: pd.DataFrame, columns: Sequence[str] | None = None) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.table import HP_PREFIX
+from lvae.contract import HP_PREFIX
 
 
 def objective_defaults(objective: str) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lvae.contract import ACTIVE_KL, KL_DIM_PREFIX
+from lvae.contract import ACTIVE_KL, KL_DIM_PREFIX, KL_DIM_TAG, KL_TAG, TB_DIR, TUNE_KEYS
 
 
 def kl_dim_columns(df: pd.DataFrame) -> list[str]:
@@ -35,12 +35,12 @@ def final_kl_from_events(run_dir: str | Path) -> dict[str, float]:
     """Last logged ``kl/dim_XX`` of a run's TensorBoard events, as ``kl.dim_XX`` (empty if none)."""
     from analysis.load import read_scalars
 
-    tb = Path(run_dir) / "tb"
+    tb = Path(run_dir) / TB_DIR
     if not tb.is_dir():
         return {}
     s = read_scalars(tb)
-    s = s[s["tag"].str.startswith("kl/dim_")].sort_values("step")
-    return {tag.replace("/", ".", 1): float(g["value"].iloc[-1]) for tag, g in s.groupby("tag")}
+    s = s[s["tag"].str.startswith(KL_DIM_TAG)].sort_values("step")
+    return {KL_DIM_PREFIX + tag[len(KL_DIM_TAG):]: float(g["value"].iloc[-1]) for tag, g in s.groupby("tag")}
 
 
 def add_collapse(df: pd.DataFrame, threshold: float = ACTIVE_KL) -> pd.DataFrame:
@@ -59,7 +59,8 @@ def add_collapse(df: pd.DataFrame, threshold: float = ACTIVE_KL) -> pd.DataFrame
                 out.loc[i, col] = value
     cols = kl_dim_columns(out)
     active = active_dims(out[cols], threshold) if cols else pd.Series(np.nan, index=out.index)
-    total = pd.to_numeric(out["loss_kl"], errors="coerce") if "loss_kl" in out else np.nan
+    kl = TUNE_KEYS[KL_TAG]  # the final total KL's column
+    total = pd.to_numeric(out[kl], errors="coerce") if kl in out else np.nan
     out["active_dims"] = active
     out["collapsed"] = np.where(active.notna(), active == 0, total < threshold).astype(bool)
     return out

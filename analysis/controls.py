@@ -26,14 +26,14 @@ import pandas as pd
 import scipy.stats
 
 from analysis.selection import comparison_groups, fixed_pool
-from analysis.table import completed, with_cells
+from analysis.table import BETA_EFF, LOSS_KL, LOSS_RECON, completed, with_cells
 
 #: |ln beta_eff - ln beta_stationary| at the last step, per trial
 TRACKING_TOLERANCE = 0.1
 #: what the beta-grid control needs: distinct betas and trials with finite losses
 MIN_BETAS, MIN_TRIALS = 3, 6
 #: loss column -> the sign its Spearman rho with log beta must have
-EXPECTED_SIGN = {"loss_kl": -1, "loss_recon": +1}
+EXPECTED_SIGN = {LOSS_KL: -1, LOSS_RECON: +1}
 COLUMNS = ["control", "where", "statistic", "value", "lo", "hi", "n_trials", "n_hold", "holds", "detail"]
 STATIONARY = "objective.beta_stationary"
 
@@ -96,12 +96,12 @@ def beta_grid_control(df: pd.DataFrame, fixed: str = "beta_vae", vae: str | None
 
 def final_tracking_error(trajectories: pd.DataFrame) -> pd.Series:
     """Per trial: |ln beta_eff - ln beta_stationary| at the last step where both are logged."""
-    if STATIONARY not in trajectories.columns or "beta_eff" not in trajectories.columns:
+    if STATIONARY not in trajectories.columns or BETA_EFF not in trajectories.columns:
         return pd.Series(dtype=float)
-    d = trajectories.dropna(subset=["beta_eff", STATIONARY])
-    d = d[(d["beta_eff"] > 0) & (d[STATIONARY] > 0)].sort_values(["trial", "step"])
+    d = trajectories.dropna(subset=[BETA_EFF, STATIONARY])
+    d = d[(d[BETA_EFF] > 0) & (d[STATIONARY] > 0)].sort_values(["trial", "step"])
     last = d.groupby("trial").last()
-    return (np.log(last["beta_eff"]) - np.log(last[STATIONARY])).abs()
+    return (np.log(last[BETA_EFF]) - np.log(last[STATIONARY])).abs()
 
 
 def lvae_tracking_control(df: pd.DataFrame, trajectories: pd.DataFrame, lvae: str = "lvae",

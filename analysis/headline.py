@@ -18,9 +18,9 @@ import pandas as pd
 
 from analysis.collapse import usable
 from analysis.paired import LEVEL, median_interval_at
-from analysis.table import completed, short_name, with_cells
+from analysis.table import BETA_EFF, completed, short_name, with_cells
 
-BETA = "beta_eff"
+BETA = BETA_EFF
 
 
 def _median_columns(values: pd.Series, name: str, level: float) -> dict[str, float]:

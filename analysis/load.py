@@ -16,22 +16,33 @@ import pandas as pd
 from analysis.cells import fill_defaults
 from analysis.collapse import add_collapse
 from analysis.provenance import check_pooling
-from analysis.table import HP_PREFIX, METRIC_PREFIX, with_cells
+from analysis.table import with_cells
+from lvae.contract import (
+    BETA_TAG,
+    FINAL_TAGS,
+    HP_PREFIX,
+    KL_DIM_TAG,
+    LOSS_TAGS,
+    METRIC_PREFIX,
+    METRIC_TAG,
+    OBJECTIVE_PREFIX,
+    REQUIRED_COLUMNS,
+    RESULTS_FILE,
+    RUN_DIR,
+    TB_DIR,
+    TRACK_SECONDS_TAG,
+    TUNE_KEYS,
+)
 
-RESULTS_NAME = "results.csv"
-#: columns without which a trial cannot be placed in a cell or found on disk.
-REQUIRED_COLUMNS = ("trial_id", "status", "objective", "seed", "dataset", "architecture", "trial_dir")
+RESULTS_NAME = RESULTS_FILE
 #: contract columns that are filled with NaN (or "") when an older results.csv lacks them.
 OPTIONAL_TEXT = ("error", "experiment", "space", "preset", "node")
-OPTIONAL_NUMERIC = ("steps", "loss_total", "loss_recon", "loss_kl", "beta_eff", "wall_time_s")
+OPTIONAL_NUMERIC = ("steps", *(TUNE_KEYS[tag] for tag in FINAL_TAGS), "wall_time_s")
+#: the columns read as text whatever they hold
+TEXT_COLUMNS = ("trial_id", "status", "objective", "dataset", "architecture", "trial_dir", *OPTIONAL_TEXT)
 
 #: TensorBoard scalar tag -> trajectory column; ``objective/<key>`` becomes ``objective.<key>``.
-TRAJECTORY_TAGS = {
-    "beta/effective": "beta_eff",
-    "loss/total": "loss_total",
-    "loss/recon": "loss_recon",
-    "loss/kl": "loss_kl",
-}
+TRAJECTORY_TAGS = {tag: TUNE_KEYS[tag] for tag in (BETA_TAG, *LOSS_TAGS)}
 
 
 class ExperimentError(ValueError):
@@ -39,9 +50,13 @@ class ExperimentError(ValueError):
 
 
 PathLike = str | os.PathLike
+#: what a results.csv must be, for error messages
+EXPECTED = (f"a UTF-8 CSV table (one row per trial) with columns {list(REQUIRED_COLUMNS)}, "
+            "as sweeps/run.py writes it")
 
 
-def _read_results(exp_dir: Path) -> pd.DataFrame:
+def _results_path(exp_dir: Path) -> Path:
+    """``exp_dir/results.csv``, or an ExperimentError naming what is there instead."""
     path = exp_dir / RESULTS_NAME
     if exp_dir.exists() and not exp_dir.is_dir():
         raise ExperimentError(f"{exp_dir}: is a file; expected an experiment folder holding {RESULTS_NAME}")
@@ -51,24 +66,27 @@ def _read_results(exp_dir: Path) -> pd.DataFrame:
         raise ExperimentError(f"{path}: is a folder; expected the sweep's {RESULTS_NAME} file")
     if not path.is_file():
         raise ExperimentError(f"{path}: missing; an experiment folder holds the sweep's {RESULTS_NAME}")
-    text_cols = {"trial_id": str, "status": str, "objective": str, "dataset": str,
-                 "architecture": str, "trial_dir": str, **{c: str for c in OPTIONAL_TEXT}}
-    expected = f"a UTF-8 CSV table (one row per trial) with columns {list(REQUIRED_COLUMNS)}, as sweeps/run.py writes it"
+    return path
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """The table as text/NaN cells; binary, empty or malformed files raise ExperimentError."""
     with open(path, "rb") as fh:
         if b"\x00" in fh.read(8192):  # pandas would parse a binary file as garbage rows
-            raise ExperimentError(f"{path}: not text (binary or not UTF-8); expected {expected}")
+            raise ExperimentError(f"{path}: not text (binary or not UTF-8); expected {EXPECTED}")
     try:
-        df = pd.read_csv(path, dtype=text_cols, keep_default_na=True)
+        return pd.read_csv(path, dtype=dict.fromkeys(TEXT_COLUMNS, str), keep_default_na=True)
     except pd.errors.EmptyDataError as exc:
         raise ExperimentError(f"{path}: empty file, expected a header with {list(REQUIRED_COLUMNS)}") from exc
     except UnicodeDecodeError:
-        raise ExperimentError(f"{path}: not text (binary or not UTF-8); expected {expected}") from None
+        raise ExperimentError(f"{path}: not text (binary or not UTF-8); expected {EXPECTED}") from None
     except pd.errors.ParserError as exc:
         detail = " ".join(str(exc).split())
-        raise ExperimentError(f"{path}: not a well-formed CSV table ({detail}); expected {expected}") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise ExperimentError(f"{path}: missing column(s) {missing}; required: {list(REQUIRED_COLUMNS)}")
+        raise ExperimentError(f"{path}: not a well-formed CSV table ({detail}); expected {EXPECTED}") from None
+
+
+def _typed_columns(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Optional columns filled in, numbers parsed (a bad one names its column)."""
     for col in OPTIONAL_TEXT:
         df[col] = df[col].fillna("") if col in df.columns else ""
     for col in OPTIONAL_NUMERIC:
@@ -86,6 +104,11 @@ def _read_results(exp_dir: Path) -> pd.DataFrame:
             df[col] = pd.to_numeric(df[col])
         except (ValueError, TypeError):
             df[col] = df[col].astype(object).where(df[col].notna(), np.nan)
+    return df
+
+
+def _check_rows(df: pd.DataFrame, path: Path) -> None:
+    """Every trial has an id, folder, status and objective, and ids are unique."""
     for col in ("trial_id", "trial_dir", "status", "objective"):
         empty = df[col].isna() | (df[col].astype(str).str.strip() == "")
         if empty.any():
@@ -94,6 +117,18 @@ def _read_results(exp_dir: Path) -> pd.DataFrame:
     dup = df["trial_id"][df["trial_id"].duplicated()].unique().tolist()
     if dup:
         raise ExperimentError(f"{path}: trial_id must be unique, repeated: {dup}")
+
+
+def _read_results(exp_dir: Path) -> pd.DataFrame:
+    """One experiment's results.csv, checked and typed. A missing required column is an
+    error (never filled in); optional ones (older files) are filled with NaN or ""."""
+    path = _results_path(exp_dir)
+    df = _read_csv(path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ExperimentError(f"{path}: missing column(s) {missing}; required: {list(REQUIRED_COLUMNS)}")
+    df = _typed_columns(df, path)
+    _check_rows(df, path)
     return df
 
 
@@ -128,7 +163,7 @@ def load_experiments(*paths: PathLike, keep_apart: bool = False) -> pd.DataFrame
         df.insert(0, "exp_name", exp_dir.name)
         df.insert(1, "trial", exp_dir.name + "/" + df["trial_id"])
         df["exp_dir"] = str(exp_dir)
-        df["run_dir"] = [str(exp_dir / t / "run") for t in df["trial_dir"]]
+        df["run_dir"] = [str(exp_dir / t / RUN_DIR) for t in df["trial_dir"]]
         frames.append(df)
     out = pd.concat(frames, ignore_index=True, sort=False)
     out = check_pooling(add_collapse(fill_defaults(out)), keep_apart=keep_apart)
@@ -143,13 +178,13 @@ def load_experiments(*paths: PathLike, keep_apart: bool = False) -> pd.DataFrame
 
 #: tags of the metrics tracked along training (``metric/<key>``, every eval_every steps) and
 #: their cost (``perf/track_seconds``), read when asked: ``metric.<key>``, ``perf.track_seconds``
-TRACKED_PREFIXES = ("metric/", "perf/track_seconds")
+TRACKED_PREFIXES = (METRIC_TAG, TRACK_SECONDS_TAG)
 
 
 def _trajectory_column(tag: str, include_kl_dims: bool = False, include_metrics: bool = False) -> str | None:
     if tag in TRAJECTORY_TAGS:
         return TRAJECTORY_TAGS[tag]
-    if (tag.startswith("objective/") or (include_kl_dims and tag.startswith("kl/dim_"))
+    if (tag.startswith(OBJECTIVE_PREFIX) or (include_kl_dims and tag.startswith(KL_DIM_TAG))
             or (include_metrics and tag.startswith(TRACKED_PREFIXES))):
         return tag.replace("/", ".", 1)
     return None
@@ -189,7 +224,7 @@ def read_trajectories(trials: pd.DataFrame, include_kl_dims: bool = False,
     """
     frames = []
     for trial, run_dir in zip(trials["trial"], trials["run_dir"], strict=True):
-        tb_dir = Path(run_dir) / "tb"
+        tb_dir = Path(run_dir) / TB_DIR
         if not tb_dir.is_dir():
             continue
         scalars = read_scalars(tb_dir)

@@ -30,6 +30,7 @@ from IPython.display import Image, display
 
 import analysis
 from analysis import plots
+from analysis.table import HEADLINE_METRICS
 
 
 def show(fig):
@@ -40,7 +41,7 @@ def show(fig):
 # refuses experiments scored with different metric settings; keep_apart=True labels them apart
 trials = analysis.load_experiments(*EXPERIMENTS)
 done = analysis.usable(trials)  # finished and not collapsed (analysis.collapse)
-HEADLINE = [m for m in ("metric.dci.disentanglement", "metric.mig") if m in trials.columns]
+HEADLINE = [m for m in HEADLINE_METRICS[:2] if m in trials.columns]  # DCI disentanglement, MIG
 trials.groupby(["exp_name", "status"]).size()"""
 
 ROBUSTNESS = [

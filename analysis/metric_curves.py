@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.table import METRIC_PREFIX
 from analysis.trajectories import trajectory_bands
+from lvae.contract import METRIC_PREFIX
 
 COST_COLUMN = "perf.track_seconds"
 BAND_COLUMNS = ["metric", "cell", "objective", "step", "median", "q25", "q75", "min", "max", "n_seeds"]

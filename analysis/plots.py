@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from analysis.table import completed, short_name, with_cells
+from analysis.table import BETA_EFF, completed, short_name, with_cells
 
 COLORS = [f"C{i}" for i in range(10)]
 
@@ -63,7 +63,7 @@ def metric_boxplots(df: pd.DataFrame, metrics: Sequence[str], seed: int = 0) -> 
     return fig
 
 
-def beta_trajectories(bands: pd.DataFrame, column: str = "beta_eff") -> Figure:
+def beta_trajectories(bands: pd.DataFrame, column: str = BETA_EFF) -> Figure:
     """Median line and IQR band over seeds per cell, every objective on one log axis."""
     fig = _figure(8, 5)
     ax = fig.add_subplot()

@@ -2,8 +2,8 @@
 
 The sweep records the metric settings of every trial as ``eval.*`` columns (DCI probe,
 sample sizes, MIG/modularity bins, mean or sampled codes, evaluation seed). DCI from the
-fast ``hgb`` probe reads a few hundredths higher than from ``gbt``, and metrics from 3,000
-samples are noisier than from 10,000: one column holding both would make estimator
+fast ``hgb`` probe reads slightly higher than from ``gbt`` (docs/metrics.md, "DCI
+probes"), and metrics from 3,000 samples are noisier than from 10,000: one column holding both would make estimator
 differences look like differences between models. :func:`check_pooling` therefore
 refuses a table whose rows were scored under different settings, unless asked to keep
 them apart (one labelled column per setting, plus a ``metric_settings`` grouping key).
@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.table import METRIC_PREFIX
+from lvae.contract import EVAL_PREFIX, EVAL_SETTINGS, METRIC_PREFIX
 
-EVAL_PREFIX = "eval."
-#: the settings that define the estimator (``eval.metrics``, the list computed, does not)
-SETTINGS = ("probe", "num_train", "num_test", "num_bins", "representation", "seed")
 UNRECORDED = "not recorded"
 
 
@@ -37,7 +34,7 @@ def settings_frame(df: pd.DataFrame) -> pd.DataFrame:
     """One column per setting (text); an experiment that did not record them is keyed by
     its preset, the only hint of how it was scored."""
     out = pd.DataFrame(index=df.index)
-    for name in SETTINGS:
+    for name in EVAL_SETTINGS:
         col = EVAL_PREFIX + name
         out[name] = df[col].map(_value) if col in df.columns else UNRECORDED
     unrecorded = (out == UNRECORDED).all(axis=1)
@@ -57,7 +54,7 @@ def settings_labels(df: pd.DataFrame) -> pd.Series:
     frame = settings_frame(df)
     if frame.empty:
         return pd.Series(dtype=object, index=df.index)
-    names = [n for n in SETTINGS if frame[n].nunique() > 1]
+    names = [n for n in EVAL_SETTINGS if frame[n].nunique() > 1]
     return pd.Series([_label(r, names) or "same settings" for _, r in frame.iterrows()], index=df.index)
 
 
@@ -80,7 +77,7 @@ def check_pooling(df: pd.DataFrame, keep_apart: bool = False) -> pd.DataFrame:
     out = df.assign(metric_settings=labels) if len(df) else df.assign(metric_settings=pd.Series(dtype=object))
     if labels.nunique() <= 1:
         return out
-    differing = [n for n in SETTINGS if settings_frame(df)[n].nunique() > 1] or ["preset"]
+    differing = [n for n in EVAL_SETTINGS if settings_frame(df)[n].nunique() > 1] or ["preset"]
     if not keep_apart:
         raise PoolingError(
             f"refusing to pool metrics computed with different settings (they differ in "

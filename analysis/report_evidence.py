@@ -26,13 +26,14 @@ from analysis.report_sections import (
     pct,
     positive_controls,
 )
-from analysis.table import completed, short_name
+from analysis.table import BETA_EFF, completed, short_name
+from lvae.contract import METRIC_PREFIX
 
 #: metrics of the headline table and the beta >= 4 comparison (their base columns)
-HEADLINE_BASES = ("metric.mig", "metric.dci.disentanglement")
+HEADLINE_BASES = tuple(METRIC_PREFIX + k for k in ("mig", "dci.disentanglement"))
 #: metrics drawn along training when tracked (all tracked ones go to the CSV)
-CURVE_METRICS = ("metric.mig", "metric.dci.disentanglement", "metric.dci.completeness",
-                 "metric.dci.informativeness_test")
+CURVE_METRICS = tuple(METRIC_PREFIX + k for k in ("mig", "dci.disentanglement", "dci.completeness",
+                                                  "dci.informativeness_test"))
 
 
 def _headline_columns(ctx: Context) -> list[str]:
@@ -82,7 +83,7 @@ def headline_section(df: pd.DataFrame, ctx: Context) -> Section:
         return s
     table = headline_table(done, metrics, include_collapsed=ctx.options.include_collapsed, level=ctx.options.level)
     s.csv_only.append(("headline", table))
-    names = [short_name(m) for m in metrics] + ["beta_eff"]
+    names = [short_name(m) for m in metrics] + [BETA_EFF]
     shown = pd.DataFrame({"cell": table["cell"], "finished": table["n_finished"],
                           "collapsed": [pct(x) for x in table["collapse_rate"]],
                           **{n: [interval_text(r, n) for _, r in table.iterrows()] for n in names}})

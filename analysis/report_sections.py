@@ -1,8 +1,8 @@
 """The sections of the report: each turns the trial table into tables, figures, an
 automatic reading of the numbers and visible notes about what is missing.
 
-Every builder has the signature ``(df, ctx) -> Section`` and is listed in
-:data:`SECTIONS`; problems with the data (failed trials, missing metrics or files, a
+Every builder has the signature ``(df, ctx) -> Section`` and is listed, in report order,
+in :data:`analysis.report.SECTIONS`; problems with the data (failed trials, missing metrics or files, a
 single seed) become notes in place instead of errors.
 """
 
@@ -49,8 +49,11 @@ from analysis.stability import (
     reevaluation_table,
 )
 from analysis.table import (
+    BETA_EFF,
     DONE,
     HEADLINE_METRICS,
+    LOSS_KL,
+    TRAIN_STEPS,
     completed,
     format_value,
     metric_columns,
@@ -59,6 +62,7 @@ from analysis.table import (
 )
 from analysis.trajectories import trajectory_bands, trajectory_endpoints
 from analysis.unsupervised import udr_for_trials, udr_selection
+from lvae.contract import EVAL_PREFIX
 
 #: how many trial names a note lists before summarising the rest.
 LIST_LIMIT = 20
@@ -161,7 +165,7 @@ def collapsed_notes(done: pd.DataFrame) -> list[str]:
     low = done[done["collapsed"].astype(bool)]
     if low.empty:
         return []
-    names = [f"{t} (KL {kl:.2g})" for t, kl in zip(low["trial"], low["loss_kl"], strict=True)]
+    names = [f"{t} (KL {kl:.2g})" for t, kl in zip(low["trial"], low[LOSS_KL], strict=True)]
     return [f"{len(low)} of {len(done)} finished trials ended with a collapsed posterior (no latent "
             f"with a final KL above {ACTIVE_KL:g} nats), so their codes carry almost no information and "
             f"their metrics score noise; they are left out of the summaries and comparisons below: "
@@ -194,7 +198,7 @@ def add_figure(s: Section, ctx: Context, title: str, make: Callable[[], Figure])
 
 # ---------------------------------------------------------------- sections
 def _steps(g: pd.DataFrame) -> str:
-    steps = g["hp.train_steps"] if "hp.train_steps" in g else g["steps"]
+    steps = g[TRAIN_STEPS] if TRAIN_STEPS in g else g["steps"]
     return ", ".join(format_value(v) for v in sorted(pd.to_numeric(steps, errors="coerce").dropna().unique())) or "?"
 
 
@@ -269,7 +273,7 @@ def overview(df: pd.DataFrame, ctx: Context) -> Section:
                            f"trials: {name_list(miss)}")
     s.notes += collapsed_notes(done)
     s.notes += single_seed_notes(done)
-    cols = ["trial", "status", "cell", "seed", "steps", "loss_kl", "beta_eff", "wall_time_s", "error"]
+    cols = ["trial", "status", "cell", "seed", "steps", LOSS_KL, BETA_EFF, "wall_time_s", "error"]
     s.tables.append(("trials", df[[c for c in cols if c in df.columns]]))
     return s
 
@@ -473,11 +477,11 @@ def stability_section(df: pd.DataFrame, ctx: Context) -> Section:
     s = Section("Stability of the metrics under other evaluation settings")
     if not _model_prelude(df, ctx, s):
         return s
-    by = ctx.headline[0] if ctx.headline else "metric.dci.disentanglement"
+    by = ctx.headline[0] if ctx.headline else HEADLINE_METRICS[0]
     chosen = pick_models(df[df["trial"].isin(ctx.with_model)], stability_count(o.stability_models,
                                                                                len(ctx.with_model)), by=by)
     settings = (o.stability_settings if o.stability_settings is not None
-                else capped_settings(*(_smallest(chosen, f"eval.{k}") for k in ("num_train", "num_test")),
+                else capped_settings(*(_smallest(chosen, EVAL_PREFIX + k) for k in ("num_train", "num_test")),
                                      parity_probe=o.parity_probe))
     reference = settings.get("reference", {})
     s.text.append(f"{len(chosen)} model(s) spread over the {short_name(by)} ranking (of {len(ctx.with_model)} "
@@ -501,7 +505,7 @@ def stability_section(df: pd.DataFrame, ctx: Context) -> Section:
         if len(chosen) < 3:
             s.notes.append(f"only {len(chosen)} model(s): rank correlations need at least 3")
         for _, r in ranks.iterrows():
-            if r["metric"] in {"mig", "dci.disentanglement"}:
+            if r["metric"] in {short_name(m) for m in HEADLINE_METRICS[:2]}:
                 s.readings.append(f"{r['metric']}: rank correlation with the reference under {r['setting']} "
                                   f"= {num(r['spearman'])} (largest rank change {num(r['max_rank_change'])})")
 
@@ -552,7 +556,7 @@ def traversals_section(df: pd.DataFrame, ctx: Context) -> Section:
     if not o.figures:
         s.text.append("figures turned off (figures=False)")
         return s
-    by = "metric.dci.disentanglement"
+    by = HEADLINE_METRICS[0]
     d = df[df["trial"].isin(ctx.with_model)]
     if by not in d.columns or d[by].isna().all():
         s.notes.append(f"metric {short_name(by)} missing for every model with a checkpoint: no ranking")
@@ -569,13 +573,6 @@ def traversals_section(df: pd.DataFrame, ctx: Context) -> Section:
 
         _guarded(s, f"traversal of the {label} model", run)
     return s
-
-
-#: the sections defined here, in report order (analysis.report interleaves analysis.report_evidence's)
-SECTIONS: list[Callable[[pd.DataFrame, Context], Section]] = [
-    scale_section, overview, distributions, variance, sensitivity_section, selection_section, agreement_section,
-    dynamics, stability_section, udr_section, traversals_section,
-]
 
 
 def make_context(df: pd.DataFrame, options: ReportOptions) -> Context:

@@ -3,8 +3,7 @@
 The stability section asks how the models' ranking moves when an evaluation setting
 changes. Scoring every (model, setting) with ``lvae.evaluate.evaluate_run`` loads the
 model, draws and encodes the observations and fits every metric again; the DCI probe
-fits dominate (about 4 CPU-seconds each, nearly independent of the sample size because
-HGB's cost per tree is mostly fixed). Here each model is loaded once, each distinct
+fits dominate (measured in docs/analysis.md, "Report cost"). Here each model is loaded once, each distinct
 sample (``seed``, ``num_train``, ``num_test``) is encoded once, keeping the posterior
 means and log-variances so sampled codes need no second pass, a setting recomputes only
 the metrics it changes (bins change MIG and modularity, not DCI), and the metric fits
@@ -30,12 +29,6 @@ from analysis.model_io import LoadRun, default_load_run
 SAMPLE_KEYS = ("seed", "num_train", "num_test")
 #: keys that are not metric options (everything else goes to lvae.evaluate.metric_options)
 NOT_OPTIONS = frozenset({"metrics", "representation", *SAMPLE_KEYS})
-#: setting key -> the metrics whose value it can change; a key not listed changes every metric
-AFFECTS: dict[str, frozenset[str]] = {
-    "num_bins": frozenset({"mig", "modularity"}),
-    "dci_probe": frozenset({"dci"}),
-    "n_jobs": frozenset(),  # DCI's scores do not depend on it
-}
 #: the encoder batch of lvae.evaluate (compute_many's encode_batch_size and make_encoder's batch)
 BATCH = 1000
 
@@ -44,14 +37,19 @@ Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 def affected(setting: Mapping[str, Any], reference: Mapping[str, Any]) -> list[str]:
     """The metrics of ``setting`` whose value can differ from the reference's (all of them
-    for the reference itself): the others would only repeat the reference's numbers."""
+    for the reference itself): the others would only repeat the reference's numbers. An
+    evaluation setting changes the metrics the registry says it can
+    (lvae.metrics.registry.score_settings); any other key (sample, seed) changes every metric."""
+    from lvae.metrics.registry import score_settings
+
     metrics = list(setting["metrics"])
     changed = [k for k in sorted(set(setting) | set(reference)) if setting.get(k) != reference.get(k)]
     if not changed:
         return metrics
+    affects = score_settings()
     hit: set[str] = set()
     for key in changed:
-        hit |= AFFECTS.get(key, frozenset(metrics))
+        hit |= affects.get(key, frozenset(metrics))
     return [m for m in metrics if m in hit]
 
 
@@ -120,11 +118,12 @@ def _score(name: str, arrays: Arrays, seed: int, options: Mapping[str, Any]) -> 
 def _check_array_metrics(settings: Mapping[str, Mapping[str, Any]]) -> None:
     from lvae.metrics.registry import METRICS
 
+    arrays = [m for m, spec in METRICS.items() if spec.from_arrays is not None]
     for name, s in settings.items():
-        bad = [m for m in s["metrics"] if m not in METRICS or METRICS[m].from_arrays is None]
+        bad = [m for m in s["metrics"] if m not in arrays]
         if bad:
             raise ValueError(f"setting {name!r}: re-scoring from codes supports the array metrics "
-                             f"(mig, dci, sap, modularity), not {bad}; pass evaluate= to score them")
+                             f"({', '.join(arrays)}), not {bad}; pass evaluate= to score them")
 
 
 def _tasks(trial: str, samples: Mapping[tuple, EncodedSample], settings: Mapping[str, Mapping[str, Any]],

@@ -18,12 +18,19 @@ import pandas as pd
 
 from analysis.collapse import usable
 from analysis.paired import LEVEL, Paired
-from analysis.table import HP_PREFIX, completed, higher_is_better, resolve_metrics, with_cells
+from analysis.table import (
+    TRAINING_HP_COLUMNS,
+    completed,
+    higher_is_better,
+    resolve_metrics,
+    with_cells,
+)
+from lvae.contract import HP_PREFIX
 
 #: comparisons against a fixed beta chosen on held-out seeds
 PICKS = ("best", "median", "worst")
 #: training settings that must match for two cells to be compared (besides dataset/architecture)
-SHARED = ("hp.lr", "hp.latent_dim", "hp.batch_size", "hp.objective_lr", "hp.train_steps", "metric_settings")
+SHARED = (*TRAINING_HP_COLUMNS, "metric_settings")
 COLUMNS = ["dataset", "architecture", "metric", "comparison", "selection", "lambda_default", "lambda_used",
            "lvae_cell", "fixed_cell", "beta", "n_pairs", "lvae_median", "fixed_median", "median_diff",
            "median_diff_lo", "median_diff_hi", "p_better", "p_better_lo", "p_better_hi", "p_value",

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from analysis.table import completed
+from analysis.table import HEADLINE_METRICS, completed
 
 Evaluate = Callable[..., Mapping[str, float]]
 
@@ -76,7 +76,7 @@ def default_evaluate() -> Evaluate:
     return evaluate_run
 
 
-def pick_models(df: pd.DataFrame, k: int = 6, by: str = "metric.dci.disentanglement",
+def pick_models(df: pd.DataFrame, k: int = 6, by: str = HEADLINE_METRICS[0],
                 has_model: Callable[[str], bool] | None = None) -> pd.DataFrame:
     """k finished trials spread evenly over the ranking by ``by`` (best, worst and between).
 

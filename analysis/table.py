@@ -13,23 +13,39 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-HP_PREFIX = "hp."
-METRIC_PREFIX = "metric."
+from lvae.contract import (
+    BETA_TAG,
+    HP_PREFIX,
+    KL_TAG,
+    LOSS_TAGS,
+    METRIC_PREFIX,
+    RECON_TAG,
+    TRAINING_HPS,
+    TUNE_KEYS,
+)
+
 #: columns that identify a cell besides the hyperparameters.
 CELL_BASE = ("dataset", "objective", "architecture")
 #: the status Ray Tune gives a trial that finished normally.
 DONE = "TERMINATED"
-#: headline metrics, in the order reports show them (the ones present are used).
-HEADLINE_METRICS = (
-    "metric.dci.disentanglement",
-    "metric.mig",
-    "metric.sap",
-    "metric.factor_vae.eval_accuracy",
-    "metric.beta_vae.eval_accuracy",
-    "metric.modularity",  # lvae.metrics keeps a key equal to its metric bare
-)
-#: columns where lower is better; every metric.* column is higher-is-better.
-LOWER_IS_BETTER = frozenset({"loss_total", "loss_recon", "loss_kl"})
+#: headline metrics, in the order reports show them (the ones present are used): a choice,
+#: checked against the keys lvae.metrics produces by tests/test_contract.py
+HEADLINE_METRICS = tuple(METRIC_PREFIX + key for key in (
+    "dci.disentanglement",
+    "mig",
+    "sap",
+    "factor_vae.eval_accuracy",
+    "beta_vae.eval_accuracy",
+    "modularity",  # lvae.metrics keeps a key equal to its metric bare
+))
+#: columns where lower is better (the loss terms); every metric.* column is higher-is-better.
+LOWER_IS_BETTER = frozenset(TUNE_KEYS[tag] for tag in LOSS_TAGS)
+#: columns of the trainer's final values, named by lvae.contract (results.csv and trajectories)
+BETA_EFF, LOSS_RECON, LOSS_KL = (TUNE_KEYS[tag] for tag in (BETA_TAG, RECON_TAG, KL_TAG))
+#: the training settings every trial records (hp.lr, ..., hp.train_steps)
+TRAINING_HP_COLUMNS = tuple(HP_PREFIX + column for column in TRAINING_HPS.values())
+#: the steps a trial was set to run (``steps`` holds the steps it completed)
+TRAIN_STEPS = HP_PREFIX + TRAINING_HPS["steps"]
 
 
 def hp_columns(df: pd.DataFrame) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.table import with_cells
+from analysis.table import BETA_EFF, with_cells
 
 
 def _with_cell(trajectories: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
@@ -13,7 +13,7 @@ def _with_cell(trajectories: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame
 
 
 def trajectory_bands(
-    trajectories: pd.DataFrame, trials: pd.DataFrame, column: str = "beta_eff"
+    trajectories: pd.DataFrame, trials: pd.DataFrame, column: str = BETA_EFF
 ) -> pd.DataFrame:
     """Per cell and step: median, 25% and 75% quantiles, min and max of ``column`` over seeds."""
     cols = ["cell", "objective", "step", "median", "q25", "q75", "min", "max", "n_seeds"]
@@ -31,7 +31,7 @@ def trajectory_bands(
 
 
 def trajectory_endpoints(
-    trajectories: pd.DataFrame, trials: pd.DataFrame, column: str = "beta_eff"
+    trajectories: pd.DataFrame, trials: pd.DataFrame, column: str = BETA_EFF
 ) -> pd.DataFrame:
     """Per cell: median over seeds of the first and last logged value of ``column``."""
     d = _with_cell(trajectories, trials).dropna(subset=[column]).sort_values(["trial", "step"])

@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from analysis.report import TIMINGS_NAME, write_report  # noqa: E402
+from lvae.contract import RESULTS_FILE  # noqa: E402
 
 TARGET = 0.10
 
@@ -61,7 +62,7 @@ def sweep_seconds(exp_dir: Path) -> tuple[float, str]:
     span = _files_span(exp_dir)
     if span:
         return span, "span of the trials' files (first TensorBoard event to last file)"
-    df = pd.read_csv(exp_dir / "results.csv")
+    df = pd.read_csv(exp_dir / RESULTS_FILE)
     col = "wall_time_s" if "wall_time_s" in df else "train_wall_time_s"
     concurrency = max(1, os.cpu_count() or 1)
     return float(df[col].sum()) / concurrency, f"sum of {col} / {concurrency} cores"

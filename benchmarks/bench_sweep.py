@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from lvae.contract import RESULTS_FILE
+
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 1.25
 TRIALS, CONCURRENCY = 4, 2
@@ -64,7 +66,7 @@ def main() -> int:
     if proc.returncode != 0:
         print(proc.stdout[-3000:], proc.stderr[-3000:])
         return 1
-    df = pd.read_csv(storage / "bench" / "results.csv")
+    df = pd.read_csv(storage / "bench" / RESULTS_FILE)
     trainer = df["train_wall_time_s"].astype(float)
     ideal = trainer.sum() / CONCURRENCY
     efficiency = wall / ideal

@@ -2,7 +2,9 @@
 writes to results.csv, where a run keeps its files, and when a latent counts as active.
 
 ``lvae`` owns them because everything downstream reads what the trainer writes;
-``sweeps`` and ``analysis`` import them from here instead of spelling them again.
+``sweeps`` and ``analysis`` import them from here instead of spelling them again
+(``tests/test_contract.py`` renames some and checks that both sides follow;
+docs/architecture.md, "Data flow").
 """
 
 from __future__ import annotations
@@ -14,30 +16,48 @@ METRICS_FILE = "metrics.json"
 TB_DIR = "tb"
 
 # --- TensorBoard tags / trainer record keys -------------------------------------------
-LOSS_TAGS = ("loss/total", "loss/recon", "loss/kl")
+TOTAL_TAG, RECON_TAG, KL_TAG = "loss/total", "loss/recon", "loss/kl"
+LOSS_TAGS = (TOTAL_TAG, RECON_TAG, KL_TAG)
 BETA_TAG = "beta/effective"
 OBJECTIVE_PREFIX = "objective/"
 KL_DIM_TAG = "kl/dim_"
 METRIC_TAG = "metric/"
 STEPS_PER_S_TAG = "perf/steps_per_s"
+#: seconds spent on the metrics along training, logged next to them
+TRACK_SECONDS_TAG = "perf/track_seconds"
+#: tags whose last value ends up in results.csv, in its column order (as their Tune key)
+FINAL_TAGS = (*LOSS_TAGS, BETA_TAG)
 
 # --- Tune report keys and results.csv columns (sweeps) ----------------------------------
 #: trainer record tag -> flat Tune key (Tune keys carry no slashes)
 TUNE_KEYS = {
-    "loss/total": "loss_total",
-    "loss/recon": "loss_recon",
-    "loss/kl": "loss_kl",
+    TOTAL_TAG: "loss_total",
+    RECON_TAG: "loss_recon",
+    KL_TAG: "loss_kl",
     BETA_TAG: "beta_eff",
     STEPS_PER_S_TAG: "steps_per_s",
 }
+#: objective/<key> -> obj_<key> and kl/dim_XX -> kl_dim_XX in Tune reports
+OBJECTIVE_TUNE_PREFIX = "obj_"
+KL_DIM_TUNE_PREFIX = "kl_dim_"
 HP_PREFIX = "hp."
+#: TrainConfig fields that define a cell besides the objective, recorded as hp.<column>
+#: (``steps`` as ``hp.train_steps``: ``steps`` is the column of steps completed)
+TRAINING_HPS = {"lr": "lr", "latent_dim": "latent_dim", "batch_size": "batch_size",
+                "objective_lr": "objective_lr", "steps": "train_steps"}
 METRIC_PREFIX = "metric."
 EVAL_PREFIX = "eval."
 KL_DIM_PREFIX = "kl.dim_"
 RUN_DIR = "run"  # a trial's run folder inside its Tune trial folder
+RESULTS_FILE = "results.csv"  # one row per trial, in the experiment folder
+#: results.csv columns without which a trial cannot be placed in a cell or found on disk
+REQUIRED_COLUMNS = ("trial_id", "status", "objective", "seed", "dataset", "architecture", "trial_dir")
+#: how each trial's metrics were estimated, as eval.<name> columns (``eval.metrics``, the
+#: list computed, is recorded too but does not define the estimator)
+EVAL_SETTINGS = ("probe", "num_train", "num_test", "num_bins", "representation", "seed")
 
 #: nats of final per-latent KL above which a latent is active; a trial with none is
-#: collapsed (docs/analysis.md, "Collapse")
+#: collapsed (docs/analysis.md, "Posterior collapse")
 ACTIVE_KL = 0.01
 
 

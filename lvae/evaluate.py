@@ -22,10 +22,13 @@ import torch
 from lvae.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from lvae.cli import read_json, run_cli
 from lvae.config import TrainConfig, write_json_atomic
+from lvae.contract import CONFIG_FILE, METRICS_FILE
 from lvae.data import GroundTruthDataset, get_dataset
 from lvae.models import get_model
 
 Encoder = Callable[[np.ndarray], np.ndarray]
+#: codes a model is scored on: the posterior means, or one sample of the posterior
+REPRESENTATIONS = ("mean", "sampled")
 
 
 @dataclass
@@ -41,7 +44,7 @@ def load_run(
 ) -> LoadedRun:
     """Rebuild a run's model from ``config.json`` + ``checkpoint.pt`` (weights only)."""
     run_dir = Path(run_dir)
-    config_path, ckpt_path = run_dir / "config.json", run_dir / CHECKPOINT_NAME
+    config_path, ckpt_path = run_dir / CONFIG_FILE, run_dir / CHECKPOINT_NAME
     if not run_dir.exists():
         raise FileNotFoundError(f"{run_dir} does not exist; expected a folder written by python -m lvae.train")
     if not run_dir.is_dir():
@@ -80,7 +83,7 @@ def make_encoder(
     model: torch.nn.Module, representation: str = "mean", seed: int = 0, batch_size: int = 1000
 ) -> Encoder:
     """observations (N, C, 64, 64) float32 -> codes (N, D): the mean, or a posterior sample."""
-    if representation not in ("mean", "sampled"):
+    if representation not in REPRESENTATIONS:
         raise ValueError(f"representation must be 'mean' or 'sampled', got {representation!r}")
     device = next(model.parameters()).device
     gen = torch.Generator(device=device)
@@ -115,8 +118,9 @@ def evaluate_loaded(
 ) -> dict[str, float]:
     """Compute ``metrics`` for an in-memory model; write metrics.json into run_dir if asked.
 
-    ``options`` are representation choices shared by the metrics they concern:
-    ``num_bins`` (MIG, modularity), ``dci_probe`` and ``n_jobs`` (DCI).
+    ``options`` are representation choices shared by the metrics they concern, such as
+    ``num_bins`` (MIG, modularity), ``dci_probe`` and ``n_jobs`` (DCI); see
+    :func:`metric_options`.
     """
     from lvae.metrics.registry import compute_many
 
@@ -134,7 +138,7 @@ def evaluate_loaded(
         model.train(was_training)
     if write and run_dir is not None:
         write_json_atomic(
-            Path(run_dir) / "metrics.json",
+            Path(run_dir) / METRICS_FILE,
             {
                 "metrics": values,
                 "seed": seed,
@@ -149,22 +153,18 @@ def evaluate_loaded(
     return values
 
 
-#: flat option -> (metrics it applies to, the metric's own keyword)
-OPTION_TARGETS: dict[str, tuple[tuple[str, ...], str]] = {
-    "num_bins": (("mig", "modularity"), "num_bins"),
-    "dci_probe": (("dci",), "probe"),
-    "n_jobs": (("dci",), "n_jobs"),
-}
-
-
 def metric_options(metrics: Sequence[str], **options: Any) -> dict[str, dict[str, Any]]:
-    """Spread flat representation choices over the metrics that take them."""
-    unknown = sorted(set(options) - set(OPTION_TARGETS))
+    """Spread flat representation choices over the metrics that take them (each metric's
+    registry entry names the settings it takes: lvae.metrics.registry.setting_targets)."""
+    from lvae.metrics.registry import setting_targets
+
+    option_targets = setting_targets()
+    unknown = sorted(set(options) - set(option_targets))
     if unknown:
-        raise ValueError(f"unknown evaluation option(s) {unknown}; valid: {sorted(OPTION_TARGETS)}")
+        raise ValueError(f"unknown evaluation option(s) {unknown}; valid: {sorted(option_targets)}")
     out: dict[str, dict[str, Any]] = {}
     for key, value in options.items():
-        targets, keyword = OPTION_TARGETS[key]
+        targets, keyword = option_targets[key]
         for name in metrics:
             if name in targets and value is not None:
                 out.setdefault(name, {})[keyword] = value
@@ -214,24 +214,31 @@ def evaluate_run(
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI; metric names, settings and their defaults come from the metric registry."""
     from lvae.metrics.dci import PROBES
-    from lvae.metrics.registry import METRICS
+    from lvae.metrics.registry import METRICS, setting_default, setting_targets
 
+    bins_for = "/".join(setting_targets()["num_bins"][0])
     p = argparse.ArgumentParser(prog="python -m lvae.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", help="folder written by python -m lvae.train")
-    p.add_argument("--metrics", default="mig,dci,sap,modularity,factor_vae,beta_vae",
-                   help=f"comma-separated subset of {','.join(METRICS)}")
+    p.add_argument("--metrics", default=",".join(METRICS), help=f"comma-separated subset of {','.join(METRICS)}")
     p.add_argument("--num-train", type=int, default=10_000, help="points for training probes / MIG (default 10000)")
     p.add_argument("--num-test", type=int, default=5_000, help="held-out points (default 5000)")
     p.add_argument("--seed", type=int, default=0, help="seed of every sample drawn (default 0)")
-    p.add_argument("--representation", choices=("mean", "sampled"), default="mean")
-    p.add_argument("--num-bins", type=int, default=20, help="bins for MIG/modularity (default 20)")
-    p.add_argument("--dci-probe", default="gbt", choices=sorted(PROBES),
-                   help="DCI probe: gbt (disentanglement_lib's GradientBoostingClassifier), hgb (10-20x faster, same importance measure on histogram trees; reads up to ~0.04 higher) or logistic (linear baseline)")
+    p.add_argument("--representation", choices=REPRESENTATIONS, default=REPRESENTATIONS[0])
+    p.add_argument("--num-bins", type=int, default=setting_default("num_bins"),
+                   help=f"bins for {bins_for} (default {setting_default('num_bins')})")
+    p.add_argument("--dci-probe", default=setting_default("dci_probe"), choices=sorted(PROBES),
+                   help="DCI probe: gbt (disentanglement_lib's GradientBoostingClassifier), hgb (faster, "
+                        "reads slightly higher; docs/metrics.md, 'DCI probes') or logistic (linear baseline)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--data-root", default=None)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     return run_cli(lambda: _evaluate_cli(args))
 
 
@@ -246,7 +253,7 @@ def _evaluate_cli(args: argparse.Namespace) -> int:
     print(f"{'metric':{width}s}  value")
     for key, value in values.items():
         print(f"{key:{width}s}  {value:.4f}")
-    print(f"wrote {Path(args.run_dir) / 'metrics.json'}")
+    print(f"wrote {Path(args.run_dir) / METRICS_FILE}")
     return 0
 
 

@@ -12,18 +12,11 @@ metric registry), never copied here.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
 from lvae.config import TrainConfig
-
-#: TrainConfig fields that define a cell besides the objective (recorded as ``hp.<name>``;
-#: ``steps`` as ``hp.train_steps`` because ``steps`` is the column of steps completed).
-TRAINING_HPS = {"lr": "lr", "latent_dim": "latent_dim", "batch_size": "batch_size",
-                "objective_lr": "objective_lr", "steps": "train_steps"}
-#: prefix of the metric-estimator columns in results.csv
-EVAL_PREFIX = "eval."
+from lvae.contract import EVAL_PREFIX, HP_PREFIX, TRAINING_HPS
 
 
 def effective_objective_params(objective: str | None, params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -46,15 +39,7 @@ def _train_default(name: str) -> Any:
 
 def training_hps(train: Mapping[str, Any]) -> dict[str, Any]:
     """``hp.*`` entries for the training settings of a trial (TrainConfig defaults filled in)."""
-    return {f"hp.{column}": train.get(name, _train_default(name)) for name, column in TRAINING_HPS.items()}
-
-
-def _metric_default(metric: str, option: str) -> Any:
-    """The default of a metric's keyword option, from the metric registry itself."""
-    from lvae.metrics.registry import METRICS
-
-    fn = METRICS[metric].from_arrays
-    return inspect.signature(fn).parameters[option].default
+    return {HP_PREFIX + column: train.get(name, _train_default(name)) for name, column in TRAINING_HPS.items()}
 
 
 def metric_settings(train: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,13 +48,15 @@ def metric_settings(train: Mapping[str, Any]) -> dict[str, Any]:
     ``eval.probe`` is DCI's probe and ``eval.num_bins`` the bins of MIG/modularity, as
     resolved by ``lvae.evaluate`` (the registry's default when the sweep set none).
     """
+    from lvae.metrics.registry import setting_default
+
     options = dict(train.get("eval_options") or {})
     return {
         f"{EVAL_PREFIX}metrics": ",".join(train.get("evaluate") or []),
-        f"{EVAL_PREFIX}probe": options.get("dci_probe") or _metric_default("dci", "probe"),
+        f"{EVAL_PREFIX}probe": options.get("dci_probe") or setting_default("dci_probe"),
         f"{EVAL_PREFIX}num_train": train.get("eval_num_train", _train_default("eval_num_train")),
         f"{EVAL_PREFIX}num_test": train.get("eval_num_test", _train_default("eval_num_test")),
-        f"{EVAL_PREFIX}num_bins": options.get("num_bins") or _metric_default("mig", "num_bins"),
+        f"{EVAL_PREFIX}num_bins": options.get("num_bins") or setting_default("num_bins"),
         f"{EVAL_PREFIX}representation": train.get("eval_representation",
                                                   _train_default("eval_representation")),
         f"{EVAL_PREFIX}seed": train.get("eval_seed", _train_default("eval_seed")),

@@ -18,16 +18,25 @@ import pandas as pd
 
 from lvae.atomic import atomic_path
 from lvae.config import write_json_atomic
-from lvae.contract import KL_DIM_PREFIX, count_active
-from sweeps.provenance import EVAL_PREFIX, effective_objective_params, metric_settings, training_hps
+from lvae.contract import (
+    EVAL_PREFIX,
+    FINAL_TAGS,
+    HP_PREFIX,
+    KL_DIM_PREFIX,
+    KL_DIM_TUNE_PREFIX,
+    METRIC_PREFIX,
+    RESULTS_FILE,
+    TUNE_KEYS,
+    count_active,
+)
+from sweeps.provenance import effective_objective_params, metric_settings, training_hps
 
 SWEEP_FILE = "sweep.json"
-RESULTS_FILE = "results.csv"
 FIRST_COLUMNS = [
     "trial_id", "status", "error", "experiment", "space", "preset", "dataset", "architecture",
     "objective", "cell", "seed",
 ]
-LOSS_COLUMNS = ["steps", "loss_total", "loss_recon", "loss_kl", "beta_eff"]
+LOSS_COLUMNS = ["steps", *(TUNE_KEYS[tag] for tag in FINAL_TAGS)]
 #: latents with final KL above analysis.collapse.ACTIVE_KL, and whether none is
 COLLAPSE_COLUMNS = ["active_dims", "collapsed"]
 TAIL_COLUMNS = ["node", "node_id", "device", "num_failures", "resumed_from", "wall_time_s", "train_wall_time_s", "trial_dir"]
@@ -106,16 +115,16 @@ def trial_row(trial, exp_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
     row.update(training_hps(train_cfg))
     # every effective parameter, defaults included: the same configuration is the same cell
     for key, value in effective_objective_params(cell.get("objective"), cell.get("objective_params")).items():
-        row[f"hp.{key}"] = value
+        row[HP_PREFIX + key] = value
     row.update(metric_settings(train_cfg))
     row["steps"] = last.get("step", 0) or 0
     for key in LOSS_COLUMNS[1:]:
         row[key] = last.get(key, math.nan)
     for key, value in last.items():
-        if key.startswith("metric."):
+        if key.startswith(METRIC_PREFIX):
             row[key] = value
-        elif key.startswith("kl_dim_"):  # final per-latent KL: active_dims / collapsed
-            row["kl.dim_" + key[len("kl_dim_"):]] = value
+        elif key.startswith(KL_DIM_TUNE_PREFIX):  # final per-latent KL: active_dims / collapsed
+            row[KL_DIM_PREFIX + key[len(KL_DIM_TUNE_PREFIX):]] = value
     kl = [v for k, v in row.items() if k.startswith(KL_DIM_PREFIX)]
     row["active_dims"] = count_active(kl) if kl else math.nan
     row["collapsed"] = bool(row["active_dims"] == 0) if kl else None
@@ -163,10 +172,8 @@ def collect(exp_dir: Path) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=FIRST_COLUMNS + LOSS_COLUMNS + TAIL_COLUMNS)
-    hp = sorted(c for c in df.columns if c.startswith("hp."))
-    metrics = sorted(c for c in df.columns if c.startswith("metric."))
-    evals = sorted(c for c in df.columns if c.startswith(EVAL_PREFIX))
-    kl = sorted(c for c in df.columns if c.startswith("kl.dim_"))
+    hp, metrics, evals, kl = (sorted(c for c in df.columns if c.startswith(prefix))
+                              for prefix in (HP_PREFIX, METRIC_PREFIX, EVAL_PREFIX, KL_DIM_PREFIX))
     ordered = FIRST_COLUMNS + hp + LOSS_COLUMNS + COLLAPSE_COLUMNS + metrics + evals + kl + TAIL_COLUMNS
     df = df.reindex(columns=ordered)
     return df.sort_values(["cell", "seed", "trial_id"], kind="stable").reset_index(drop=True)

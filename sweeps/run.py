@@ -31,13 +31,14 @@ if __package__ in (None, ""):  # `python sweeps/run.py` from a checkout that is 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lvae.cli import EXIT_INTERRUPTED, InputError, error_line, parse_json, run_cli  # noqa: E402
+from lvae.contract import METRIC_PREFIX, RESULTS_FILE  # noqa: E402
 from sweeps.presets import PRESETS, Preset, get_preset  # noqa: E402
 from sweeps.spaces import SPACES, Space, get_space, seeds_for  # noqa: E402
 from sweeps.storage import ExperimentStorage, check_storage  # noqa: E402
 
 log = logging.getLogger("sweeps.run")
 
-OPTUNA_METRICS_DEFAULT = "metric.dci.disentanglement"
+OPTUNA_METRICS_DEFAULT = METRIC_PREFIX + "dci.disentanglement"
 #: settings baked into the trials when the sweep starts: a --resume that asks for other
 #: values would silently keep the saved ones, so it is refused instead
 FIXED_ON_RESUME = ("dataset", "data_root", "seeds", "metric", "steps")
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", help=f"named search space: {', '.join(SPACES)} (required unless --list)")
     p.add_argument("--list", action="store_true", help="list every space, its question and trial counts")
     p.add_argument("--preset", default="local", choices=list(PRESETS),
-                   help="scale: smoke (seconds/trial, tests), local (laptop, <20 min), paper (300k steps, 10 seeds)")
+                   help="scale: " + "; ".join(f"{pr.name} ({pr.description})" for pr in PRESETS.values()))
     p.add_argument("--dataset", default="dsprites_procedural", help="dataset name (default dsprites_procedural)")
     p.add_argument("--data-root", default=None, help="data folder on every node (default $LVAE_DATA or ~/.cache/lvae)")
     p.add_argument("--storage", default="results",
@@ -117,7 +118,7 @@ def validate(args: argparse.Namespace) -> tuple[Space, Preset]:
         preset = dataclasses.replace(preset, steps=args.steps)
     if args.metric and space.kind != "optuna":
         raise SweepError(f"--metric only applies to the lvae_optuna space, not {space.name!r}")
-    if args.metric and not args.metric.startswith("metric."):
+    if args.metric and not args.metric.startswith(METRIC_PREFIX):
         raise SweepError(f"--metric must name a reported metric such as {OPTUNA_METRICS_DEFAULT}, got {args.metric!r}")
     if args.name is not None:
         check_name(args.name)
@@ -496,7 +497,7 @@ def discard_unstarted(exp: ExperimentStorage) -> None:
 def run(args: argparse.Namespace) -> int:
     plan = plan_sweep(args)
     exp, space, preset = plan.exp, plan.space, plan.preset
-    from sweeps.results import quiet_unstarted_trials, write_sweep_file
+    from sweeps.results import SWEEP_FILE, quiet_unstarted_trials, write_sweep_file
 
     resume = resume_command(args, plan.name)
     print(f"sweep {space.name} ({preset.name}): {space.num_trials(preset, args.seeds)} trials -> {exp.uri}", flush=True)
@@ -504,7 +505,7 @@ def run(args: argparse.Namespace) -> int:
         start_ray(args)
         if not args.resume:
             write_sweep_file(exp.local_dir, plan.settings)
-            exp.upload("sweep.json")
+            exp.upload(SWEEP_FILE)
         tuner = make_tuner(space, preset, args, exp, resume=args.resume)
     except KeyboardInterrupt:
         if not args.resume:
@@ -532,7 +533,7 @@ def summarise(plan: Plan, args: argparse.Namespace, wall: float, resume: str, ct
     exp = plan.exp
     exp.download()
     results_path, df = write_results(exp.local_dir)
-    exp.upload("results.csv")
+    exp.upload(RESULTS_FILE)
     counts = df["status"].value_counts().to_dict() if len(df) else {}
     print(f"\n{len(df)} trials in {wall:.0f} s: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     for _, row in df[df["status"] == "ERROR"].iterrows():

@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,20 @@ from ray import tune
 from lvae.atomic import atomic_path
 from lvae.checkpoint import CHECKPOINT_NAME
 from lvae.config import TrainConfig
-from lvae.contract import OBJECTIVE_PREFIX, TUNE_KEYS
+from lvae.contract import (
+    FINAL_TAGS,
+    KL_DIM_TAG,
+    KL_DIM_TUNE_PREFIX,
+    METRIC_PREFIX,
+    OBJECTIVE_PREFIX,
+    OBJECTIVE_TUNE_PREFIX,
+    RUN_DIR,
+    TUNE_KEYS,
+)
 from lvae.train import NonFiniteLossError, train
 
 log = logging.getLogger("sweeps.trainable")
 
-RUN_DIR = "run"
 #: Errors that would recur on every retry: recorded as the trial's error, not retried.
 DETERMINISTIC_ERRORS = (NonFiniteLossError, ValueError, KeyError)
 
@@ -84,8 +93,49 @@ def _report_record(record: dict[str, Any]) -> dict[str, Any]:
     out = {"step": record["step"], **{key: record.get(tag) for tag, key in TUNE_KEYS.items()}}
     for key, value in record.items():
         if key.startswith(OBJECTIVE_PREFIX):
-            out["obj_" + key[len(OBJECTIVE_PREFIX):]] = value
+            out[OBJECTIVE_TUNE_PREFIX + key[len(OBJECTIVE_PREFIX):]] = value
     return out
+
+
+def _final_report(result: dict[str, Any], train_wall_time_s: float) -> dict[str, Any]:
+    """The trainer's result -> the trial's last Tune report: final losses and beta, the
+    end-of-run metrics and the last per-latent KL (collapse and active dims)."""
+    final = result["final"]
+    out = {
+        "step": result["steps"],
+        **{TUNE_KEYS[tag]: final.get(tag) for tag in FINAL_TAGS},
+        # the whole trainer call: training, checkpoints, reporting and end-of-run metrics
+        "train_wall_time_s": train_wall_time_s,
+        "eval_time_s": result.get("eval_time_s", 0.0),
+        "done_training": True,
+    }
+    for key, value in result.get("metrics", {}).items():
+        out[METRIC_PREFIX + key] = value
+    for key, value in final.items():
+        if key.startswith(KL_DIM_TAG):
+            out[KL_DIM_TUNE_PREFIX + key[len(KL_DIM_TAG):]] = value
+    return out
+
+
+def _report_hook(extra: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """The trainer's hook: every record to Tune (with ``extra``), with its checkpoint if any."""
+
+    def hook(record: dict[str, Any]) -> None:
+        metrics = {**_report_record(record), **extra}
+        ckpt_path = record.get("checkpoint")
+        if not ckpt_path:
+            tune.report(metrics)
+            return
+        with tempfile.TemporaryDirectory(prefix="lvae-ckpt-") as d:
+            # hard link when possible: the checkpoint is immutable once renamed into place
+            try:
+                os.link(ckpt_path, Path(d) / CHECKPOINT_NAME)
+            except OSError:
+                shutil.copyfile(ckpt_path, Path(d) / CHECKPOINT_NAME)
+            (Path(d) / "meta.json").write_text(json.dumps({"step": record["step"]}))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+
+    return hook
 
 
 def lvae_trainable(config: dict[str, Any]) -> None:
@@ -104,45 +154,12 @@ def lvae_trainable(config: dict[str, Any]) -> None:
     node["device"] = device
     train_cfg = train_config_from_trial(config, run_dir, device, threads)
 
-    def hook(record: dict[str, Any]) -> None:
-        metrics = {**_report_record(record), **node, "resumed_from": resumed_from}
-        ckpt_path = record.get("checkpoint")
-        if not ckpt_path:
-            tune.report(metrics)
-            return
-        with tempfile.TemporaryDirectory(prefix="lvae-ckpt-") as d:
-            # hard link when possible: the checkpoint is immutable once renamed into place
-            try:
-                os.link(ckpt_path, Path(d) / CHECKPOINT_NAME)
-            except OSError:
-                shutil.copyfile(ckpt_path, Path(d) / CHECKPOINT_NAME)
-            (Path(d) / "meta.json").write_text(json.dumps({"step": record["step"]}))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
-
     t0 = time.perf_counter()
     try:
-        result = train(train_cfg, hook=hook)
+        result = train(train_cfg, hook=_report_hook({**node, "resumed_from": resumed_from}))
     except DETERMINISTIC_ERRORS as exc:
         # Recorded as the trial's error without burning retries (it would fail the same way).
         log.error("trial failed deterministically: %s", exc)
         tune.report({"trial_error": f"{type(exc).__name__}: {exc}", **node, "done_training": False})
         return
-    final = {
-        "step": result["steps"],
-        "loss_total": result["final"].get("loss/total"),
-        "loss_recon": result["final"].get("loss/recon"),
-        "loss_kl": result["final"].get("loss/kl"),
-        "beta_eff": result["final"].get("beta/effective"),
-        # the whole trainer call: training, checkpoints, reporting and end-of-run metrics
-        "train_wall_time_s": time.perf_counter() - t0,
-        "eval_time_s": result.get("eval_time_s", 0.0),
-        "done_training": True,
-        "resumed_from": resumed_from,
-        **node,
-    }
-    for key, value in result.get("metrics", {}).items():
-        final[f"metric.{key}"] = value
-    for key, value in result["final"].items():
-        if key.startswith("kl/dim_"):  # the last logged per-latent KL: collapse and active dims
-            final["kl_" + key.split("/", 1)[1]] = value
-    tune.report(final)
+    tune.report({**_final_report(result, time.perf_counter() - t0), "resumed_from": resumed_from, **node})

@@ -3,7 +3,12 @@ and what results.csv and the analysis read, through lvae.contract."""
 
 from __future__ import annotations
 
+import ast
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from lvae import contract
 from sweeps.trainable import _report_record
@@ -33,3 +38,105 @@ def test_active_latents_and_collapse_threshold() -> None:
     from analysis.collapse import ACTIVE_KL
 
     assert ACTIVE_KL is contract.ACTIVE_KL
+
+
+# ------------------------------------------------------------- writer meets reader
+REPO = Path(__file__).resolve().parents[1]
+#: names changed in lvae/contract.py's source for the rename test: (old line, new line)
+RENAMES = (
+    ('BETA_TAG = "beta/effective"', 'BETA_TAG = "beta/eff"'),
+    ('BETA_TAG: "beta_eff"', 'BETA_TAG: "beta_final"'),
+    ('METRIC_PREFIX = "metric."', 'METRIC_PREFIX = "score."'),
+    ('KL_DIM_TUNE_PREFIX = "kl_dim_"', 'KL_DIM_TUNE_PREFIX = "kl_final_"'),
+    ('KL_DIM_PREFIX = "kl.dim_"', 'KL_DIM_PREFIX = "latent_kl."'),
+    ('RUN_DIR = "run"', 'RUN_DIR = "work"'),
+    ('RESULTS_FILE = "results.csv"', 'RESULTS_FILE = "trials.csv"'),
+)
+RENAMED_RUN = """
+import sys, types
+from pathlib import Path
+import lvae
+src = Path(sys.argv[1]).read_text()
+for old, new in {renames!r}:
+    assert src.count(old) == 1, old
+    src = src.replace(old, new)
+mod = types.ModuleType("lvae.contract")
+mod.__file__ = sys.argv[1]
+exec(compile(src, sys.argv[1], "exec"), mod.__dict__)
+sys.modules["lvae.contract"] = lvae.contract = mod
+import contract_flow
+df = contract_flow.check_pipeline(Path(sys.argv[2]))
+cols = set(df.columns)
+assert {{"beta_final", "score.mig", "latent_kl.00"}} <= cols, sorted(cols)
+assert not {{"beta_eff", "metric.mig", "kl.dim_00"}} & cols, sorted(cols)
+assert (Path(sys.argv[2]) / "exp" / "trials.csv").is_file() and df["run_dir"][0].endswith("/work")
+"""
+
+
+def test_trainer_result_reaches_the_analysis(tmp_path: Path) -> None:
+    """Trainer tags -> trainable's Tune report -> results.csv row -> analysis columns."""
+    from contract_flow import check_pipeline
+
+    check_pipeline(tmp_path)
+
+
+def test_renaming_in_contract_py_moves_writer_and_reader_together(tmp_path: Path) -> None:
+    """Change names in lvae/contract.py's source only: the sweep writes the new names and
+    the analysis reads them (a copy of a name anywhere on the way would break this)."""
+    code = RENAMED_RUN.format(renames=RENAMES)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)])}
+    proc = subprocess.run([sys.executable, "-c", code, str(REPO / "lvae" / "contract.py"), str(tmp_path)],
+                          capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+#: values that are plain column names (status, seed, ...): used everywhere by that name
+PLAIN_COLUMNS = ("REQUIRED_COLUMNS", "EVAL_SETTINGS", "TRAINING_HPS")
+
+
+def contract_strings() -> dict[str, str]:
+    """Every name lvae.contract defines (tags, keys, prefixes, file names) -> its constant."""
+    out: dict[str, str] = {}
+    for name, value in vars(contract).items():
+        if name.startswith("_") or name in PLAIN_COLUMNS:
+            continue
+        values = [value] if isinstance(value, str) else []
+        if isinstance(value, dict):
+            values = [*value, *value.values()]
+        elif isinstance(value, tuple):
+            values = list(value)
+        out.update({v: name for v in values if isinstance(v, str)})
+    return out
+
+
+def test_sweeps_and_analysis_never_spell_a_contract_name() -> None:
+    """Downstream code imports the contract's names; a string literal equal to one is a
+    second copy that a rename would leave behind."""
+    names = contract_strings()
+    assert {"beta/effective", "beta_eff", "metric.", "results.csv", "run"} <= set(names)
+    files = [*sorted((REPO / "sweeps").glob("*.py")), *sorted((REPO / "analysis").glob("*.py")),
+             REPO / "lvae" / "evaluate.py"]
+    found = [f"{path.relative_to(REPO)}:{node.lineno}: {node.value!r} is lvae.contract.{names[node.value]}"
+             for path in files for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names]
+    assert not found, "\n".join(found)
+
+
+def test_results_columns_and_eval_settings_match_the_contract() -> None:
+    from sweeps.provenance import metric_settings
+    from sweeps.results import FIRST_COLUMNS, LOSS_COLUMNS, TAIL_COLUMNS
+
+    assert set(contract.REQUIRED_COLUMNS) <= set(FIRST_COLUMNS + TAIL_COLUMNS)
+    assert LOSS_COLUMNS[1:] == [contract.TUNE_KEYS[t] for t in contract.FINAL_TAGS]
+    written = {k[len(contract.EVAL_PREFIX):] for k in metric_settings({})}
+    assert written == {"metrics", *contract.EVAL_SETTINGS}
+
+
+def test_analysis_import_stays_light() -> None:
+    """analysis reads files: importing it (and the report) loads no torch, scikit-learn,
+    Ray or sweeps; lvae.contract gives it the names (docs/architecture.md)."""
+    code = ("import sys, analysis, analysis.report\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'sklearn', 'ray', 'sweeps'})\n"
+            "assert not heavy, heavy\nassert 'lvae.contract' in sys.modules")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]

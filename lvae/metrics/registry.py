@@ -9,12 +9,17 @@ is the number of evaluation points (``num_eval``).
 
 Result keys are namespaced by :func:`namespaced`: ``"<metric>.<key>"``, or just the
 metric name where the key equals it (``"mig"``, ``"sap"``, ``"modularity"``).
+
+Each entry also names the evaluation settings it takes (``lvae.evaluate``'s flat options,
+``TrainConfig.eval_options``), so a new metric is its module plus one entry here; the
+evaluation CLI, the sweeps' provenance columns and the analysis' re-scoring read them.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,6 +46,14 @@ class MetricSpec:
     needs_test: bool = True
     #: sampling metrics: (dataset, encode, seed, num_train, num_test, **options) -> scores
     from_dataset: Callable[..., dict[str, Any]] | None = None
+    #: evaluation setting (a flat option shared by metrics) -> this metric's keyword for it
+    settings: Mapping[str, str] = field(default_factory=dict)
+    #: settings that change only the speed, never a score
+    speed_only: frozenset[str] = frozenset()
+
+    @property
+    def compute_fn(self) -> Callable[..., dict[str, Any]]:
+        return self.from_arrays if self.from_arrays is not None else self.from_dataset  # type: ignore[return-value]
 
 
 def _mig(arrays: Arrays, seed: int, num_bins: int = 20) -> dict[str, Any]:
@@ -68,11 +81,15 @@ def _beta_vae(dataset, encode, seed, num_train, num_test, **options) -> dict[str
 
 
 _EB = "encode_batch_size"
+_BINS = {"num_bins": "num_bins"}
 METRICS: dict[str, MetricSpec] = {
-    "mig": MetricSpec(frozenset({"num_bins", _EB}), from_arrays=_mig, needs_test=False),
-    "dci": MetricSpec(frozenset({"probe", "n_jobs", _EB}), from_arrays=_dci),
+    "mig": MetricSpec(frozenset({"num_bins", _EB}), from_arrays=_mig, needs_test=False, settings=_BINS),
+    "dci": MetricSpec(
+        frozenset({"probe", "n_jobs", _EB}), from_arrays=_dci,
+        settings={"dci_probe": "probe", "n_jobs": "n_jobs"}, speed_only=frozenset({"n_jobs"}),
+    ),
     "sap": MetricSpec(frozenset({_EB}), from_arrays=_sap),
-    "modularity": MetricSpec(frozenset({"num_bins", _EB}), from_arrays=_modularity),
+    "modularity": MetricSpec(frozenset({"num_bins", _EB}), from_arrays=_modularity, settings=_BINS),
     "factor_vae": MetricSpec(
         frozenset({"batch_size", "num_variance_estimate", "prune_std", _EB}), from_dataset=_factor_vae
     ),
@@ -82,6 +99,32 @@ METRICS: dict[str, MetricSpec] = {
 
 def metric_names() -> list[str]:
     return sorted(METRICS)
+
+
+def setting_targets() -> dict[str, tuple[tuple[str, ...], str]]:
+    """Each evaluation setting -> (the metrics that take it, their keyword for it)."""
+    out: dict[str, tuple[tuple[str, ...], str]] = {}
+    for name, spec in METRICS.items():
+        for setting, keyword in spec.settings.items():
+            names, known = out.get(setting, ((), keyword))
+            if known != keyword:
+                raise ValueError(f"setting {setting!r} is {known!r} for {names} but {keyword!r} for {name!r}")
+            out[setting] = ((*names, name), keyword)
+    return out
+
+
+def score_settings() -> dict[str, frozenset[str]]:
+    """Each evaluation setting -> the metrics whose scores it can change."""
+    return {
+        setting: frozenset(n for n in names if setting not in METRICS[n].speed_only)
+        for setting, (names, _) in setting_targets().items()
+    }
+
+
+def setting_default(setting: str) -> Any:
+    """The default a setting takes where it is not given: the first metric's own default."""
+    names, keyword = setting_targets()[setting]
+    return inspect.signature(METRICS[names[0]].compute_fn).parameters[keyword].default
 
 
 def _spec(name: str, options: Mapping[str, Any]) -> MetricSpec:
