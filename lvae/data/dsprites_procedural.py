@@ -168,7 +168,7 @@ class ProceduralGridCache:
         self._remove_stale()
         log.info(
             "generating procedural dSprites (%d images, renderer v%d) into %s with %d thread(s); "
-            "this runs once and takes under a minute on two idle cores",
+            "this runs once (about 9 CPU-seconds, docs/datasets.md)",
             self.rows,
             RENDERER_VERSION,
             self.path,

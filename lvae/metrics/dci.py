@@ -20,17 +20,15 @@ Probes (:data:`PROBES`):
   defaults (100 iterations, learning rate 0.1, depth 3, one sample per leaf allowed, no
   early stopping), and importance measured exactly as GBT measures it: the squared-error
   reduction of the boosting residuals achieved by each split on the training set,
-  summed per code (:mod:`lvae.metrics.boosting_importance`). HGB's own split gains
-  (Newton gains) put less weight on the codes the trees use to fit noise and read up to
-  0.07 higher than ``"gbt"`` on trained models. This measure reads +0.004 to +0.039
-  higher (disentanglement and completeness) on codes of trained dSprites models (VAE,
-  L-VAE, beta-VAE 2/4/8/16) and is 16-21x faster at 10,000 / 5,000 samples
-  (``benchmarks/bench_metrics.py --runs``).
+  summed per code (:mod:`lvae.metrics.boosting_importance`); HGB's own split gains
+  (Newton gains) put less weight on the codes the trees use to fit noise. It reads
+  slightly higher than ``"gbt"`` and is an order of magnitude faster; the measured
+  agreement and speed are in docs/metrics.md ("DCI probes").
   Use ``"gbt"`` for numbers that are compared with the literature.
 - ``"logistic"``: a linear baseline, multinomial ``LogisticRegression`` on codes
   standardised with the train mean/std, importance = |coef| summed over classes.
-  Fastest, but it misses nonlinear codes and leaks importance onto unrelated codes:
-  completeness came out 0.09 below ``"gbt"`` on the same codes. Not a GBT substitute.
+  Fastest, but it misses nonlinear codes and leaks importance onto unrelated codes
+  (docs/metrics.md). Not a GBT substitute.
 
 Probes for different factors are independent, so they are fit in parallel (joblib);
 each is seeded with ``seed``, so the scores do not depend on ``n_jobs``.
