@@ -24,7 +24,7 @@ from PIL import Image
 from lvae.data.base import IMAGE_SIZE
 from lvae.data.checksums import require_file
 from lvae.data.errors import DatasetError
-from lvae.data.image_folder import RGBArrayDataset, cached_images, count_files
+from lvae.data.image_folder import RGBArrayDataset, cached_images, require_images
 from lvae.data.registry import register_dataset
 
 SUBDIR = "celeba"
@@ -116,13 +116,8 @@ def open_celeba_folder(
     images_dir = folder / IMAGES_DIR
     cache = folder / CACHE_NAME
     if not cache.exists():
-        require_file(images_dir, dataset="celeba", layout=LAYOUT, source=SOURCE)
-        n_jpg = count_files(images_dir, ".jpg")
-        if n_jpg != expected_count:
-            raise DatasetError(
-                f"{images_dir}: holds {n_jpg} .jpg images, expected {expected_count} "
-                f"(the rows of {ATTR_FILE})"
-            )
+        require_images(images_dir, ".jpg", expected_count, f", expected {expected_count} (the rows of {ATTR_FILE})",
+                       dataset="celeba", layout=LAYOUT, source=SOURCE)
     images = cached_images(
         cache,
         lambda: [images_dir / f for f in image_names],

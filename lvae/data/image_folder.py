@@ -118,6 +118,15 @@ def count_files(folder: Path, suffix: str) -> int:
         return sum(1 for e in it if e.name.endswith(suffix) and e.is_file())
 
 
+def require_images(images_dir: Path, suffix: str, expected: int, mismatch: str, **release: str) -> None:
+    """Before a cache is built from it: the release's image folder exists and holds
+    ``expected`` files; otherwise the error says ``holds N <suffix> images<mismatch>``."""
+    require_file(images_dir, **release)
+    found = count_files(images_dir, suffix)
+    if found != expected:
+        raise DatasetError(f"{images_dir}: holds {found} {suffix} images{mismatch}")
+
+
 # ----------------------------------------------------------------------- the cache
 def load_cache(path: Path, n: int) -> np.ndarray:
     """Memory-map a cache and check it holds exactly ``n`` resized images."""
@@ -255,13 +264,9 @@ def open_numbered_folder(
     labels = _load_labels(labels_path, n, spec.label_columns)
     cache = folder / spec.cache_name
     if not cache.exists():
-        require_file(images_dir, dataset=spec.name, layout=spec.layout, source=spec.source)
-        n_png = count_files(images_dir, ".png")
-        if n_png != n:
-            raise DatasetError(
-                f"{images_dir}: holds {n_png} .png images but {labels_path.name} has "
-                f"{labels.shape[0]} rows; expected {n} = prod{sizes} of each"
-            )
+        require_images(images_dir, ".png", n,
+                       f" but {labels_path.name} has {labels.shape[0]} rows; expected {n} = prod{sizes} of each",
+                       dataset=spec.name, layout=spec.layout, source=spec.source)
     images = cached_images(
         cache,
         lambda: [images_dir / f"{i:06d}.png" for i in range(n)],
