@@ -140,3 +140,21 @@ def test_analysis_import_stays_light() -> None:
             "assert not heavy, heavy\nassert 'lvae.contract' in sys.modules")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_every_required_column_missing_fails_loudly(tmp_path: Path) -> None:
+    """analysis.load refuses a results.csv without any one of the contract's required
+    columns (naming it), instead of filling it with NaN."""
+    import pandas as pd
+    import pytest
+    from analysis_fixtures import TrialSpec, write_experiment
+
+    from analysis import ExperimentError, load_experiments
+
+    exp = write_experiment(tmp_path, "e", [TrialSpec("lvae", {"lambda": 0.1}, 0, {"mig": 0.1})])
+    path = exp / contract.RESULTS_FILE
+    full = pd.read_csv(path)
+    for col in contract.REQUIRED_COLUMNS:
+        full.drop(columns=[col]).to_csv(path, index=False)
+        with pytest.raises(ExperimentError, match=rf"missing column\(s\) \['{col}'\]"):
+            load_experiments(exp)
