@@ -24,7 +24,7 @@ test: venv
 sweep: venv
 	$(PY) sweeps/run.py --space lvae_reg --preset local
 
-# Evidence at laptop scale (<= 100 min on 2 cores): the lvae_reg question at 5 seeds per cell.
+# Evidence at laptop scale (<= 100 min on 2 cores): the lvae_reg question at 6 seeds per cell.
 study: venv
 	$(PY) sweeps/run.py --space lvae_reg --preset study
 
