@@ -47,6 +47,16 @@ def write_sweep_file(exp_dir: Path, settings: dict[str, Any]) -> None:
     write_json_atomic(exp_dir / SWEEP_FILE, settings)
 
 
+def add_wall_time(exp_dir: Path, seconds: float) -> float:
+    """Add this driver session's wall time to ``wall_time_s`` in sweep.json (summed over
+    resumes) and return the total: what the report's cost is measured against
+    (benchmarks/bench_report.py)."""
+    settings = read_sweep_file(exp_dir)
+    total = float(settings.get("wall_time_s") or 0.0) + float(seconds)
+    write_sweep_file(exp_dir, {**settings, "wall_time_s": round(total, 1)})
+    return total
+
+
 #: what sweep.json holds, for error messages
 SWEEP_FILE_CONTENT = "the sweep's settings as written by sweeps/run.py (space, preset, dataset, seeds, ...)"
 

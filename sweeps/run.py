@@ -528,12 +528,14 @@ def run(args: argparse.Namespace) -> int:
 
 def summarise(plan: Plan, args: argparse.Namespace, wall: float, resume: str, ctrl_c: CtrlC) -> int:
     """results.csv, the summary lines and the report (skipped when the sweep was interrupted)."""
-    from sweeps.results import INTERRUPTED, write_results
+    from sweeps.results import INTERRUPTED, SWEEP_FILE, add_wall_time, write_results
 
     exp = plan.exp
     exp.download()
     results_path, df = write_results(exp.local_dir)
     exp.upload(RESULTS_FILE)
+    add_wall_time(exp.local_dir, wall)
+    exp.upload(SWEEP_FILE)
     counts = df["status"].value_counts().to_dict() if len(df) else {}
     print(f"\n{len(df)} trials in {wall:.0f} s: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     for _, row in df[df["status"] == "ERROR"].iterrows():

@@ -43,3 +43,16 @@ def test_only_optuna_spaces_carry_a_search_and_grid_spaces_list_cells():
     for space in SPACES.values():
         assert (space.search is not None) == (space.kind == "optuna"), space.name
         assert bool(space.cells(preset)) == (space.kind == "grid"), space.name
+
+
+def test_sweep_wall_time_adds_up_over_resumed_sessions(tmp_path):
+    import json
+
+    from sweeps.results import SWEEP_FILE, add_wall_time, write_sweep_file
+
+    write_sweep_file(tmp_path, {"space": "lvae_reg", "preset": "smoke"})
+    assert add_wall_time(tmp_path, 12.5) == 12.5
+    assert add_wall_time(tmp_path, 30.0) == 42.5  # a resumed session adds its own time
+    saved = json.loads((tmp_path / SWEEP_FILE).read_text())
+    assert saved == {"space": "lvae_reg", "preset": "smoke", "wall_time_s": 42.5}
+    assert not [p.name for p in tmp_path.iterdir() if p.name != SWEEP_FILE]  # atomic: no temp left

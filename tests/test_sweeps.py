@@ -70,6 +70,8 @@ def test_smoke_sweep_results_and_tensorboard(smoke_experiment):
         assert json.loads((run_dir / "metrics.json").read_text())["metrics"]["mig"] >= 0
     assert "results:" in proc.stdout and "tensorboard --logdir" in proc.stdout
     assert "report:" in proc.stdout and (exp / "report" / "report.html").is_file()
+    # the sweep's wall time is kept with its settings: what the report's cost is measured against
+    assert json.loads((exp / "sweep.json").read_text())["wall_time_s"] > 0
     # nothing for a user to act on: no warnings from Tune or Ray (issue #12)
     warnings = [line for line in (proc.stdout + proc.stderr).splitlines() if re.search(r"WARNING \S+\.py:\d+ --", line)]
     assert not warnings, warnings
@@ -228,6 +230,8 @@ def test_sigint_then_resume_runs_every_trial_once(cluster, tmp_path):
     assert f"interrupted at step {row['steps']}" in row["error"]
     assert set(partial["status"]) <= {"TERMINATED", "INTERRUPTED", "PENDING"}
     assert (partial["status"] == "TERMINATED").sum() >= 1
+    first_wall = json.loads((exp / "sweep.json").read_text())["wall_time_s"]
+    assert first_wall > 0
 
     proc = run_sweep(smoke_args(tmp_path, "intr", cluster, "--max-concurrent", "2", "--steps", "60", "--resume"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -235,6 +239,7 @@ def test_sigint_then_resume_runs_every_trial_once(cluster, tmp_path):
     assert len(df) == 4 and df["trial_id"].is_unique and set(df["status"]) == {"TERMINATED"}
     assert (df["steps"] == 60).all()
     assert first.stat().st_mtime_ns == stamp  # the trial finished before Ctrl-C was not rerun
+    assert json.loads((exp / "sweep.json").read_text())["wall_time_s"] > first_wall  # summed over sessions
 
 
 @pytest.mark.parametrize(
