@@ -30,8 +30,8 @@ not imported), from the repository root:
     PYTHONUNBUFFERED=1 PYTHONPATH=. LVAE_DATA=/tmp/lvae-data \\
         python3 benchmarks/bench_gpu.py --json bench_gpu.json
 
-The first run renders the procedural dSprites grid with every core (about half a minute
-on 16 cores); the README's benchmarks section takes the printed figures.
+The first run renders the procedural dSprites grid with every core (seconds; measured in
+docs/datasets.md); the README's benchmarks section takes the printed figures.
 """
 
 from __future__ import annotations
