@@ -36,6 +36,8 @@ from lvae.contract import (
     RESULT_FILE,
     STEPS_PER_S_TAG,
     TB_DIR,
+    TOTAL_TAG,
+    TRACK_SECONDS_TAG,
 )
 from lvae.cpu import default_channels_last
 from lvae.data import GroundTruthDataset, get_dataset
@@ -139,12 +141,9 @@ def set_determinism(on: bool) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def build_run(config: TrainConfig) -> Run:
-    """Validate the config and build dataset, model, objective and optimiser.
-
-    Cheap checks (numbers, names, objective parameters) come before opening the dataset,
-    which may have to generate or index files.
-    """
+def check_request(config: TrainConfig) -> torch.device:
+    """Every check that needs no data: numbers, registry names, device, objective
+    parameters and metric settings (end of run and along training). Returns the device."""
     config.validate()
     from lvae.models import MODELS
     from lvae.objectives import OBJECTIVES
@@ -171,7 +170,11 @@ def build_run(config: TrainConfig) -> Run:
         if wanted:
             check_metric_names(names)
             metric_options(names, **options)
+    return device
 
+
+def open_dataset(config: TrainConfig) -> GroundTruthDataset:
+    """Open the dataset and check what the run asks of it (factors, enough images)."""
     dataset = get_dataset(config.dataset, config.data_root)
     if not dataset.has_factors and (config.evaluate or config.eval_every):
         raise ValueError(
@@ -181,6 +184,17 @@ def build_run(config: TrainConfig) -> Run:
         raise ValueError(
             f"config.batch_size {config.batch_size} is larger than dataset {config.dataset!r} ({len(dataset)} images)"
         )
+    return dataset
+
+
+def build_run(config: TrainConfig) -> Run:
+    """Validate the config and build dataset, model, objective and optimiser.
+
+    Cheap checks (numbers, names, objective parameters) come before opening the dataset,
+    which may have to generate or index files.
+    """
+    device = check_request(config)
+    dataset = open_dataset(config)
     likelihood = config.likelihood or dataset.likelihood
     seeds = stream_seeds(config.seed)
     set_determinism(config.deterministic)
@@ -317,7 +331,7 @@ def first_non_finite(window: torch.Tensor, first_step: int) -> str | None:
     row, col = (int(i) for i in torch.nonzero(bad)[0])
     # total is non-finite whenever a term is: name the underlying term when there is one
     terms = [LOSS_TAGS[c] for c in range(3) if bad[row, c]]
-    named = [t for t in terms if t != "loss/total"] or terms
+    named = [t for t in terms if t != TOTAL_TAG] or terms
     return f"step {first_step + row}: {', '.join(named)} is {float(window[row, col])}"
 
 
@@ -451,7 +465,7 @@ class Trainer:
         for key, value in values.items():
             writer.add_scalar(f"{METRIC_TAG}{key}", value, self.run.step)
         elapsed = time.perf_counter() - t0
-        writer.add_scalar("perf/track_seconds", elapsed, self.run.step)
+        writer.add_scalar(TRACK_SECONDS_TAG, elapsed, self.run.step)
         self.track_time += elapsed
         return elapsed
 

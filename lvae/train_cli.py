@@ -22,7 +22,16 @@ from typing import Any
 from lvae import train as trainer  # attribute access at call time: tests patch trainer.train
 from lvae.checkpoint import CHECKPOINT_NAME
 from lvae.config import COMPILE_MODES, PRECISIONS, TrainConfig
-from lvae.contract import CONFIG_FILE, RESULT_FILE, TB_DIR
+from lvae.contract import (
+    BETA_TAG,
+    CONFIG_FILE,
+    KL_TAG,
+    RECON_TAG,
+    RESULT_FILE,
+    STEPS_PER_S_TAG,
+    TB_DIR,
+    TOTAL_TAG,
+)
 
 
 def _names(names: Any) -> str:
@@ -197,9 +206,9 @@ def _train_cli(args: argparse.Namespace) -> int:
     def show(record: dict[str, Any]) -> None:
         if args.verbose or record["step"] % (config.log_every * 10) == 0 or record["step"] == config.steps:
             print(
-                f"step {record['step']:>7d}  loss {record['loss/total']:.2f}  recon {record['loss/recon']:.2f}  "
-                f"kl {record['loss/kl']:.2f}  beta_eff {record['beta/effective']:.4g}  "
-                f"{record['perf/steps_per_s']:.1f} steps/s",
+                f"step {record['step']:>7d}  loss {record[TOTAL_TAG]:.2f}  recon {record[RECON_TAG]:.2f}  "
+                f"kl {record[KL_TAG]:.2f}  beta_eff {record[BETA_TAG]:.4g}  "
+                f"{record[STEPS_PER_S_TAG]:.1f} steps/s",
                 flush=True,
             )
 
@@ -207,7 +216,7 @@ def _train_cli(args: argparse.Namespace) -> int:
     final = result["final"]
     print(
         f"done: {result['steps']} steps in {result['wall_time_s']:.1f} s; final beta_eff "
-        f"{final.get('beta/effective', math.nan):.4g}; outputs in {config.out} "
+        f"{final.get(BETA_TAG, math.nan):.4g}; outputs in {config.out} "
         f"(tensorboard --logdir {config.out})"
     )
     if "metrics" in result:

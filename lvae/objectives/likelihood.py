@@ -22,8 +22,3 @@ def reconstruction_nll(x: torch.Tensor, logits: torch.Tensor, likelihood: str) -
     if likelihood == "gaussian":
         return (torch.sigmoid(logits) - x).pow(2).sum() / n
     raise ValueError(f"unknown likelihood {likelihood!r}; valid: {', '.join(LIKELIHOODS)}")
-
-
-def mean_image(logits: torch.Tensor) -> torch.Tensor:
-    """The reconstruction shown to people (both likelihoods use a sigmoid mean)."""
-    return torch.sigmoid(logits)
