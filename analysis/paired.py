@@ -108,6 +108,31 @@ class Paired:
                    p, p_lo, p_hi, sign_test_p(diff), verdict(diff.size, lo, hi, higher_better, level, subject))
 
 
+def null_verdict_rate(n: int, level: float = LEVEL) -> float:
+    """P(a verdict) for ``n`` pairs when the median difference is 0 (any continuous law).
+
+    The interval of :func:`median_interval` excludes 0 exactly when at most ``k`` of the
+    differences fall on one side, so the rate is ``2 P(Binomial(n, 1/2) <= k)`` (at most
+    ``1 - level``; 2/64 = 3.1% for 6 pairs at 95%), and 0 below :func:`min_pairs`.
+    """
+    if n < min_pairs(level):
+        return 0.0
+    cdf = scipy.stats.binom.cdf(np.arange(n + 1), n, 0.5)
+    k = int(np.flatnonzero(cdf <= (1 - level) / 2).max())
+    return float(2 * cdf[k])
+
+
+def multiplicity_reading(verdicts: list[str], n_pairs: list[int], level: float = LEVEL) -> str:
+    """How many of a table's comparisons reached a verdict, against how many would by
+    chance if there were no difference anywhere (the verdicts are not corrected for
+    multiple comparisons; docs/analysis.md, "Paired comparisons")."""
+    decided = sum(not v.startswith(("no conclusion", "inconclusive")) for v in verdicts)
+    expected = sum(null_verdict_rate(int(n), level) for n in n_pairs)
+    return (f"{decided} of {len(verdicts)} comparisons reached a verdict at {level:.0%} each; with no "
+            f"difference anywhere about {expected:.1f} would by chance. Verdicts are not corrected for "
+            "multiple comparisons, and comparisons that share seeds and metrics err together.")
+
+
 def verdict(n: int, lo: float, hi: float, higher_better: bool = True, level: float = LEVEL,
             subject: str = "L-VAE") -> str:
     """What the interval allows one to say, in words."""

@@ -15,6 +15,7 @@ from analysis.controls import TRACKING_TOLERANCE, verdict
 from analysis.headline import headline_table, interval_text
 from analysis.html import Section
 from analysis.metric_curves import metric_bands, metric_endpoints, tracked_metrics, tracking_cost
+from analysis.paired import multiplicity_reading
 from analysis.provenance import base_metric
 from analysis.report_sections import (
     Context,
@@ -114,6 +115,8 @@ def beta_vs_vae_section(df: pd.DataFrame, ctx: Context) -> Section:
             s.readings.append(head + f"median difference {num(r['median_diff'])} [{num(r['median_diff_lo'])}, "
                               f"{num(r['median_diff_hi'])}], P(beta better) {num(r['p_better'])} "
                               f"[{num(r['p_better_lo'])}, {num(r['p_better_hi'])}]: {r['verdict']}")
+    if len(table):
+        s.readings.append(multiplicity_reading(list(table["verdict"]), list(table["n_pairs"]), o.level))
     return s
 
 

@@ -31,6 +31,7 @@ from analysis.controls import (
 from analysis.html import Section
 from analysis.load import read_trajectories, trials_without_events
 from analysis.model_io import LoadRun, encode_runs, has_checkpoint, traversal_image
+from analysis.paired import multiplicity_reading
 from analysis.provenance import base_metric
 from analysis.rescoring import rescore
 from analysis.robustness import (
@@ -388,6 +389,8 @@ def selection_section(df: pd.DataFrame, ctx: Context) -> Section:
                        "for 'best' and against it for 'worst'")
     rows = table[table["metric"].isin(ctx.headline) & table["comparison"].isin(["median", "beta=1"])]
     s.readings += [selection_reading(r) for _, r in rows.iterrows()]
+    if len(table):  # every metric and comparison in the table (the CSV), not only the readings above
+        s.readings.append(multiplicity_reading(list(table["verdict"]), list(table["n_pairs"]), o.level))
     return s
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.paired import Paired, median_interval, min_pairs, win_probability
+from analysis.paired import (
+    Paired,
+    median_interval,
+    min_pairs,
+    multiplicity_reading,
+    null_verdict_rate,
+    verdict,
+    win_probability,
+)
 
 SIMS = 400
 
@@ -51,3 +59,25 @@ def test_a_real_difference_is_found_with_enough_seeds():
 def test_ties_widen_the_interval_on_both_sides():
     p, lo, hi = win_probability(np.array([0.0, 0.0, 1.0, -1.0]))
     assert p == 0.5 and lo < 0.1 and hi > 0.9
+
+
+@pytest.mark.parametrize("n", [5, 6, 9, 14])
+def test_null_verdict_rate_matches_simulated_verdicts_under_no_difference(n):
+    """Pure noise, many times: the share of verdicts is the rate the multiplicity note uses."""
+    sims = 4000
+    rng = np.random.default_rng(7 * n)
+    d = rng.standard_t(3, size=(sims, n))  # heavy-tailed, median 0: no difference
+    verdicts = [verdict(n, *median_interval(row)) for row in d]  # what Paired.of decides with
+    decided = np.mean([not v.startswith(("no conclusion", "inconclusive")) for v in verdicts])
+    rate = null_verdict_rate(n)
+    assert rate <= 0.05
+    assert abs(decided - rate) <= 4 * np.sqrt(max(rate, 1e-4) * (1 - rate) / sims) + 1e-9, (decided, rate)
+    assert (rate == 0.0) == (n < min_pairs())
+
+
+def test_multiplicity_reading_counts_verdicts_against_chance():
+    verdicts = ["L-VAE better", "inconclusive: the interval includes no difference",
+                "no conclusion can be drawn: 5 paired seed(s)", "L-VAE worse"]
+    text = multiplicity_reading(verdicts, [6, 6, 5, 6])
+    assert text.startswith("2 of 4 comparisons reached a verdict at 95% each")
+    assert f"about {3 * 2 / 64:.1f} would by chance" in text and "not corrected" in text

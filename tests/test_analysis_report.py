@@ -96,6 +96,11 @@ def test_enough_seeds_give_intervals_and_a_verdict(tmp_path):
     assert r["n_pairs"] == 6 and r["verdict"] == "L-VAE better"  # x = 1 vs x = 0 on every seed
     assert ("dci.disentanglement: L-VAE default (lambda=0.01) vs beta = 1 (beta_vae beta=1), 6 paired seeds: "
             "median difference 0.15 [0.15, 0.15], P(L-VAE better) 1 [0.541, 1]: L-VAE better") in page
+    # the count of verdicts is set against what chance alone would give, over the whole table
+    decided = (~sel["verdict"].str.startswith(("no conclusion", "inconclusive"))).sum()
+    chance = len(sel) * 2 / 64  # every row has 6 pairs
+    assert (f"{decided} of {len(sel)} comparisons reached a verdict at 95% each; with no difference anywhere "
+            f"about {chance:.1f} would by chance") in section(page, "Selection")
 
 
 def test_report_states_its_scale(tmp_path):
