@@ -36,9 +36,16 @@ def median_interval(d: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     n = d.size
     if n < min_pairs(level):
         return math.nan, math.nan
-    cdf = scipy.stats.binom.cdf(np.arange(n + 1), n, 0.5)
-    k = int(np.flatnonzero(cdf <= (1 - level) / 2).max())  # order statistics dropped per end
+    k, _ = _dropped_per_end(n, level)
     return float(d[k]), float(d[n - 1 - k])
+
+
+def _dropped_per_end(n: int, level: float) -> tuple[int, float]:
+    """The sign test's ``k`` for ``n >= min_pairs(level)`` pairs (order statistics dropped
+    per end of the interval) and ``P(Binomial(n, 1/2) <= k)``."""
+    cdf = scipy.stats.binom.cdf(np.arange(n + 1), n, 0.5)
+    k = int(np.flatnonzero(cdf <= (1 - level) / 2).max())
+    return k, float(cdf[k])
 
 
 def median_interval_at(x: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
@@ -117,20 +124,23 @@ def null_verdict_rate(n: int, level: float = LEVEL) -> float:
     """
     if n < min_pairs(level):
         return 0.0
-    cdf = scipy.stats.binom.cdf(np.arange(n + 1), n, 0.5)
-    k = int(np.flatnonzero(cdf <= (1 - level) / 2).max())
-    return float(2 * cdf[k])
+    return 2 * _dropped_per_end(n, level)[1]
 
 
 def multiplicity_reading(verdicts: list[str], n_pairs: list[int], level: float = LEVEL) -> str:
     """How many of a table's comparisons reached a verdict, against how many would by
     chance if there were no difference anywhere (the verdicts are not corrected for
     multiple comparisons; docs/analysis.md, "Paired comparisons")."""
-    decided = sum(not v.startswith(("no conclusion", "inconclusive")) for v in verdicts)
+    decided = sum(map(is_decided, verdicts))
     expected = sum(null_verdict_rate(int(n), level) for n in n_pairs)
     return (f"{decided} of {len(verdicts)} comparisons reached a verdict at {level:.0%} each; with no "
             f"difference anywhere about {expected:.1f} would by chance. Verdicts are not corrected for "
             "multiple comparisons, and comparisons that share seeds and metrics err together.")
+
+
+def is_decided(text: str) -> bool:
+    """Whether a :func:`verdict` says better or worse (not "inconclusive"/"no conclusion")."""
+    return not text.startswith(("no conclusion", "inconclusive"))
 
 
 def verdict(n: int, lo: float, hi: float, higher_better: bool = True, level: float = LEVEL,
