@@ -25,6 +25,7 @@ from analysis.files import write_csv_atomic, write_text_atomic
 from analysis.html import Section, render
 from analysis.load import RESULTS_NAME, ExperimentError, load_experiments
 from analysis.report_sections import ReportOptions, make_context, report_title
+from analysis.stability import SAMPLES_PER_FIT
 from analysis.table import with_cells
 from lvae.cli import check_output_dir, run_cli
 
@@ -125,6 +126,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--no-models", action="store_true",
                    help="skip the sections that load checkpoints (stability, UDR, traversals)")
     p.add_argument("--stability-models", type=int, default=6, help="most models re-scored (default 6; at most a quarter of those with a checkpoint, at least 3)")
+    p.add_argument("--stability-fits", type=int, default=None,
+                   help="DCI re-fits the stability section may spend, the reference's included "
+                        f"(default: one per {SAMPLES_PER_FIT:,} training samples the experiment ran; "
+                        "docs/analysis.md, 'Report cost')")
     p.add_argument("--parity-probe", action="store_true",
                    help="also re-score DCI with disentanglement_lib's slow GBT probe")
     p.add_argument("--no-figures", action="store_true", help="tables and notes only (fast)")
@@ -138,6 +143,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.stability_models < 1:
         p.error("--stability-models must be >= 1")
+    if args.stability_fits is not None and args.stability_fits < 0:
+        p.error("--stability-fits must be >= 0")
     if args.udr_samples < 3:
         p.error("--udr-samples must be >= 3")
     return args
@@ -155,8 +162,8 @@ def _report_cli(args: argparse.Namespace) -> int:
     path = write_report(
         args.exp_dirs, args.out, metrics=metrics, lvae=args.lvae_objective,
         fixed=args.fixed_objective, default_lambda=args.default_lambda, models=not args.no_models,
-        stability_models=args.stability_models, parity_probe=args.parity_probe,
-        udr_samples=args.udr_samples, figures=not args.no_figures, seed=args.seed,
+        stability_models=args.stability_models, stability_fits=args.stability_fits,
+        parity_probe=args.parity_probe, udr_samples=args.udr_samples, figures=not args.no_figures, seed=args.seed,
         keep_apart=args.keep_apart, include_collapsed=args.include_collapsed,
     )
     print(f"wrote {path}")

@@ -33,7 +33,7 @@ from analysis.load import read_trajectories, trials_without_events
 from analysis.model_io import LoadRun, encode_runs, has_checkpoint, traversal_image
 from analysis.paired import multiplicity_reading
 from analysis.provenance import base_metric
-from analysis.rescoring import rescore
+from analysis.rescoring import affected, rescore
 from analysis.robustness import (
     cell_summary,
     collapse_summary,
@@ -43,11 +43,16 @@ from analysis.robustness import (
 )
 from analysis.selection import compare_with_notes, default_lvae_lambda
 from analysis.stability import (
+    BUDGETED,
+    SAMPLES_PER_FIT,
     Evaluate,
     capped_settings,
+    fit_budget,
     pick_models,
     rank_stability,
     reevaluation_table,
+    training_samples,
+    within_budget,
 )
 from analysis.table import (
     BETA_EFF,
@@ -86,6 +91,7 @@ class ReportOptions:
     models: bool = True  # sections that load checkpoints (stability, UDR, traversals)
     stability_models: int = 6
     stability_settings: dict[str, dict[str, Any]] | None = None  # None: stability.capped_settings()
+    stability_fits: int | None = None  # DCI re-fits budgeted (None: stability.fit_budget; ignored with stability_settings)
     parity_probe: bool = False  # add the slow disentanglement_lib DCI probe to stability
     udr_samples: int = 1000
     figures: bool = True  # False: tables and notes only (fast)
@@ -464,8 +470,8 @@ def _model_prelude(df: pd.DataFrame, ctx: Context, s: Section) -> bool:
 
 def stability_count(requested: int, available: int) -> int:
     """Models re-scored: at most a quarter of those available (at least 3, rank correlations
-    need them): each costs four DCI fits (about 5 CPU-seconds each), which small sweeps
-    cannot pay for within 10% of their time (smoke: 3 of 4, local: 3 of 12, study: 6 of 35)."""
+    need them): smoke re-scores 3 of 4, local 3 of 12, study 6 of 42. What each costs is
+    bounded separately by the DCI fit budget (:func:`analysis.stability.within_budget`)."""
     return max(1, min(requested, max(3, available // 4), available))
 
 
@@ -473,6 +479,32 @@ def _smallest(trials: pd.DataFrame, column: str) -> float | None:
     """The smallest recorded value of a numeric column (None when not recorded)."""
     values = pd.to_numeric(trials[column], errors="coerce").dropna() if column in trials else pd.Series(dtype=float)
     return float(values.min()) if len(values) else None
+
+
+def _change(setting: dict[str, Any], reference: dict[str, Any]) -> str:
+    """What a setting changes from the reference, and which metrics it scores if fewer."""
+    text = ", ".join(f"{k}={v!r}" for k, v in setting.items() if k != "metrics" and reference.get(k) != v)
+    fewer = [m for m in reference.get("metrics", ()) if m not in setting.get("metrics", ())]
+    return (text or "(same)") + (f" ({', '.join(setting['metrics'])} only)" if fewer else "")
+
+
+def _budgeted(settings: dict[str, dict[str, Any]], df: pd.DataFrame, num_models: int, fits: int | None,
+              s: Section) -> dict[str, dict[str, Any]]:
+    """The settings the experiment's fit budget pays for; the section says what it left out."""
+    budget = fit_budget(df) if fits is None else fits
+    kept, lost = within_budget(settings, num_models, budget)
+    if lost:
+        ref = kept["reference"]
+        paid = [n for n in kept if any(m in BUDGETED for m in affected(kept[n], ref))]
+        source = ("set by stability_fits" if fits is not None else
+                  f"one per {SAMPLES_PER_FIT:,} training samples; this experiment trained on "
+                  f"{training_samples(df):,}")
+        what = "/".join(BUDGETED).upper()
+        done = (f"{what} re-fitted under {name_list(paid)} only, not under {name_list(lost)}" if paid else
+                f"{what} not re-scored (one comparison needs {2 * num_models} fits)")
+        s.text.append(f"{done}: {budget} fits budgeted ({source}), {num_models} per setting "
+                      "(docs/analysis.md, \"Report cost\"; --stability-fits raises it).")
+    return kept
 
 
 def stability_section(df: pd.DataFrame, ctx: Context) -> Section:
@@ -483,16 +515,17 @@ def stability_section(df: pd.DataFrame, ctx: Context) -> Section:
     by = ctx.headline[0] if ctx.headline else HEADLINE_METRICS[0]
     chosen = pick_models(df[df["trial"].isin(ctx.with_model)], stability_count(o.stability_models,
                                                                                len(ctx.with_model)), by=by)
-    settings = (o.stability_settings if o.stability_settings is not None
-                else capped_settings(*(_smallest(chosen, EVAL_PREFIX + k) for k in ("num_train", "num_test")),
-                                     parity_probe=o.parity_probe))
+    if o.stability_settings is not None:
+        settings = o.stability_settings
+    else:
+        settings = capped_settings(*(_smallest(chosen, EVAL_PREFIX + k) for k in ("num_train", "num_test")),
+                                   parity_probe=o.parity_probe)
+        settings = _budgeted(settings, df, len(chosen), o.stability_fits, s)
     reference = settings.get("reference", {})
     s.text.append(f"{len(chosen)} model(s) spread over the {short_name(by)} ranking (of {len(ctx.with_model)} "
                   f"with a checkpoint), re-scored under the reference setting {reference} and these changes "
-                  "to it: " + "; ".join(
-                      f"{k}: " + (", ".join(f"{key}={v!r}" for key, v in cfg.items() if reference.get(key) != v)
-                                  or "(same)")
-                      for k, cfg in settings.items() if k != "reference"))
+                  "to it: " + "; ".join(f"{k}: {_change(cfg, reference)}" for k, cfg in settings.items()
+                                        if k != "reference"))
 
     s.text.append("A setting recomputes only the metrics it can change (bins: MIG and modularity; probe: DCI); "
                   "each model is encoded once per sample of observations.")

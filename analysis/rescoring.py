@@ -39,11 +39,13 @@ def affected(setting: Mapping[str, Any], reference: Mapping[str, Any]) -> list[s
     """The metrics of ``setting`` whose value can differ from the reference's (all of them
     for the reference itself): the others would only repeat the reference's numbers. An
     evaluation setting changes the metrics the registry says it can
-    (lvae.metrics.registry.score_settings); any other key (sample, seed) changes every metric."""
+    (lvae.metrics.registry.score_settings); any other key (sample, seed) changes every metric.
+    The metric list itself is what is asked, not a setting: it changes no score."""
     from lvae.metrics.registry import score_settings
 
     metrics = list(setting["metrics"])
-    changed = [k for k in sorted(set(setting) | set(reference)) if setting.get(k) != reference.get(k)]
+    changed = [k for k in sorted(set(setting) | set(reference))
+               if k != "metrics" and setting.get(k) != reference.get(k)]
     if not changed:
         return metrics
     affects = score_settings()

@@ -17,6 +17,7 @@ import pandas as pd
 import scipy.stats
 
 from analysis.table import HEADLINE_METRICS, completed
+from lvae.contract import HP_PREFIX, TRAINING_HPS
 
 Evaluate = Callable[..., Mapping[str, float]]
 
@@ -31,13 +32,15 @@ BASE_SETTINGS: dict[str, Any] = {
     "dci_probe": "hgb",
 }
 #: name -> changes to BASE_SETTINGS; "reference" is what the others are compared with.
+#: In the order they keep the budgeted metrics when the budget is short (:func:`within_budget`):
+#: the evaluation sample's noise first, then the representation, then the sample's size.
 VARIATIONS: dict[str, dict[str, Any]] = {
     "reference": {},
     "bins10": {"num_bins": 10},
     "bins50": {"num_bins": 50},
-    "samples_half": {"num_train": 750, "num_test": 250},
-    "sampled_codes": {"representation": "sampled"},
     "eval_seed1": {"seed": 1},
+    "sampled_codes": {"representation": "sampled"},
+    "samples_half": {"num_train": 750, "num_test": 250},
 }
 #: disentanglement_lib's probe: slow (minutes per model on CPU), only when asked.
 PARITY_PROBE = {"probe_gbt": {"dci_probe": "gbt"}}
@@ -68,6 +71,65 @@ def capped_settings(num_train: float | None = None, num_test: float | None = Non
     variations = {**VARIATIONS, "samples_half": {"num_train": base["num_train"] // 2,
                                                  "num_test": base["num_test"] // 2}}
     return settings_for(variations, base, parity_probe)
+
+
+#: metrics whose re-fits are budgeted: a DCI fit costs about 5 CPU-seconds at 1,500
+#: samples (40-class factors, one tree per class per iteration), MIG a fraction of one
+BUDGETED = ("dci",)
+#: one budgeted fit per this many training samples (steps x batch) the experiment ran:
+#: 800 steps at batch 64, about 80 CPU-seconds of conv training per 5 of fitting, so the
+#: re-scoring stays a few percent of the sweep at any size (docs/analysis.md, "Report cost")
+SAMPLES_PER_FIT = 51_200
+
+
+def training_samples(trials: pd.DataFrame) -> int:
+    """Training samples (steps completed x batch size) over the finished trials; 0 when
+    neither is recorded."""
+    done = completed(trials)
+    batch_col = HP_PREFIX + TRAINING_HPS["batch_size"]
+    if "steps" not in done or batch_col not in done:
+        return 0
+    samples = pd.to_numeric(done["steps"], errors="coerce") * pd.to_numeric(done[batch_col], errors="coerce")
+    return int(samples.fillna(0).sum())
+
+
+def fit_budget(trials: pd.DataFrame) -> int:
+    """Budgeted metric fits the experiment's training pays for (see :data:`SAMPLES_PER_FIT`)."""
+    return training_samples(trials) // SAMPLES_PER_FIT
+
+
+def within_budget(
+    settings: Mapping[str, Mapping[str, Any]], num_models: int, budget: int,
+    candidates: Sequence[str] | None = None, reference: str = "reference",
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """``settings`` with the :data:`BUDGETED` metrics kept only where ``budget`` fits pay for
+    them, and the names that lost them.
+
+    The reference's fits count first (every comparison needs them). Then each of
+    ``candidates`` (default: :data:`VARIATIONS`, in their order) that would refit a
+    budgeted metric keeps it while ``num_models`` fits per such metric are left; a setting
+    left with nothing it can change is dropped, and the reference drops a metric no other
+    setting refits. Settings outside ``candidates`` (an explicit parity probe) are kept whole.
+    """
+    from analysis.rescoring import affected
+
+    out = {name: dict(s) for name, s in settings.items()}
+    ref = out[reference]
+    left = budget - num_models * len([m for m in ref["metrics"] if m in BUDGETED])
+    lost = []
+    for name in [n for n in (VARIATIONS if candidates is None else candidates) if n in out and n != reference]:
+        refits = [m for m in affected(out[name], ref) if m in BUDGETED]
+        if not refits or num_models * len(refits) <= left:
+            left -= num_models * len(refits)
+            continue
+        lost.append(name)
+        out[name]["metrics"] = tuple(m for m in out[name]["metrics"] if m not in refits)
+        if not affected(out[name], ref):
+            del out[name]
+    for m in BUDGETED:  # a reference fit that nothing is compared with is wasted
+        if not any(m in affected(s, ref) for n, s in out.items() if n != reference):
+            ref["metrics"] = tuple(k for k in ref["metrics"] if k != m)
+    return out, lost
 
 
 def default_evaluate() -> Evaluate:

@@ -318,3 +318,23 @@ def test_stability_encodes_each_model_once_and_skips_what_a_setting_cannot_chang
     timings = pd.read_csv(tmp_path / "out" / "report_timings.csv")
     assert list(timings["section"])[:2] == ["Scale of this study", "Positive controls"]
     assert (timings["seconds"] >= 0).all() and timings["seconds"].sum() > 0
+
+
+def test_stability_spends_the_fit_budget_on_dci_in_priority_order(tmp_path):
+    exp = write_experiment(tmp_path, "exp", standard_trials(seeds=(0, 1))["lvae_reg"])
+    page = html.unescape(write_report([exp], tmp_path / "out", load_run=fake_load_run, stability_fits=6,
+                                      n_jobs=1, figures=False, default_lambda=0.01).read_text())
+    text = section(page, "Stability")
+    assert ("DCI re-fitted under reference, eval_seed1 only, not under sampled_codes, samples_half: 6 fits "
+            "budgeted (set by stability_fits), 3 per setting") in text
+    assert "sampled_codes: representation='sampled' (mig only)" in text
+    scores = pd.read_csv(tmp_path / "out" / "stability_scores.csv")
+    with_dci = scores[scores["metric"].str.startswith("dci.")].groupby("setting")["trial"].nunique()
+    assert with_dci.to_dict() == {"eval_seed1": 3, "reference": 3}
+    assert set(scores.loc[scores["metric"] == "mig", "setting"]) == {
+        "reference", "bins10", "bins50", "eval_seed1", "sampled_codes", "samples_half"}
+    # the default budget comes from the training recorded: these trials' few steps pay for none
+    page = html.unescape(write_report([exp], tmp_path / "out2", load_run=fake_load_run, n_jobs=1,
+                                      figures=False, default_lambda=0.01).read_text())
+    assert "DCI not re-scored (one comparison needs 6 fits): 0 fits budgeted (one per 51,200" \
+        in section(page, "Stability")

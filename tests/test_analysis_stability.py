@@ -99,3 +99,55 @@ def test_sample_sizes_are_capped_at_the_experiments_own():
     assert (small["samples_half"]["num_train"], small["samples_half"]["num_test"]) == (200, 100)
     assert small["bins10"] == {**small["reference"], "num_bins": 10}
     assert "probe_gbt" in capped_settings(400, 200, parity_probe=True)
+
+
+def _trials(steps, batch, status="TERMINATED"):
+    return pd.DataFrame({"status": status, "steps": steps, "hp.batch_size": batch})
+
+
+def test_fit_budget_is_one_fit_per_block_of_training_samples():
+    from analysis.stability import SAMPLES_PER_FIT, fit_budget, training_samples
+
+    local = _trials([400] * 12, [64] * 12)  # the local preset: 12 trials of 400 steps at batch 64
+    assert training_samples(local) == 307_200 and fit_budget(local) == 307_200 // SAMPLES_PER_FIT == 6
+    study = _trials([1200] * 42, [64] * 42)
+    assert fit_budget(study) == 63
+    unfinished = pd.concat([local, _trials([400] * 4, [64] * 4, status="ERROR")])
+    assert fit_budget(unfinished) == 6  # only finished trials' training counts
+    assert fit_budget(pd.DataFrame({"status": ["TERMINATED"], "steps": [400]})) == 0  # batch not recorded
+    assert fit_budget(_trials([400, np.nan], [64, 64])) == 0  # 25,600 samples < one fit
+
+
+def _dci_settings(settings):
+    from analysis.rescoring import affected
+
+    return [n for n, s in settings.items() if "dci" in affected(s, settings["reference"])]
+
+
+def test_budget_keeps_dci_for_the_reference_then_the_variations_in_order():
+    from analysis.stability import within_budget
+
+    full = settings_for()
+    kept, lost = within_budget(full, num_models=3, budget=6)
+    assert _dci_settings(kept) == ["reference", "eval_seed1"]  # 3 fits each
+    assert lost == ["sampled_codes", "samples_half"]
+    assert kept["sampled_codes"] == {**full["sampled_codes"], "metrics": ("mig",)}  # MIG still re-scored
+    assert kept["bins10"] == full["bins10"]  # bins refit no DCI: free
+    assert full["samples_half"]["metrics"] == ("mig", "dci")  # the input is not changed
+    assert _dci_settings(within_budget(full, 3, 8)[0]) == ["reference", "eval_seed1"]  # 2 left < 3 models
+    assert _dci_settings(within_budget(full, 3, 12)[0]) == _dci_settings(full)
+    assert within_budget(full, 3, 12)[1] == []
+    kept, lost = within_budget(full, 3, 0)
+    assert _dci_settings(kept) == [] and "bins10" in kept  # nothing to compare a reference fit with
+    assert kept["reference"]["metrics"] == ("mig",) and lost == ["eval_seed1", "sampled_codes", "samples_half"]
+
+
+def test_budget_drops_a_setting_left_with_nothing_to_change_and_spares_explicit_ones():
+    from analysis.stability import within_budget
+
+    probe = settings_for({"reference": {}, "hgb_again": {"dci_probe": "logistic"}, "bins10": {"num_bins": 10}})
+    kept, lost = within_budget(probe, 3, 3, candidates=["hgb_again", "bins10"])
+    assert lost == ["hgb_again"] and list(kept) == ["reference", "bins10"]  # a probe change without DCI is nothing
+    parity = settings_for(parity_probe=True)
+    kept, _ = within_budget(parity, 3, 3)  # the parity probe was asked for: not a budgeted variation
+    assert kept["probe_gbt"] == parity["probe_gbt"]
