@@ -32,8 +32,9 @@ class Section:
     text: list[str] = field(default_factory=list)
     #: long tables written as CSV only (the HTML names the file)
     csv_only: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
-    #: wall seconds its builder took, and the CPU seconds of this process in them (set by
-    #: analysis.report.build_sections; worker processes' CPU is not included)
+    #: wall seconds its builder took, and the CPU seconds of the thread that built it (set by
+    #: analysis.report.build_report; work in worker processes or the background thread of
+    #: analysis.report_stability is not included)
     seconds: float = float("nan")
     cpu_seconds: float = float("nan")
 

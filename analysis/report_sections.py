@@ -8,7 +8,6 @@ single seed) become notes in place instead of errors.
 
 from __future__ import annotations
 
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +32,6 @@ from analysis.load import read_trajectories, trials_without_events
 from analysis.model_io import LoadRun, encode_runs, has_checkpoint, traversal_image
 from analysis.paired import multiplicity_reading
 from analysis.provenance import base_metric
-from analysis.rescoring import affected, rescore
 from analysis.robustness import (
     cell_summary,
     collapse_summary,
@@ -42,18 +40,7 @@ from analysis.robustness import (
     variance_decomposition,
 )
 from analysis.selection import compare_with_notes, default_lvae_lambda
-from analysis.stability import (
-    BUDGETED,
-    SAMPLES_PER_FIT,
-    Evaluate,
-    capped_settings,
-    fit_budget,
-    pick_models,
-    rank_stability,
-    reevaluation_table,
-    training_samples,
-    within_budget,
-)
+from analysis.stability import Evaluate
 from analysis.table import (
     BETA_EFF,
     DONE,
@@ -68,7 +55,6 @@ from analysis.table import (
 )
 from analysis.trajectories import trajectory_bands, trajectory_endpoints
 from analysis.unsupervised import udr_for_trials, udr_selection
-from lvae.contract import EVAL_PREFIX
 
 #: how many trial names a note lists before summarising the rest.
 LIST_LIMIT = 20
@@ -112,6 +98,9 @@ class Context:
     with_model: list[str] = field(default_factory=list)  # finished trials with a checkpoint
     trajectories: pd.DataFrame | None = None  # finished trials' TensorBoard scalars (read once)
     controls: pd.DataFrame | None = None  # positive controls (computed once)
+    #: slow work started before the sections are built, collected by its section
+    #: (analysis.report_stability.start_stability)
+    background: dict[str, Any] = field(default_factory=dict)
 
 
 def finished_trajectories(df: pd.DataFrame, ctx: Context) -> pd.DataFrame:
@@ -451,7 +440,7 @@ def dynamics(df: pd.DataFrame, ctx: Context) -> Section:
     return s
 
 
-def _guarded(s: Section, what: str, fn: Callable[[], None]) -> None:
+def guarded(s: Section, what: str, fn: Callable[[], None]) -> None:
     """Run a model-loading step; a failure becomes a visible note, never a crash."""
     try:
         fn()
@@ -460,7 +449,7 @@ def _guarded(s: Section, what: str, fn: Callable[[], None]) -> None:
         s.notes.append(f"{what} not computed: {last}")
 
 
-def _model_prelude(df: pd.DataFrame, ctx: Context, s: Section) -> bool:
+def model_prelude(df: pd.DataFrame, ctx: Context, s: Section) -> bool:
     if not ctx.options.models:
         s.notes.append("skipped: model-based sections were turned off (models=False / --no-models)")
         return False
@@ -468,91 +457,10 @@ def _model_prelude(df: pd.DataFrame, ctx: Context, s: Section) -> bool:
     return bool(ctx.with_model)
 
 
-def stability_count(requested: int, available: int) -> int:
-    """Models re-scored: at most a quarter of those available (at least 3, rank correlations
-    need them): smoke re-scores 3 of 4, local 3 of 12, study 6 of 42. What each costs is
-    bounded separately by the DCI fit budget (:func:`analysis.stability.within_budget`)."""
-    return max(1, min(requested, max(3, available // 4), available))
-
-
-def _smallest(trials: pd.DataFrame, column: str) -> float | None:
-    """The smallest recorded value of a numeric column (None when not recorded)."""
-    values = pd.to_numeric(trials[column], errors="coerce").dropna() if column in trials else pd.Series(dtype=float)
-    return float(values.min()) if len(values) else None
-
-
-def _change(setting: dict[str, Any], reference: dict[str, Any]) -> str:
-    """What a setting changes from the reference, and which metrics it scores if fewer."""
-    text = ", ".join(f"{k}={v!r}" for k, v in setting.items() if k != "metrics" and reference.get(k) != v)
-    fewer = [m for m in reference.get("metrics", ()) if m not in setting.get("metrics", ())]
-    return (text or "(same)") + (f" ({', '.join(setting['metrics'])} only)" if fewer else "")
-
-
-def _budgeted(settings: dict[str, dict[str, Any]], df: pd.DataFrame, num_models: int, fits: int | None,
-              s: Section) -> dict[str, dict[str, Any]]:
-    """The settings the experiment's fit budget pays for; the section says what it left out."""
-    budget = fit_budget(df) if fits is None else fits
-    kept, lost = within_budget(settings, num_models, budget)
-    if lost:
-        ref = kept["reference"]
-        paid = [n for n in kept if any(m in BUDGETED for m in affected(kept[n], ref))]
-        source = ("set by stability_fits" if fits is not None else
-                  f"one per {SAMPLES_PER_FIT:,} training samples; this experiment trained on "
-                  f"{training_samples(df):,}")
-        what = "/".join(BUDGETED).upper()
-        done = (f"{what} re-fitted under {name_list(paid)} only, not under {name_list(lost)}" if paid else
-                f"{what} not re-scored (one comparison needs {2 * num_models} fits)")
-        s.text.append(f"{done}: {budget} fits budgeted ({source}), {num_models} per setting "
-                      "(docs/analysis.md, \"Report cost\"; --stability-fits raises it).")
-    return kept
-
-
-def stability_section(df: pd.DataFrame, ctx: Context) -> Section:
-    o = ctx.options
-    s = Section("Stability of the metrics under other evaluation settings")
-    if not _model_prelude(df, ctx, s):
-        return s
-    by = ctx.headline[0] if ctx.headline else HEADLINE_METRICS[0]
-    chosen = pick_models(df[df["trial"].isin(ctx.with_model)], stability_count(o.stability_models,
-                                                                               len(ctx.with_model)), by=by)
-    if o.stability_settings is not None:
-        settings = o.stability_settings
-    else:
-        settings = capped_settings(*(_smallest(chosen, EVAL_PREFIX + k) for k in ("num_train", "num_test")),
-                                   parity_probe=o.parity_probe)
-        settings = _budgeted(settings, df, len(chosen), o.stability_fits, s)
-    reference = settings.get("reference", {})
-    s.text.append(f"{len(chosen)} model(s) spread over the {short_name(by)} ranking (of {len(ctx.with_model)} "
-                  f"with a checkpoint), re-scored under the reference setting {reference} and these changes "
-                  "to it: " + "; ".join(f"{k}: {_change(cfg, reference)}" for k, cfg in settings.items()
-                                        if k != "reference"))
-
-    s.text.append("A setting recomputes only the metrics it can change (bins: MIG and modularity; probe: DCI); "
-                  "each model is encoded once per sample of observations.")
-
-    def run() -> None:
-        t0 = time.perf_counter()
-        runs = dict(zip(chosen["trial"], chosen["run_dir"], strict=True))
-        scores = (reevaluation_table(o.evaluate, runs, settings) if o.evaluate is not None
-                  else rescore(runs, settings, load_run=o.load_run, n_jobs=o.n_jobs))
-        ranks = rank_stability(scores)
-        s.tables += [("stability_scores", scores), ("stability_ranks", ranks)]
-        s.text.append(f"re-evaluation took {time.perf_counter() - t0:.0f} s")
-        if len(chosen) < 3:
-            s.notes.append(f"only {len(chosen)} model(s): rank correlations need at least 3")
-        for _, r in ranks.iterrows():
-            if r["metric"] in {short_name(m) for m in HEADLINE_METRICS[:2]}:
-                s.readings.append(f"{r['metric']}: rank correlation with the reference under {r['setting']} "
-                                  f"= {num(r['spearman'])} (largest rank change {num(r['max_rank_change'])})")
-
-    _guarded(s, "metric stability", run)
-    return s
-
-
 def udr_section(df: pd.DataFrame, ctx: Context) -> Section:
     o = ctx.options
     s = Section("Unsupervised model selection (UDR) vs supervised metrics")
-    if not _model_prelude(df, ctx, s):
+    if not model_prelude(df, ctx, s):
         return s
     s.text.append(f"UDR (Duan et al. 2020, Spearman variant, KL > 0.01 active latents) within each cell "
                   f"over its seeds, on {o.udr_samples} observations shared by all models.")
@@ -580,14 +488,14 @@ def udr_section(df: pd.DataFrame, ctx: Context) -> Section:
                     f"(random pick: {pct(r['p_top_quartile_random'])}); Spearman(UDR, metric) = "
                     f"{num(r['spearman_udr'])}")
 
-    _guarded(s, "UDR", run)
+    guarded(s, "UDR", run)
     return s
 
 
 def traversals_section(df: pd.DataFrame, ctx: Context) -> Section:
     o = ctx.options
     s = Section("Latent traversals of the best and the median model")
-    if not _model_prelude(df, ctx, s):
+    if not model_prelude(df, ctx, s):
         return s
     if not o.figures:
         s.text.append("figures turned off (figures=False)")
@@ -607,7 +515,7 @@ def traversals_section(df: pd.DataFrame, ctx: Context) -> Section:
             title = f"{label} by {short_name(by)}: {row['trial']} ({row['cell']}, {num(row[by])})"
             add_figure(s, ctx, title, lambda: plots.traversal_figure(grid, title))
 
-        _guarded(s, f"traversal of the {label} model", run)
+        guarded(s, f"traversal of the {label} model", run)
     return s
 
 

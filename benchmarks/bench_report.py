@@ -80,7 +80,8 @@ def run_once(exp_dirs: list[Path], options: dict) -> tuple[tuple[float, float], 
 
 def summarise(totals: list[tuple[float, float]], runs: list[pd.DataFrame]) -> pd.DataFrame:
     """Per section (and the rest, and the total): median, min and max wall seconds over the
-    builds, and the median CPU seconds of this process."""
+    builds, and the median CPU seconds of the thread that built the section (the rest: this
+    process's other CPU, the background re-scoring thread's included; total: this process)."""
     both = pd.concat(runs)
     both["section"] = both["section"].str.split(":").str[0].str.slice(0, 48)
     g = both.groupby("section", sort=False)
@@ -88,7 +89,7 @@ def summarise(totals: list[tuple[float, float]], runs: list[pd.DataFrame]) -> pd
     walls, cpus = [w for w, _ in totals], [c for _, c in totals]
     other = [w - r["seconds"].sum() for w, r in zip(walls, runs, strict=True)]
     other_cpu = [c - r["cpu_seconds"].sum() for c, r in zip(cpus, runs, strict=True)]
-    table.loc["(load, render, write)"] = [statistics.median(other), min(other), max(other),
+    table.loc["(load, render, write, background)"] = [statistics.median(other), min(other), max(other),
                                           statistics.median(other_cpu)]
     table.loc["total"] = [statistics.median(walls), min(walls), max(walls), statistics.median(cpus)]
     return table
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     table = summarise(totals, runs)
     width = max(len(s) for s in table.index)
     print(f"{'section':{width}s}  median     min     max     cpu  (wall s over {args.repeats} builds; "
-          "cpu: this process)")
+          "cpu: the section's thread; total: this process)")
     for name, r in table.iterrows():
         print(f"{name:{width}s}  {r['median']:6.2f}  {r['min']:6.2f}  {r['max']:6.2f}  {r['cpu']:6.2f}")
     if args.sweep_seconds:

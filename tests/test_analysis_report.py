@@ -338,3 +338,32 @@ def test_stability_spends_the_fit_budget_on_dci_in_priority_order(tmp_path):
                                       figures=False, default_lambda=0.01).read_text())
     assert "DCI not re-scored (one comparison needs 6 fits): 0 fits budgeted (one per 51,200" \
         in section(page, "Stability")
+
+
+def test_stability_rescoring_runs_in_the_background_while_earlier_sections_are_built(tmp_path, monkeypatch):
+    import threading
+
+    import analysis.report as report
+
+    events: list[tuple[str, str]] = []
+    started = threading.Event()
+
+    def evaluate(run_dir, **settings):
+        events.append(("evaluate", threading.current_thread().name))
+        started.set()
+        return fake_evaluate(run_dir, **settings)
+
+    def first_section(df, ctx):  # built only once the re-scoring has begun elsewhere
+        assert started.wait(timeout=30)
+        events.append(("section", threading.current_thread().name))
+        return report.Section("first")
+
+    monkeypatch.setattr(report, "SECTIONS", [first_section, *report.SECTIONS])
+    exp = write_experiment(tmp_path, "exp", standard_trials(seeds=(0, 1))["lvae_reg"])
+    page = html.unescape(write_report([exp], tmp_path / "out", evaluate=evaluate, load_run=fake_load_run,
+                                      figures=False, default_lambda=0.01).read_text())
+    threads = {kind: {name for k, name in events if k == kind} for kind in ("evaluate", "section")}
+    assert threads["section"] == {threading.main_thread().name}
+    assert threads["evaluate"] and all(name.startswith("stability") for name in threads["evaluate"])
+    assert "alongside the sections before this one" in section(page, "Stability")
+    assert len(pd.read_csv(tmp_path / "out" / "stability_ranks.csv")) > 0
