@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from analysis.rescoring import affected
 from analysis.table import HEADLINE_METRICS, completed
 from lvae.contract import HP_PREFIX, TRAINING_HPS
 
@@ -111,8 +112,6 @@ def within_budget(
     left with nothing it can change is dropped, and the reference drops a metric no other
     setting refits. Settings outside ``candidates`` (an explicit parity probe) are kept whole.
     """
-    from analysis.rescoring import affected
-
     out = {name: dict(s) for name, s in settings.items()}
     ref = out[reference]
     left = budget - num_models * len([m for m in ref["metrics"] if m in BUDGETED])
