@@ -553,7 +553,18 @@ def summarise(plan: Plan, args: argparse.Namespace, wall: float, resume: str, ct
     if args.no_report:
         return 0
     ctrl_c.hint = f"results.csv is complete; build the report with: {report_cmd}"
+    leave_ray()
     return write_report(exp)
+
+
+def leave_ray() -> None:
+    """Leave Ray before the report, which needs no cluster: a local Ray's idle processes
+    take CPU from the report's metric fits (a joined cluster keeps running). Only from the
+    main thread; an interrupted driver kills its Ray processes on exit instead."""
+    import ray
+
+    if ray.is_initialized() and threading.current_thread() is threading.main_thread():
+        ray.shutdown()
 
 
 def write_report(exp: ExperimentStorage) -> int:
