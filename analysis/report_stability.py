@@ -9,8 +9,10 @@ fits run in worker processes while the main process builds those sections.
 
 from __future__ import annotations
 
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 import pandas as pd
@@ -114,10 +116,24 @@ def start_stability(df: pd.DataFrame, ctx: Context) -> None:
     chosen, job = pd.DataFrame(), None
     if model_prelude(df, ctx, s):
         chosen, settings = _plan(df, ctx, s)
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=JOB)
-        job = pool.submit(_scores, chosen, settings, ctx)
-        pool.shutdown(wait=False)  # the thread ends with the job
+        job = _in_background(_scores, chosen, settings, ctx)
     ctx.background[JOB] = (s, chosen, job)
+
+
+def _in_background(fn: Callable[..., Any], *args: Any) -> Future:
+    """``fn(*args)`` in a daemon thread: an interrupted report exits at once instead of
+    waiting for the re-scoring (a ThreadPoolExecutor's threads are joined at exit)."""
+    job: Future = Future()
+
+    def run() -> None:
+        if job.set_running_or_notify_cancel():
+            try:
+                job.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the job
+                job.set_exception(exc)
+
+    threading.Thread(target=run, name=JOB, daemon=True).start()
+    return job
 
 
 def stability_section(df: pd.DataFrame, ctx: Context) -> Section:
