@@ -39,6 +39,24 @@ def tb_scalars(run_dir: Path, tag: str) -> list[float]:
     return [e.value for e in acc.Scalars(tag)]
 
 
+def checkpoint_registered(exp: Path) -> bool:
+    """Whether Tune's driver has registered a trial's checkpoint: its result.json (written by
+    the driver) logs a result after the one that carried the checkpoint. The driver saves
+    the checkpoint before it lets the trial train on (results are not buffered); the folder
+    on disk appears before that, when the worker writes it."""
+    for path in exp.glob("*/result.json"):
+        lines = []
+        for line in path.read_text().splitlines():
+            try:
+                lines.append(json.loads(line))
+            except ValueError:  # a line the driver is still writing
+                break
+        marked = [i for i, r in enumerate(lines) if r.get("checkpoint_dir_name")]
+        if marked and marked[0] < len(lines) - 1:
+            return True
+    return False
+
+
 def wait_for(predicate, timeout: float, what: str, poll: float = 0.5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -151,9 +169,10 @@ def test_killed_trial_resumes_from_checkpoint(cluster, tmp_path):
         pattern = f"{os.environ['RAY_TMPDIR']}/**/kill/working_dirs/*/run/worker.json"
 
         def checkpointed_worker():
-            # Tune's copy, not only the trainer's file: a kill between the two restarts the
-            # trial from Tune's (absent) checkpoint; one trial runs at a time, so it is this one's
-            if not glob.glob(str(tmp_path / "kill" / "*" / "checkpoint_*")):
+            # Tune's driver must have registered the checkpoint, not only the worker written
+            # it: a kill in between restarts the trial from scratch (resumed_from NaN); one
+            # trial runs at a time, so it is this one's
+            if not checkpoint_registered(tmp_path / "kill"):
                 return None
             for path in glob.glob(pattern, recursive=True):
                 run_dir = Path(path).parent
