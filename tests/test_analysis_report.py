@@ -227,6 +227,10 @@ def test_cli(tmp_path, capsys):
     assert main([str(tmp_path / "missing"), "--out", str(tmp_path / "r2")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main([str(exp), "--out", str(tmp_path / "r3"), "--metrics", "metric.nope", "--no-models"]) == 2
+    with pytest.raises(SystemExit) as exit_info:  # before any work: no report folder
+        main([str(exp), "--out", str(tmp_path / "r5"), "--stability-fits", "-1"])
+    assert exit_info.value.code == 2 and "--stability-fits must be >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "r5").exists()
     with pytest.raises(TypeError, match="unknown option"):
         write_report([exp], tmp_path / "r4", bins=3)
 
