@@ -20,8 +20,6 @@ from analysis.collapse import usable
 from analysis.paired import LEVEL, median_interval_at
 from analysis.table import BETA_EFF, completed, short_name, with_cells
 
-BETA = BETA_EFF
-
 
 def _median_columns(values: pd.Series, name: str, level: float) -> dict[str, float]:
     v = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
@@ -44,7 +42,7 @@ def headline_table(df: pd.DataFrame, metrics: Sequence[str], include_collapsed: 
         kept = use[use["cell"] == cell]
         for m in metrics:
             row.update(_median_columns(kept[m] if m in kept else pd.Series(dtype=float), short_name(m), level))
-        row.update(_median_columns(g[BETA] if BETA in g else pd.Series(dtype=float), BETA, level))
+        row.update(_median_columns(g[BETA_EFF] if BETA_EFF in g else pd.Series(dtype=float), BETA_EFF, level))
         rows.append(row)
     return pd.DataFrame(rows)
 

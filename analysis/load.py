@@ -34,7 +34,6 @@ from lvae.contract import (
     TUNE_KEYS,
 )
 
-RESULTS_NAME = RESULTS_FILE
 #: contract columns that are filled with NaN (or "") when an older results.csv lacks them.
 OPTIONAL_TEXT = ("error", "experiment", "space", "preset", "node")
 OPTIONAL_NUMERIC = ("steps", *(TUNE_KEYS[tag] for tag in FINAL_TAGS), "wall_time_s")
@@ -57,15 +56,15 @@ EXPECTED = (f"a UTF-8 CSV table (one row per trial) with columns {list(REQUIRED_
 
 def _results_path(exp_dir: Path) -> Path:
     """``exp_dir/results.csv``, or an ExperimentError naming what is there instead."""
-    path = exp_dir / RESULTS_NAME
+    path = exp_dir / RESULTS_FILE
     if exp_dir.exists() and not exp_dir.is_dir():
-        raise ExperimentError(f"{exp_dir}: is a file; expected an experiment folder holding {RESULTS_NAME}")
+        raise ExperimentError(f"{exp_dir}: is a file; expected an experiment folder holding {RESULTS_FILE}")
     if not exp_dir.is_dir():
         raise ExperimentError(f"{exp_dir}: experiment folder does not exist")
     if path.is_dir():
-        raise ExperimentError(f"{path}: is a folder; expected the sweep's {RESULTS_NAME} file")
+        raise ExperimentError(f"{path}: is a folder; expected the sweep's {RESULTS_FILE} file")
     if not path.is_file():
-        raise ExperimentError(f"{path}: missing; an experiment folder holds the sweep's {RESULTS_NAME}")
+        raise ExperimentError(f"{path}: missing; an experiment folder holds the sweep's {RESULTS_FILE}")
     return path
 
 
@@ -181,12 +180,17 @@ def load_experiments(*paths: PathLike, keep_apart: bool = False) -> pd.DataFrame
 TRACKED_PREFIXES = (METRIC_TAG, TRACK_SECONDS_TAG)
 
 
+def scalar_column(tag: str) -> str:
+    """The trajectory column of a TensorBoard tag outside TRAJECTORY_TAGS: ``a/b`` -> ``a.b``."""
+    return tag.replace("/", ".", 1)
+
+
 def _trajectory_column(tag: str, include_kl_dims: bool = False, include_metrics: bool = False) -> str | None:
     if tag in TRAJECTORY_TAGS:
         return TRAJECTORY_TAGS[tag]
     if (tag.startswith(OBJECTIVE_PREFIX) or (include_kl_dims and tag.startswith(KL_DIM_TAG))
             or (include_metrics and tag.startswith(TRACKED_PREFIXES))):
-        return tag.replace("/", ".", 1)
+        return scalar_column(tag)
     return None
 
 

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.load import scalar_column
 from analysis.trajectories import trajectory_bands
-from lvae.contract import METRIC_PREFIX
+from lvae.contract import METRIC_PREFIX, TRACK_SECONDS_TAG
 
-COST_COLUMN = "perf.track_seconds"
+COST_COLUMN = scalar_column(TRACK_SECONDS_TAG)
 BAND_COLUMNS = ["metric", "cell", "objective", "step", "median", "q25", "q75", "min", "max", "n_seeds"]
 ENDPOINT_COLUMNS = ["metric", "cell", "objective", "n_seeds", "mid_step", "last_step", "mid_median",
                     "last_median", "change_second_half", "last_min", "last_max"]

@@ -23,12 +23,13 @@ from analysis import report_evidence as ev
 from analysis import report_sections as rs
 from analysis.files import write_csv_atomic, write_text_atomic
 from analysis.html import Section, render
-from analysis.load import RESULTS_NAME, ExperimentError, load_experiments
+from analysis.load import ExperimentError, load_experiments
 from analysis.report_sections import ReportOptions, make_context, report_title
 from analysis.report_stability import stability_section, start_stability
 from analysis.stability import SAMPLES_PER_FIT
 from analysis.table import with_cells
 from lvae.cli import check_output_dir, run_cli
+from lvae.contract import RESULTS_FILE
 
 REPORT_NAME = "report.html"
 TIMINGS_NAME = "report_timings"
@@ -81,7 +82,7 @@ def check_has_trials(df: pd.DataFrame, exp_dirs: Sequence[str | os.PathLike]) ->
     for exp_dir in exp_dirs:
         if str(Path(exp_dir).expanduser().resolve()) not in found:
             raise ExperimentError(
-                f"{Path(exp_dir) / RESULTS_NAME}: a header but no trial rows; expected one row per "
+                f"{Path(exp_dir) / RESULTS_FILE}: a header but no trial rows; expected one row per "
                 "trial (did the sweep start any trial?)"
             )
 

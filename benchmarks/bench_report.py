@@ -20,7 +20,6 @@ keeps every metric fit in this process, and the CPU column then counts all the w
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -35,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from analysis.report import TIMINGS_NAME, write_report  # noqa: E402
 from lvae.contract import RESULTS_FILE  # noqa: E402
+from sweeps.results import SWEEP_FILE, WALL_TIME_KEY, recorded_wall_time  # noqa: E402
 
 TARGET = 0.10
 
@@ -54,11 +54,9 @@ def _files_span(exp_dir: Path) -> float | None:
 
 def sweep_seconds(exp_dir: Path) -> tuple[float, str]:
     """The sweep's wall time and where it came from (see the module docstring)."""
-    meta = exp_dir / "sweep.json"
-    if meta.is_file():
-        recorded = json.loads(meta.read_text()).get("wall_time_s")
-        if recorded:
-            return float(recorded), "sweep.json wall_time_s"
+    recorded = recorded_wall_time(exp_dir)
+    if recorded:
+        return recorded, f"{SWEEP_FILE} {WALL_TIME_KEY}"
     span = _files_span(exp_dir)
     if span:
         return span, "span of the trials' files (first TensorBoard event to last file)"

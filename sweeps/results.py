@@ -47,14 +47,26 @@ def write_sweep_file(exp_dir: Path, settings: dict[str, Any]) -> None:
     write_json_atomic(exp_dir / SWEEP_FILE, settings)
 
 
+#: sweep.json's key for the sweep's wall seconds, summed over resumed sessions
+WALL_TIME_KEY = "wall_time_s"
+
+
 def add_wall_time(exp_dir: Path, seconds: float) -> float:
-    """Add this driver session's wall time to ``wall_time_s`` in sweep.json (summed over
+    """Add this driver session's wall time to the wall time in sweep.json (summed over
     resumes) and return the total: what the report's cost is measured against
     (benchmarks/bench_report.py)."""
     settings = read_sweep_file(exp_dir)
-    total = float(settings.get("wall_time_s") or 0.0) + float(seconds)
-    write_sweep_file(exp_dir, {**settings, "wall_time_s": round(total, 1)})
+    total = float(settings.get(WALL_TIME_KEY) or 0.0) + float(seconds)
+    write_sweep_file(exp_dir, {**settings, WALL_TIME_KEY: round(total, 1)})
     return total
+
+
+def recorded_wall_time(exp_dir: Path) -> float | None:
+    """The sweep's wall seconds recorded in sweep.json (None when absent or not recorded)."""
+    if not (exp_dir / SWEEP_FILE).is_file():
+        return None
+    recorded = read_sweep_file(exp_dir).get(WALL_TIME_KEY)
+    return float(recorded) if recorded else None
 
 
 #: what sweep.json holds, for error messages
