@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from sweep_helpers import run_sweep, smoke_args
+from helpers.sweep_helpers import run_sweep, smoke_args
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -28,7 +28,7 @@ def data_root() -> Path:
 
 @pytest.fixture()
 def toy_dataset():
-    from toy_data import ToySquares, register
+    from helpers.toy_data import ToySquares, register
 
     register()
     return ToySquares()

@@ -1,0 +1,22 @@
+"""Running ``sweeps/run.py`` the way a user does, for the sweep and analysis tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RUN = [sys.executable, str(REPO / "sweeps" / "run.py")]
+
+
+def run_sweep(args: list[str], timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+    """``python sweeps/run.py ARGS`` as a user runs it."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(RUN + args, capture_output=True, text=True, timeout=timeout, env=env, **kw)
+
+
+def smoke_args(storage: Path, name: str, cluster, *extra: str) -> list[str]:
+    return ["--space", "lvae_reg", "--preset", "smoke", "--storage", str(storage), "--name", name,
+            "--address", cluster.address, "--no-report", *extra]
