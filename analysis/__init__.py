@@ -5,37 +5,42 @@ a section needs a model); never imports ray or sweeps. The report lives in
 ``analysis.report`` (``python -m analysis.report EXP_DIR --out DIR``).
 """
 
-from analysis.agreement import metric_agreement
-from analysis.beta_vs_vae import beta_vs_vae
-from analysis.collapse import ACTIVE_KL, add_collapse, usable
-from analysis.controls import beta_grid_control, controls_table, lvae_tracking_control, verdict
-from analysis.headline import headline_table
-from analysis.load import (
+from analysis.io.collapse import ACTIVE_KL, add_collapse, usable
+from analysis.io.load import (
     ExperimentError,
     load_beta_trajectories,
     load_experiments,
     read_trajectories,
 )
-from analysis.metric_curves import metric_bands, metric_endpoints, tracked_metrics
-from analysis.provenance import PoolingError, check_pooling
-from analysis.robustness import (
+from analysis.io.pooling import PoolingError, check_pooling
+from analysis.io.table import completed, with_cells
+from analysis.stats.agreement import metric_agreement
+from analysis.stats.robustness import (
     cell_summary,
     collapse_summary,
     sensitivity,
     sensitivity_trend,
     variance_decomposition,
 )
-from analysis.selection import (
+from analysis.stats.trajectories import trajectory_bands, trajectory_endpoints
+from analysis.stats.udr import udr
+from analysis.studies.beta_vs_vae import beta_vs_vae
+from analysis.studies.controls import (
+    beta_grid_control,
+    controls_table,
+    lvae_tracking_control,
+    verdict,
+)
+from analysis.studies.headline import headline_table
+from analysis.studies.metric_curves import metric_bands, metric_endpoints, tracked_metrics
+from analysis.studies.selection import (
     compare_with_notes,
     default_lvae_lambda,
     lvae_vs_fixed_beta,
     prob_superiority,
 )
-from analysis.stability import pick_models, rank_stability, reevaluation_table, settings_for
-from analysis.table import completed, with_cells
-from analysis.trajectories import trajectory_bands, trajectory_endpoints
-from analysis.udr import udr
-from analysis.unsupervised import udr_for_trials, udr_selection, udr_table
+from analysis.studies.stability import pick_models, rank_stability, reevaluation_table, settings_for
+from analysis.studies.unsupervised_selection import udr_for_trials, udr_selection, udr_table
 
 __all__ = [
     "ACTIVE_KL",

@@ -361,7 +361,7 @@ def print_report(r: dict[str, Any]) -> None:
           f"steps/s, bare {t['bare']:.1f} steps/s, ratio {t['ratio']:.3f} (target >= 0.95)")
     syncs = r["host_syncs"]
     print("\n== 3. host synchronisations in 30 hot-loop steps (CUDA sync debug mode) ==\n   "
-          + ("n/a off CUDA (tests/test_train.py counts host reads on CPU)" if syncs is None else f"{syncs} (target 0)"))
+          + ("n/a off CUDA (tests/lvae/test_train.py counts host reads on CPU)" if syncs is None else f"{syncs} (target 0)"))
     a = r["agreement"]
     print("\n== 4. losses on a fixed batch and noise, device vs CPU fp32 (max relative difference "
           "over total/recon/kl) ==")

@@ -88,7 +88,7 @@ class TrainConfig:
     data_on_device: bool | None = None
     #: "fp32", or "bf16": forward pass under bf16 autocast, losses and optimiser in fp32
     #: (over 30 steps: total and reconstruction loss within 1% of fp32, KL within 15%;
-    #: tests/test_train.py)
+    #: tests/lvae/test_train.py)
     precision: str = "fp32"
     #: torch.compile the network's forward: "none", "default", "max-autotune", or
     #: "reduce-overhead" (CUDA graphs; CUDA only). Same maths, compiled kernels.

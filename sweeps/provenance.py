@@ -4,7 +4,7 @@
 objective's own defaults merged with what the cell set), so two trials with the same
 configuration are the same cell whichever space produced them, and the settings of the
 metric estimator (probe, sample sizes, bins, representation, evaluation seed), so
-experiments scored differently are never pooled by accident (``analysis.load`` refuses).
+experiments scored differently are never pooled by accident (``analysis.io.load`` refuses).
 Defaults are read from where they live (the objective registry, ``TrainConfig``, the
 metric registry), never copied here.
 """

@@ -37,7 +37,7 @@ FIRST_COLUMNS = [
     "objective", "cell", "seed",
 ]
 LOSS_COLUMNS = ["steps", *(TUNE_KEYS[tag] for tag in FINAL_TAGS)]
-#: latents with final KL above analysis.collapse.ACTIVE_KL, and whether none is
+#: latents with final KL above analysis.io.collapse.ACTIVE_KL, and whether none is
 COLLAPSE_COLUMNS = ["active_dims", "collapsed"]
 TAIL_COLUMNS = ["node", "node_id", "device", "num_failures", "resumed_from", "wall_time_s", "train_wall_time_s", "trial_dir"]
 

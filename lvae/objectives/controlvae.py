@@ -30,7 +30,7 @@ as ``beta_min``. Choices documented here because the code makes them implicitly:
 than the official one: step t stands for official iterations (t s, (t + 1) s], so the set
 point is read at the official iteration floor((t + 1) s) and the integral gain is s ki
 (the P term has no time in it). On a KL sequence given in official time the compressed
-beta follows the official one (tests/test_controllers.py); docs/objectives.md says what
+beta follows the official one (tests/lvae/objectives/test_controllers.py); docs/objectives.md says what
 compression cannot preserve.
 """
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from helpers.analysis_fixtures import trial_table
 
-from analysis.controls import (
+from analysis.studies.controls import (
     beta_grid_control,
     controls_table,
     lvae_tracking_control,

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from helpers.analysis_fixtures import trial_table
 
-from analysis.beta_vs_vae import beta_vs_vae
-from analysis.headline import headline_table, interval_text
-from analysis.paired import median_interval, median_interval_at
+from analysis.stats.paired import median_interval, median_interval_at
+from analysis.studies.beta_vs_vae import beta_vs_vae
+from analysis.studies.headline import headline_table, interval_text
 
 
 @pytest.mark.parametrize("n", [5, 6, 10])

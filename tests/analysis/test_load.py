@@ -19,8 +19,8 @@ from helpers.analysis_fixtures import (
 from helpers.paths import REPO
 
 from analysis import ExperimentError, load_beta_trajectories, load_experiments, read_trajectories
-from analysis.load import trials_without_events
-from analysis.provenance import PoolingError
+from analysis.io.load import trials_without_events
+from analysis.io.pooling import PoolingError
 from analysis.report import main as report_main
 
 

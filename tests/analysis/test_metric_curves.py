@@ -6,9 +6,14 @@ import numpy as np
 import pytest
 from helpers.analysis_fixtures import TrialSpec, write_experiment
 
-from analysis.load import load_experiments, read_trajectories
-from analysis.metric_curves import metric_bands, metric_endpoints, tracked_metrics, tracking_cost
-from analysis.plots import metric_curves
+from analysis.io.load import load_experiments, read_trajectories
+from analysis.report.plots import metric_curves
+from analysis.studies.metric_curves import (
+    metric_bands,
+    metric_endpoints,
+    tracked_metrics,
+    tracking_cost,
+)
 
 STEPS = (100, 200, 300, 400)
 

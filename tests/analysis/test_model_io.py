@@ -9,7 +9,7 @@ import pytest
 from helpers.analysis_fixtures import TrialSpec, fake_load_run, write_experiment
 
 from analysis import load_experiments, udr_for_trials
-from analysis.model_io import encode_runs, encode_with_kl, has_checkpoint, traversal_image
+from analysis.io.model_io import encode_runs, encode_with_kl, has_checkpoint, traversal_image
 
 
 @pytest.fixture()

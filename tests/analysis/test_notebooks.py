@@ -13,7 +13,7 @@ from helpers.analysis_fixtures import standard_trials, write_experiment
 from helpers.paths import REPO
 from nbclient import NotebookClient
 
-from analysis.make_notebooks import NOTEBOOK_DIR, NOTEBOOKS, render
+from analysis.report.make_notebooks import NOTEBOOK_DIR, NOTEBOOKS, render
 
 KERNEL = "lvae-analysis-test"
 
@@ -47,7 +47,7 @@ def test_committed_without_outputs_and_up_to_date(name):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(not c.outputs and c.execution_count is None for c in code)
     assert "os.environ.get(\"LVAE_EXPERIMENT\"" in code[0].source
-    assert path.read_text() == render(name), "regenerate with: python -m analysis.make_notebooks"
+    assert path.read_text() == render(name), "regenerate with: python -m analysis.report.make_notebooks"
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))

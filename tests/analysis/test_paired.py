@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.paired import (
+from analysis.stats.paired import (
     Paired,
     median_interval,
     min_pairs,

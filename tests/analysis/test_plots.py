@@ -9,13 +9,13 @@ from helpers.analysis_fixtures import standard_trials, write_experiment
 
 from analysis import (
     load_experiments,
-    plots,
     read_trajectories,
     sensitivity,
     trajectory_bands,
     with_cells,
 )
-from analysis.agreement import metric_agreement
+from analysis.report import plots
+from analysis.stats.agreement import metric_agreement
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

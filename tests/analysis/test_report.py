@@ -18,7 +18,7 @@ from helpers.analysis_fixtures import (
     write_experiment,
 )
 
-from analysis.load import ExperimentError
+from analysis.io.load import ExperimentError
 from analysis.report import main, write_report
 
 FAKES = {"evaluate": fake_evaluate, "load_run": fake_load_run}
@@ -198,7 +198,7 @@ def test_model_sections_fail_softly_and_can_be_skipped(tmp_path):
 
 def test_unknown_default_lambda_and_unswept_default(tmp_path, monkeypatch):
     exp = write_experiment(tmp_path, "exp", [t for ts in standard_trials(seeds=(0, 1)).values() for t in ts])
-    monkeypatch.setattr("analysis.report_sections.default_lvae_lambda", lambda objective: None)
+    monkeypatch.setattr("analysis.report.sections.default_lvae_lambda", lambda objective: None)
     page = write_report([exp], tmp_path / "a", models=False, figures=False).read_text()
     assert "default lambda is unknown" in section(page, "Selection")
     page = write_report([exp], tmp_path / "b", models=False, figures=False, default_lambda=0.05).read_text()
@@ -305,7 +305,7 @@ def test_metric_curves_and_the_beta_vs_vae_comparison(tmp_path):
 
 
 def test_stability_encodes_each_model_once_and_skips_what_a_setting_cannot_change(tmp_path):
-    from analysis.stability import BASE_SETTINGS, settings_for
+    from analysis.studies.stability import BASE_SETTINGS, settings_for
 
     exp = write_experiment(tmp_path, "exp", standard_trials(seeds=(0, 1))["lvae_reg"])
     settings = settings_for({"reference": {}, "bins10": {"num_bins": 10}, "eval_seed1": {"seed": 1}},
@@ -347,7 +347,7 @@ def test_stability_spends_the_fit_budget_on_dci_in_priority_order(tmp_path):
 def test_stability_rescoring_runs_in_the_background_while_earlier_sections_are_built(tmp_path, monkeypatch):
     import threading
 
-    import analysis.report as report
+    import analysis.report.build as report
 
     events: list[tuple[str, str]] = []
     started = threading.Event()

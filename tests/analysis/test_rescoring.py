@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from helpers.analysis_fixtures import ToyDataset, ToyModel
 
-from analysis.rescoring import affected, rescore
-from analysis.stability import settings_for
+from analysis.studies.rescoring import affected, rescore
+from analysis.studies.stability import settings_for
 from lvae.evaluate import evaluate_loaded
 
 BASE = {"metrics": ("mig", "dci"), "num_train": 150, "num_test": 60, "seed": 0,

@@ -13,7 +13,7 @@ from analysis import (
     sensitivity_trend,
     with_cells,
 )
-from analysis.robustness import collapse_summary
+from analysis.stats.robustness import collapse_summary
 
 
 def sweep(metric, seeds=(0, 1, 2, 3)) -> pd.DataFrame:

@@ -8,9 +8,9 @@ import pytest
 from helpers.analysis_fixtures import space_table, trial_table
 
 from analysis import default_lvae_lambda, lvae_vs_fixed_beta, prob_superiority
-from analysis.cells import fill_defaults
-from analysis.selection import compare_with_notes
-from analysis.table import with_cells
+from analysis.io.cells import fill_defaults
+from analysis.io.table import with_cells
+from analysis.studies.selection import compare_with_notes
 
 SEEDS = tuple(range(8))
 

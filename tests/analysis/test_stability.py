@@ -8,7 +8,7 @@ import pytest
 from helpers.analysis_fixtures import trial_table
 
 from analysis import pick_models, rank_stability, reevaluation_table, settings_for
-from analysis.stability import BASE_SETTINGS, default_evaluate
+from analysis.studies.stability import BASE_SETTINGS, default_evaluate
 
 QUALITY = {"r0": 0.9, "r1": 0.7, "r2": 0.5, "r3": 0.3, "r4": 0.1}
 calls: list = []
@@ -91,7 +91,7 @@ def test_empty_table_shape():
 
 
 def test_sample_sizes_are_capped_at_the_experiments_own():
-    from analysis.stability import capped_settings
+    from analysis.studies.stability import capped_settings
 
     assert capped_settings() == settings_for() == capped_settings(float("nan"), 3000)
     small = capped_settings(400, 200)
@@ -106,7 +106,7 @@ def _trials(steps, batch, status="TERMINATED"):
 
 
 def test_fit_budget_is_one_fit_per_block_of_training_samples():
-    from analysis.stability import SAMPLES_PER_FIT, fit_budget, training_samples
+    from analysis.studies.stability import SAMPLES_PER_FIT, fit_budget, training_samples
 
     local = _trials([400] * 12, [64] * 12)  # the local preset: 12 trials of 400 steps at batch 64
     assert training_samples(local) == 307_200 and fit_budget(local) == 307_200 // SAMPLES_PER_FIT == 6
@@ -119,13 +119,13 @@ def test_fit_budget_is_one_fit_per_block_of_training_samples():
 
 
 def _dci_settings(settings):
-    from analysis.rescoring import affected
+    from analysis.studies.rescoring import affected
 
     return [n for n, s in settings.items() if "dci" in affected(s, settings["reference"])]
 
 
 def test_budget_keeps_dci_for_the_reference_then_the_variations_in_order():
-    from analysis.stability import within_budget
+    from analysis.studies.stability import within_budget
 
     full = settings_for()
     kept, lost = within_budget(full, num_models=3, budget=6)
@@ -143,7 +143,7 @@ def test_budget_keeps_dci_for_the_reference_then_the_variations_in_order():
 
 
 def test_budget_drops_a_setting_left_with_nothing_to_change_and_spares_explicit_ones():
-    from analysis.stability import within_budget
+    from analysis.studies.stability import within_budget
 
     probe = settings_for({"reference": {}, "hgb_again": {"dci_probe": "logistic"}, "bins10": {"num_bins": 10}})
     kept, lost = within_budget(probe, 3, 3, candidates=["hgb_again", "bins10"])

@@ -8,7 +8,7 @@ import pytest
 from helpers.analysis_fixtures import trial_table
 
 from analysis import udr, udr_selection, udr_table
-from analysis.udr import relative_strength, spearman_matrix
+from analysis.stats.udr import relative_strength, spearman_matrix
 
 
 def permuted_copies(n_models: int, n: int = 2000, d: int = 6, seed: int = 0):

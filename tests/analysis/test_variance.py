@@ -8,7 +8,7 @@ import pytest
 from helpers.analysis_fixtures import trial_table
 
 from analysis import variance_decomposition
-from analysis.variance import Design, estimate, intervals, shares, sums_of_squares
+from analysis.stats.variance import Design, estimate, intervals, shares, sums_of_squares
 
 #: the sweeps' lvae_reg layouts: cells per objective (lvae, vae, beta_vae) and seeds per cell
 LAYOUTS = {"local": ((3, 1, 2), 2), "paper": ((8, 1, 5), 10)}

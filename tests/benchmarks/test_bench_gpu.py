@@ -26,7 +26,7 @@ def test_bench_gpu_runs_tiny_on_cpu(tmp_path):
     assert set(singles) == {"fp32", "bf16", "compiled"}  # no CUDA graphs off CUDA
     assert all(s["error"] is None and s["steps_per_s"] > 0 for s in singles.values()), singles
     assert r["trainer"]["trainer"] > 0 and r["trainer"]["bare"] > 0
-    assert r["host_syncs"] is None  # CUDA only; tests/test_train.py counts host reads on CPU
+    assert r["host_syncs"] is None  # CUDA only; tests/lvae/test_train.py counts host reads on CPU
     # the same weights, batch and noise on the same device: fp32 agrees exactly
     assert r["agreement"]["fp32"]["first"] == 0.0 and r["agreement"]["bf16"]["first"] < 0.01
     (packed,) = r["packing"]

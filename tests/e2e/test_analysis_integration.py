@@ -16,7 +16,7 @@ from helpers.paths import REPO
 from nbclient import NotebookClient
 
 from analysis import load_beta_trajectories, load_experiments
-from analysis.make_notebooks import NOTEBOOK_DIR, NOTEBOOKS
+from analysis.report.make_notebooks import NOTEBOOK_DIR, NOTEBOOKS
 from sweeps.presets import get_preset
 
 #: the module shares one real smoke sweep (about two minutes on two cores)

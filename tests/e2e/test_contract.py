@@ -37,7 +37,7 @@ def test_renamed_key_flows_through(monkeypatch) -> None:
 def test_active_latents_and_collapse_threshold() -> None:
     assert contract.count_active([0.0, 0.005, 0.02, 3.0]) == 2
     assert contract.count_active([math.nan, 0.0]) == 0
-    from analysis.collapse import ACTIVE_KL
+    from analysis.io.collapse import ACTIVE_KL
 
     assert ACTIVE_KL is contract.ACTIVE_KL
 
@@ -144,7 +144,7 @@ def test_analysis_import_stays_light() -> None:
 
 
 def test_every_required_column_missing_fails_loudly(tmp_path: Path) -> None:
-    """analysis.load refuses a results.csv without any one of the contract's required
+    """analysis.io.load refuses a results.csv without any one of the contract's required
     columns (naming it), instead of filling it with NaN."""
     import pandas as pd
     import pytest

@@ -2,7 +2,7 @@
 
 A trainer result (record tags) goes through the trainable's final Tune report and the
 sweep's results.csv row into the analysis. Every name is read from ``lvae.contract`` when
-the functions run, so ``tests/test_contract.py`` can run this with a contract whose names
+the functions run, so ``tests/e2e/test_contract.py`` can run this with a contract whose names
 were changed in its source and check that writer and reader follow together.
 """
 

@@ -41,7 +41,7 @@ def test_settings_are_declared_once_per_metric() -> None:
 
 def test_a_new_metric_is_its_registry_entry(monkeypatch) -> None:
     """Registering a metric is enough for the CLI, option routing and re-scoring."""
-    from analysis.rescoring import affected
+    from analysis.studies.rescoring import affected
 
     spec = MetricSpec(frozenset({"num_bins"}), from_arrays=lambda arrays, seed, num_bins=20: {"toy": 1.0},
                       needs_test=False, settings={"num_bins": "num_bins"})
@@ -55,9 +55,10 @@ def test_a_new_metric_is_its_registry_entry(monkeypatch) -> None:
 
 
 def test_report_choices_name_produced_keys(produced) -> None:
-    from analysis import report_evidence, stability
-    from analysis.agreement import AGREEMENT_COLUMNS
-    from analysis.table import HEADLINE_METRICS, LOWER_IS_BETTER
+    from analysis.io.table import HEADLINE_METRICS, LOWER_IS_BETTER
+    from analysis.report import evidence as report_evidence
+    from analysis.stats.agreement import AGREEMENT_COLUMNS
+    from analysis.studies import stability
 
     chosen = {*HEADLINE_METRICS, *report_evidence.HEADLINE_BASES, *report_evidence.CURVE_METRICS,
               *(c for c in AGREEMENT_COLUMNS if c not in LOWER_IS_BETTER)}

@@ -1,6 +1,6 @@
 """Objectives: registry and parameter errors, the defining property of beta_eff for every
 objective that has one weight on K, L-VAE's learned balance, sigma-VAE's optimal sigma,
-and a trainer-like step (beta-TCVAE's own tests: tests/test_beta_tcvae.py)."""
+and a trainer-like step (beta-TCVAE's own tests: tests/lvae/objectives/test_beta_tcvae.py)."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ RATIO_CASES = [
 ]
 
 
-# beta_tcvae has no single weight on K: its beta_eff is tested in tests/test_beta_tcvae.py
+# beta_tcvae has no single weight on K: its beta_eff is tested in tests/lvae/objectives/test_beta_tcvae.py
 @pytest.mark.parametrize(("name", "params"), RATIO_CASES)
 def test_gradient_ratio_equals_beta_eff(name: str, params: dict) -> None:
     """d total/dK / d total/dR == beta_eff: the weight the network's gradient puts on K."""

@@ -2,7 +2,7 @@
 
 Someone without ground-truth factors cannot pick the best beta; they run L-VAE at its
 default lambda or guess a beta. These tables say what that choice costs or gains, seed
-by seed (:mod:`analysis.paired`): L-VAE's default cell against every fixed beta (the
+by seed (:mod:`analysis.stats.paired`): L-VAE's default cell against every fixed beta (the
 plain VAE is beta = 1), and against the best, median and worst fixed beta chosen on
 *other* seeds than the one compared (leave-one-seed-out), so the choice is not fitted to
 the numbers it is judged on. Collapsed trials are left out by default and counted.
@@ -16,15 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.collapse import usable
-from analysis.paired import LEVEL, Paired
-from analysis.table import (
+from analysis.io.collapse import usable
+from analysis.io.table import (
     TRAINING_HP_COLUMNS,
     completed,
     higher_is_better,
     resolve_metrics,
     with_cells,
 )
+from analysis.stats.paired import LEVEL, Paired
 from lvae.contract import HP_PREFIX
 
 #: comparisons against a fixed beta chosen on held-out seeds
@@ -261,7 +261,7 @@ def lvae_vs_fixed_beta(df: pd.DataFrame, metrics: Sequence[str] | None = None, *
     fixed-beta cell; ``best``/``median``/``worst`` with the fixed beta ranked so on the
     *other* seeds (``selection`` says so, or says it was selection-biased when there were
     no other seeds). ``median_diff`` (L-VAE - fixed) and ``p_better`` come with exact
-    ``level`` intervals and a ``verdict`` (:class:`analysis.paired.Paired`). Options: see
+    ``level`` intervals and a ``verdict`` (:class:`analysis.stats.paired.Paired`). Options: see
     :func:`compare_with_notes`.
     """
     return compare_with_notes(df, metrics, **options)[0]

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from analysis.table import completed, resolve_metrics, with_cells
-from analysis.udr import udr
+from analysis.io.table import completed, resolve_metrics, with_cells
+from analysis.stats.udr import udr
 
 #: trial -> (codes (N, D), kl per latent (D,)) of the same inputs.
 Codes = Mapping[str, tuple[np.ndarray, np.ndarray | None]]
@@ -51,7 +51,7 @@ def udr_for_trials(
     """Encode the given finished trials (default: all) and score UDR within their cells.
 
     ``encode(run_dirs) -> (codes, kls)`` must encode the same inputs with every model
-    (:func:`analysis.model_io.encode_runs`); it is called once per dataset, and only for
+    (:func:`analysis.io.model_io.encode_runs`); it is called once per dataset, and only for
     cells with at least two trials (a lone seed has nothing to be compared with).
     """
     done = completed(df)

@@ -2,7 +2,7 @@
 automatic reading of the numbers and visible notes about what is missing.
 
 Every builder has the signature ``(df, ctx) -> Section`` and is listed, in report order,
-in :data:`analysis.report.SECTIONS`; problems with the data (failed trials, missing metrics or files, a
+in :data:`analysis.report.build.SECTIONS`; problems with the data (failed trials, missing metrics or files, a
 single seed) become notes in place instead of errors.
 """
 
@@ -17,31 +17,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis import plots
-from analysis.agreement import AGREEMENT_COLUMNS, agreement_columns, metric_agreement
-from analysis.collapse import ACTIVE_KL, usable
-from analysis.controls import (
-    beta_grid_control,
-    controls_table,
-    lvae_tracking_control,
-    opening_statement,
-    verdict,
-)
-from analysis.html import Section
-from analysis.load import read_trajectories, trials_without_events
-from analysis.model_io import LoadRun, encode_runs, has_checkpoint, traversal_image
-from analysis.paired import multiplicity_reading
-from analysis.provenance import base_metric
-from analysis.robustness import (
-    cell_summary,
-    collapse_summary,
-    sensitivity,
-    sensitivity_trend,
-    variance_decomposition,
-)
-from analysis.selection import compare_with_notes, default_lvae_lambda
-from analysis.stability import Evaluate
-from analysis.table import (
+from analysis.io.collapse import ACTIVE_KL, usable
+from analysis.io.load import read_trajectories, trials_without_events
+from analysis.io.model_io import LoadRun, encode_runs, has_checkpoint, traversal_image
+from analysis.io.pooling import base_metric
+from analysis.io.table import (
     BETA_EFF,
     DONE,
     HEADLINE_METRICS,
@@ -53,8 +33,28 @@ from analysis.table import (
     seeds_per_cell,
     short_name,
 )
-from analysis.trajectories import trajectory_bands, trajectory_endpoints
-from analysis.unsupervised import udr_for_trials, udr_selection
+from analysis.report import plots
+from analysis.report.html import Section
+from analysis.stats.agreement import AGREEMENT_COLUMNS, agreement_columns, metric_agreement
+from analysis.stats.paired import multiplicity_reading
+from analysis.stats.robustness import (
+    cell_summary,
+    collapse_summary,
+    sensitivity,
+    sensitivity_trend,
+    variance_decomposition,
+)
+from analysis.stats.trajectories import trajectory_bands, trajectory_endpoints
+from analysis.studies.controls import (
+    beta_grid_control,
+    controls_table,
+    lvae_tracking_control,
+    opening_statement,
+    verdict,
+)
+from analysis.studies.selection import compare_with_notes, default_lvae_lambda
+from analysis.studies.stability import Evaluate
+from analysis.studies.unsupervised_selection import udr_for_trials, udr_selection
 
 #: how many trial names a note lists before summarising the rest.
 LIST_LIMIT = 20
@@ -86,7 +86,7 @@ class ReportOptions:
     level: float = 0.95  # confidence level of every interval
     seed: int = 0
     n_jobs: int | None = None  # parallel metric fits when re-scoring models (None: every core)
-    evaluate: Evaluate | None = None  # None: encode once per model and score from codes (analysis.rescoring)
+    evaluate: Evaluate | None = None  # None: encode once per model and score from codes (analysis.studies.rescoring)
     load_run: LoadRun | None = None  # None: lvae.evaluate.load_run
 
 
@@ -99,7 +99,7 @@ class Context:
     trajectories: pd.DataFrame | None = None  # finished trials' TensorBoard scalars (read once)
     controls: pd.DataFrame | None = None  # positive controls (computed once)
     #: slow work started before the sections are built, collected by its section
-    #: (analysis.report_stability.start_stability)
+    #: (analysis.report.stability_section.start_stability)
     background: dict[str, Any] = field(default_factory=dict)
 
 
@@ -112,7 +112,7 @@ def finished_trajectories(df: pd.DataFrame, ctx: Context) -> pd.DataFrame:
 
 
 def positive_controls(df: pd.DataFrame, ctx: Context) -> pd.DataFrame:
-    """The controls table (analysis.controls), computed once: the report opens with its verdict."""
+    """The controls table (analysis.studies.controls), computed once: the report opens with its verdict."""
     if ctx.controls is None:
         o = ctx.options
         ctx.controls = controls_table([beta_grid_control(df, o.fixed, level=o.level, seed=o.seed),

@@ -1,6 +1,6 @@
 """Column conventions of the trial table, shared by every summary.
 
-One row per trial, as :func:`analysis.load.load_experiments` returns it: ``hp.<name>``
+One row per trial, as :func:`analysis.io.load.load_experiments` returns it: ``hp.<name>``
 columns hold hyperparameters (NaN where they do not apply), ``metric.<key>`` columns hold
 the scores. A *cell* is (dataset, objective, architecture, hyperparameters other than
 seed); seeds are the replicates inside a cell.
@@ -29,7 +29,7 @@ CELL_BASE = ("dataset", "objective", "architecture")
 #: the status Ray Tune gives a trial that finished normally.
 DONE = "TERMINATED"
 #: headline metrics, in the order reports show them (the ones present are used): a choice,
-#: checked against the keys lvae.metrics produces by tests/test_contract.py
+#: checked against the keys lvae.metrics produces by tests/e2e/test_contract.py
 HEADLINE_METRICS = tuple(METRIC_PREFIX + key for key in (
     "dci.disentanglement",
     "mig",
@@ -69,7 +69,7 @@ def higher_is_better(column: str) -> bool:
 
 
 def completed(df: pd.DataFrame) -> pd.DataFrame:
-    """Trials that finished (summaries further leave out collapsed ones: analysis.collapse.usable)."""
+    """Trials that finished (summaries further leave out collapsed ones: analysis.io.collapse.usable)."""
     return df[df["status"] == DONE]
 
 

@@ -3,7 +3,7 @@
 Per cell: finished trials, how many collapsed (the collapse rate is itself a robustness
 result), and the median over seeds of MIG, DCI disentanglement and the final beta_eff,
 each with the exact order-statistic interval of a median and the confidence that
-interval actually has (:func:`analysis.paired.median_interval_at`: with 5 seeds no
+interval actually has (:func:`analysis.stats.paired.median_interval_at`: with 5 seeds no
 interval reaches 95%, and [min, max] is shown with its 94%). Metrics leave collapsed
 trials out by default (their values score noise); beta_eff keeps every finished trial,
 since collapsing is one of the things a learned beta can do.
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.collapse import usable
-from analysis.paired import LEVEL, median_interval_at
-from analysis.table import BETA_EFF, completed, short_name, with_cells
+from analysis.io.collapse import usable
+from analysis.io.table import BETA_EFF, completed, short_name, with_cells
+from analysis.stats.paired import LEVEL, median_interval_at
 
 
 def _median_columns(values: pd.Series, name: str, level: float) -> dict[str, float]:

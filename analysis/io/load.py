@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.cells import fill_defaults
-from analysis.collapse import add_collapse
-from analysis.provenance import check_pooling
-from analysis.table import with_cells
+from analysis.io.cells import fill_defaults
+from analysis.io.collapse import add_collapse
+from analysis.io.pooling import check_pooling
+from analysis.io.table import with_cells
 from lvae.contract import (
     BETA_TAG,
     FINAL_TAGS,
@@ -138,14 +138,14 @@ def load_experiments(*paths: PathLike, keep_apart: bool = False) -> pd.DataFrame
     (``<exp_name>/<trial_id>``, unique across experiments) and ``run_dir`` (absolute
     path of the trainer's run folder). hp.* and metric.* columns are the union over the
     experiments (NaN where an experiment lacks one); missing objective parameters are
-    filled with the objective's defaults (:mod:`analysis.cells`) and ``cell`` names the
+    filled with the objective's defaults (:mod:`analysis.io.cells`) and ``cell`` names the
     canonical cell (the sweep's own label is kept as ``sweep_cell``). ``active_dims`` and
-    ``collapsed`` come from the final per-latent KL (:mod:`analysis.collapse`).
+    ``collapsed`` come from the final per-latent KL (:mod:`analysis.io.collapse`).
 
     Rows whose metrics were computed with different settings (``eval.*``: probe, sample
     sizes, bins, representation, evaluation seed) are refused with a
-    :class:`~analysis.provenance.PoolingError`; ``keep_apart=True`` gives each setting its
-    own labelled metric columns instead (:func:`analysis.provenance.check_pooling`).
+    :class:`~analysis.io.pooling.PoolingError`; ``keep_apart=True`` gives each setting its
+    own labelled metric columns instead (:func:`analysis.io.pooling.check_pooling`).
     """
     if not paths:
         raise ExperimentError("load_experiments needs at least one experiment folder")

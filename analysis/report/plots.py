@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from analysis.table import BETA_EFF, completed, short_name, with_cells
+from analysis.io.table import BETA_EFF, completed, short_name, with_cells
 
 COLORS = [f"C{i}" for i in range(10)]
 

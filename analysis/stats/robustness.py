@@ -1,8 +1,8 @@
 """How metrics move with seeds, hyperparameters and objectives (pure functions on tables).
 
-Every function takes the trial table of :func:`analysis.load.load_experiments`, uses the
+Every function takes the trial table of :func:`analysis.io.load.load_experiments`, uses the
 finished trials whose posterior did not collapse (``include_collapsed=True`` keeps those;
-see :mod:`analysis.collapse`), and returns a tidy table (one row per cell/metric or metric).
+see :mod:`analysis.io.collapse`), and returns a tidy table (one row per cell/metric or metric).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from analysis.collapse import usable
-from analysis.table import (
+from analysis.io.collapse import usable
+from analysis.io.table import (
     CELL_BASE,
     HP_PREFIX,
     format_value,
@@ -24,7 +24,7 @@ from analysis.table import (
     short_name,
     with_cells,
 )
-from analysis.variance import variance_table
+from analysis.stats.variance import variance_table
 
 STATS = ("median", "q25", "q75", "iqr", "min", "max")
 
@@ -97,7 +97,7 @@ def variance_decomposition(
     """Variance components of each metric: objective > hyperparameters within objective > seed.
 
     Unbiased ANOVA estimates for the unbalanced nested design with generalized confidence
-    intervals (:mod:`analysis.variance`); ``share_*`` is each component over their sum and
+    intervals (:mod:`analysis.stats.variance`); ``share_*`` is each component over their sum and
     may be negative where a component is indistinguishable from zero. ``df_seed == 0``
     (one seed per cell) means the seed and hyperparameter components cannot be told apart
     (both NaN). Collapsed trials are left out unless ``include_collapsed``.

@@ -19,15 +19,15 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import report_evidence as ev
-from analysis import report_sections as rs
-from analysis.files import write_csv_atomic, write_text_atomic
-from analysis.html import Section, render
-from analysis.load import ExperimentError, load_experiments
-from analysis.report_sections import ReportOptions, make_context, report_title
-from analysis.report_stability import stability_section, start_stability
-from analysis.stability import SAMPLES_PER_FIT
-from analysis.table import with_cells
+from analysis.io.files import write_csv_atomic, write_text_atomic
+from analysis.io.load import ExperimentError, load_experiments
+from analysis.io.table import with_cells
+from analysis.report import evidence as ev
+from analysis.report import sections as rs
+from analysis.report.html import Section, render
+from analysis.report.sections import ReportOptions, make_context, report_title
+from analysis.report.stability_section import stability_section, start_stability
+from analysis.studies.stability import SAMPLES_PER_FIT
 from lvae.cli import check_output_dir, run_cli
 from lvae.contract import RESULTS_FILE
 
@@ -49,7 +49,7 @@ BACKGROUND = [start_stability]
 
 def build_report(df: pd.DataFrame, options: ReportOptions) -> tuple[str, list[Section]]:
     """The title and all sections for a trial table (from
-    :func:`analysis.load.load_experiments`), each section with the wall and CPU seconds it
+    :func:`analysis.io.load.load_experiments`), each section with the wall and CPU seconds it
     took (``Section.seconds``): the report runs at the end of every sweep, so its cost is
     measured where it is spent."""
     df = df if "cell" in df.columns else with_cells(df)
@@ -92,7 +92,7 @@ def write_report(
 ) -> Path:
     """Write the HTML report and its CSV tables into ``out_dir``; returns the HTML path.
 
-    ``options`` are the fields of :class:`analysis.report_sections.ReportOptions`
+    ``options`` are the fields of :class:`analysis.report.sections.ReportOptions`
     (e.g. ``models=False`` to skip everything that loads checkpoints).
     """
     valid = {f.name for f in fields(ReportOptions)}
@@ -180,6 +180,3 @@ def _report_cli(args: argparse.Namespace) -> int:
     print(f"wrote {path}")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

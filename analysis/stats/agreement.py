@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from analysis.table import HEADLINE_METRICS, LOSS_RECON, completed, short_name
+from analysis.io.table import HEADLINE_METRICS, LOSS_RECON, completed, short_name
 
 #: metrics compared by default (those present are used); loss_recon is reconstruction
 #: error, so a negative correlation with a metric means better reconstruction goes with

@@ -16,7 +16,7 @@ zero); it is reported as is, not clipped, since clipping at 0 biases it upwards.
 MS_k is replaced by its pivot SS_k / U_k with U_k ~ chi2(df_k), the components are
 solved from the pivots (clipped at 0) and the percentiles over many draws are the
 interval. They reach their nominal coverage in simulation even for 3 objectives (see
-tests/test_analysis_variance.py and docs/analysis.md).
+tests/analysis/test_variance.py and docs/analysis.md).
 """
 
 from __future__ import annotations

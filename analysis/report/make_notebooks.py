@@ -1,6 +1,6 @@
 """Write the analysis notebooks (without outputs) from the cell sources below.
 
-    python -m analysis.make_notebooks        # rewrites analysis/notebooks/*.ipynb
+    python -m analysis.report.make_notebooks        # rewrites analysis/notebooks/*.ipynb
 
 The notebooks are thin: every number comes from an ``analysis`` function, so they stay
 in step with the report. The first cell reads the experiment folder(s) from
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import nbformat
 
-from analysis.files import write_text_atomic
+from analysis.io.files import write_text_atomic
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent / "notebooks"
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
 PARAMETERS = """\
 # Parameters: the experiment folder(s) to read (several: separated by os.pathsep).
@@ -29,8 +29,8 @@ IMPORTS = """\
 from IPython.display import Image, display
 
 import analysis
-from analysis import plots
-from analysis.table import HEADLINE_METRICS
+from analysis.report import plots
+from analysis.io.table import HEADLINE_METRICS
 
 
 def show(fig):
@@ -40,7 +40,7 @@ def show(fig):
 
 # refuses experiments scored with different metric settings; keep_apart=True labels them apart
 trials = analysis.load_experiments(*EXPERIMENTS)
-done = analysis.usable(trials)  # finished and not collapsed (analysis.collapse)
+done = analysis.usable(trials)  # finished and not collapsed (analysis.io.collapse)
 HEADLINE = [m for m in HEADLINE_METRICS[:2] if m in trials.columns]  # DCI disentanglement, MIG
 trials.groupby(["exp_name", "status"]).size()"""
 
@@ -104,7 +104,7 @@ BETA_DYNAMICS = [
     ("code", PARAMETERS),
     ("code", IMPORTS),
     ("code", "trajectories = analysis.read_trajectories(done)\n"
-             "missing = analysis.load.trials_without_events(done, trajectories)\n"
+             "missing = analysis.io.load.trials_without_events(done, trajectories)\n"
              "print(f'{len(missing)} finished trials without TensorBoard events: {missing}')\n"
              "trajectories.head()"),
     ("markdown", "## Median and IQR over seeds per cell"),

@@ -9,7 +9,7 @@ means and log-variances so sampled codes need no second pass, a setting recomput
 the metrics it changes (bins change MIG and modularity, not DCI), and the metric fits
 run in parallel over cores. The numbers are the ones ``evaluate_run`` gives for the same
 setting: same sample, same encoder batches, same noise stream for sampled codes
-(``tests/test_analysis_rescoring.py``).
+(``tests/analysis/test_rescoring.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from analysis.model_io import LoadRun, default_load_run
+from analysis.io.model_io import LoadRun, default_load_run
 
 #: keys of a setting that choose the sample of observations (each distinct sample is encoded once)
 SAMPLE_KEYS = ("seed", "num_train", "num_test")

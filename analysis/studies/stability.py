@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from analysis.rescoring import affected
-from analysis.table import HEADLINE_METRICS, completed
+from analysis.io.table import HEADLINE_METRICS, completed
+from analysis.studies.rescoring import affected
 from lvae.contract import HP_PREFIX, TRAINING_HPS
 
 Evaluate = Callable[..., Mapping[str, float]]

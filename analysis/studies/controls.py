@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from analysis.selection import comparison_groups, fixed_pool
-from analysis.table import BETA_EFF, LOSS_KL, LOSS_RECON, completed, with_cells
+from analysis.io.table import BETA_EFF, LOSS_KL, LOSS_RECON, completed, with_cells
+from analysis.studies.selection import comparison_groups, fixed_pool
 
 #: |ln beta_eff - ln beta_stationary| at the last step, per trial
 TRACKING_TOLERANCE = 0.1

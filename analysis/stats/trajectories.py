@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.table import BETA_EFF, with_cells
+from analysis.io.table import BETA_EFF, with_cells
 
 
 def _with_cell(trajectories: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """Report sections that say what the study is worth: positive controls, the headline table,
 fixed beta >= 4 against the VAE, and the metrics along training.
 
-Same contract as :mod:`analysis.report_sections`: ``(df, ctx) -> Section``, problems
+Same contract as :mod:`analysis.report.sections`: ``(df, ctx) -> Section``, problems
 with the data become notes in place.
 """
 
@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import plots
-from analysis.beta_vs_vae import beta_vs_vae
-from analysis.controls import TRACKING_TOLERANCE, verdict
-from analysis.headline import headline_table, interval_text
-from analysis.html import Section
-from analysis.metric_curves import metric_bands, metric_endpoints, tracked_metrics, tracking_cost
-from analysis.paired import multiplicity_reading
-from analysis.provenance import base_metric
-from analysis.report_sections import (
+from analysis.io.pooling import base_metric
+from analysis.io.table import BETA_EFF, completed, short_name
+from analysis.report import plots
+from analysis.report.html import Section
+from analysis.report.sections import (
     Context,
     add_figure,
     excluded_notes,
@@ -27,7 +23,16 @@ from analysis.report_sections import (
     pct,
     positive_controls,
 )
-from analysis.table import BETA_EFF, completed, short_name
+from analysis.stats.paired import multiplicity_reading
+from analysis.studies.beta_vs_vae import beta_vs_vae
+from analysis.studies.controls import TRACKING_TOLERANCE, verdict
+from analysis.studies.headline import headline_table, interval_text
+from analysis.studies.metric_curves import (
+    metric_bands,
+    metric_endpoints,
+    tracked_metrics,
+    tracking_cost,
+)
 from lvae.contract import METRIC_PREFIX
 
 #: metrics of the headline table and the beta >= 4 comparison (their base columns)

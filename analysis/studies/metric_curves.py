@@ -3,7 +3,7 @@
 With ``eval_every > 0`` the trainer scores cheap metrics (MIG and DCI with the fast probe
 on a small sample) every ``eval_every`` steps and logs them to TensorBoard as
 ``metric/<key>`` (the keys of metrics.json), with the seconds each evaluation took as
-``perf/track_seconds``; :func:`analysis.load.read_trajectories` (``include_metrics=True``)
+``perf/track_seconds``; :func:`analysis.io.load.read_trajectories` (``include_metrics=True``)
 reads them as ``metric.<key>`` and ``perf.track_seconds`` columns. An end-of-run number
 cannot say whether a metric had settled; the curve of its median over seeds, with the
 spread between seeds, can.
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.load import scalar_column
-from analysis.trajectories import trajectory_bands
+from analysis.io.load import scalar_column
+from analysis.stats.trajectories import trajectory_bands
 from lvae.contract import METRIC_PREFIX, TRACK_SECONDS_TAG
 
 COST_COLUMN = scalar_column(TRACK_SECONDS_TAG)

@@ -2,7 +2,7 @@
 
 beta-VAE papers report higher disentanglement scores at beta of 4 and more than at beta =
 1. Whether this study reproduces that is reported whatever it shows, with the same paired
-statistics as the L-VAE comparison (:mod:`analysis.paired`): per comparison group (dataset,
+statistics as the L-VAE comparison (:mod:`analysis.stats.paired`): per comparison group (dataset,
 architecture, training settings), for each beta-VAE cell with ``beta >= min_beta`` the
 per-seed differences ``d_s = metric(beta, s) - metric(VAE, s)`` over shared seeds, and one
 pooled row whose per-seed value is the mean over those betas minus the VAE. Collapsed
@@ -16,10 +16,10 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.collapse import usable
-from analysis.paired import LEVEL, Paired
-from analysis.selection import comparison_groups
-from analysis.table import completed, higher_is_better, resolve_metrics, with_cells
+from analysis.io.collapse import usable
+from analysis.io.table import completed, higher_is_better, resolve_metrics, with_cells
+from analysis.stats.paired import LEVEL, Paired
+from analysis.studies.selection import comparison_groups
 
 COLUMNS = ["dataset", "architecture", "metric", "comparison", "beta_cells", "vae_cell", "n_pairs", "beta_median",
            "vae_median", "median_diff", "median_diff_lo", "median_diff_hi", "p_better", "p_better_lo",

@@ -33,7 +33,7 @@ def active_dims(kl: pd.DataFrame, threshold: float = ACTIVE_KL) -> pd.Series:
 
 def final_kl_from_events(run_dir: str | Path) -> dict[str, float]:
     """Last logged ``kl/dim_XX`` of a run's TensorBoard events, as ``kl.dim_XX`` (empty if none)."""
-    from analysis.load import read_scalars
+    from analysis.io.load import read_scalars
 
     tb = Path(run_dir) / TB_DIR
     if not tb.is_dir():

@@ -33,8 +33,8 @@ class Section:
     #: long tables written as CSV only (the HTML names the file)
     csv_only: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
     #: wall seconds its builder took, and the CPU seconds of the thread that built it (set by
-    #: analysis.report.build_report; work in worker processes or the background thread of
-    #: analysis.report_stability is not included)
+    #: analysis.report.build.build_report; work in worker processes or the background thread of
+    #: analysis.report.stability_section is not included)
     seconds: float = float("nan")
     cpu_seconds: float = float("nan")
 

@@ -2,7 +2,7 @@
 
 Its metric fits are most of the report's cost (docs/analysis.md, "Report cost"), so two
 things bound them: a DCI fit budget set by how much training the experiment ran
-(:func:`analysis.stability.within_budget`), and :func:`start_stability`, which starts the
+(:func:`analysis.studies.stability.within_budget`), and :func:`start_stability`, which starts the
 re-scoring in a background thread before the report's other sections are built, so its
 fits run in worker processes while the main process builds those sections.
 """
@@ -17,10 +17,11 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.html import Section
-from analysis.report_sections import Context, guarded, model_prelude, name_list, num
-from analysis.rescoring import affected, rescore
-from analysis.stability import (
+from analysis.io.table import HEADLINE_METRICS, short_name
+from analysis.report.html import Section
+from analysis.report.sections import Context, guarded, model_prelude, name_list, num
+from analysis.studies.rescoring import affected, rescore
+from analysis.studies.stability import (
     BUDGETED,
     SAMPLES_PER_FIT,
     capped_settings,
@@ -31,7 +32,6 @@ from analysis.stability import (
     training_samples,
     within_budget,
 )
-from analysis.table import HEADLINE_METRICS, short_name
 from lvae.contract import EVAL_PREFIX
 
 TITLE = "Stability of the metrics under other evaluation settings"
@@ -42,7 +42,7 @@ JOB = "stability"
 def stability_count(requested: int, available: int) -> int:
     """Models re-scored: at most a quarter of those available (at least 3, rank correlations
     need them): smoke re-scores 3 of 4, local 3 of 12, study 6 of 42. What each costs is
-    bounded separately by the DCI fit budget (:func:`analysis.stability.within_budget`)."""
+    bounded separately by the DCI fit budget (:func:`analysis.studies.stability.within_budget`)."""
     return max(1, min(requested, max(3, available // 4), available))
 
 
