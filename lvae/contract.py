@@ -55,6 +55,10 @@ REQUIRED_COLUMNS = ("trial_id", "status", "objective", "seed", "dataset", "archi
 #: how each trial's metrics were estimated, as eval.<name> columns (``eval.metrics``, the
 #: list computed, is recorded too but does not define the estimator)
 EVAL_SETTINGS = ("probe", "num_train", "num_test", "num_bins", "representation", "seed")
+#: the metrics' floor (untrained encoders) and ceiling (true factors), cached per settings in
+#: <experiment>/REFERENCE_DIR/REFERENCE_FILE (lvae.metrics.reference, analysis.studies.reference)
+REFERENCE_DIR = "metric_reference"
+REFERENCE_FILE = "metric_reference.csv"
 
 #: nats of final per-latent KL above which a latent is active; a trial with none is
 #: collapsed (docs/analysis.md, "Posterior collapse")
