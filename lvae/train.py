@@ -348,10 +348,13 @@ class Trainer:
         self.run = build_run(config)
         self.out.mkdir(parents=True, exist_ok=True)
         ckpt = self.out / CHECKPOINT_NAME
+        #: the record logged with the checkpoint resumed from (what a finished run reports)
+        self.resumed_record: dict[str, Any] | None = None
         if ckpt.exists():
             state = load_checkpoint(ckpt, map_location=self.run.device)
             check_same_run(config, state["config"], ckpt)
             restore(self.run, state)
+            self.resumed_record = state.get("record")
             log.info("resumed %s at step %d", ckpt, self.run.step)
         write_json_atomic(self.out / CONFIG_FILE, config.to_dict())
         # a fixed display batch, independent of the training stream
@@ -441,8 +444,9 @@ class Trainer:
         last = self._record(run, stacked, kld, terms, len(window) / (now - self._t_window))
         self._window_start, self._t_window = run.step, now
         last["checkpoint"] = None
-        if at_ckpt:
-            save_checkpoint(self.out / CHECKPOINT_NAME, checkpoint_state(run))
+        if at_ckpt:  # with its record: a run stopped after its last checkpoint resumes to it
+            record = {k: v for k, v in last.items() if k != "checkpoint"}
+            save_checkpoint(self.out / CHECKPOINT_NAME, {**checkpoint_state(run), "record": record})
             last["checkpoint"] = str(self.out / CHECKPOINT_NAME)
         self._log(writer, last)
         if cfg.image_every and run.step % cfg.image_every == 0:
@@ -504,7 +508,9 @@ class Trainer:
             from lvae.cli import read_json  # a truncated file is named, not a bare JSON error
 
             return read_json(path, "the result of a finished run").get("final", {})
-        return {"step": self.run.step}
+        # stopped between its last checkpoint and result.json (e.g. while computing metrics)
+        record = self.resumed_record or {}
+        return dict(record) if record.get("step") == self.run.step else {"step": self.run.step}
 
 
 def train(config: TrainConfig, hook: Hook | None = None) -> dict[str, Any]:

@@ -70,6 +70,17 @@ def test_resume_matches_uninterrupted_run(tmp_path, toy_dataset):
     assert steps == sorted(set(steps))
 
 
+def test_run_stopped_after_its_last_checkpoint_resumes_to_its_final_record(tmp_path, toy_dataset):
+    """Stopped between the last checkpoint and result.json (say, while computing metrics): the
+    resumed run reports the final losses and beta it had, not a bare step (a sweep's
+    results.csv and the beta-matched twins read them)."""
+    cfg = toy_config(tmp_path, steps=6, checkpoint_every=6)
+    final = train(cfg)["final"]
+    (tmp_path / "run" / "result.json").unlink()
+    again = train(cfg)["final"]
+    assert again == final and again["beta/effective"] > 0
+
+
 def test_controller_state_resumes_exactly(tmp_path, toy_dataset):
     params = {"c_step_every": 2}
     for sub, steps in (("a", 12), ("b", 6), ("b", 12)):
