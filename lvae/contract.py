@@ -19,6 +19,11 @@ TB_DIR = "tb"
 TOTAL_TAG, RECON_TAG, KL_TAG = "loss/total", "loss/recon", "loss/kl"
 LOSS_TAGS = (TOTAL_TAG, RECON_TAG, KL_TAG)
 BETA_TAG = "beta/effective"
+#: ln of beta/effective, and of L-VAE's stationary beta (objective/beta_stationary): one
+#: axis that stays readable when a run's beta runs away (lambda = 0 reaches 1e9)
+LOG_BETA_TAG = "beta/log_effective"
+BETA_STATIONARY_TAG = "objective/beta_stationary"
+LOG_BETA_STATIONARY_TAG = "beta/log_stationary"
 OBJECTIVE_PREFIX = "objective/"
 KL_DIM_TAG = "kl/dim_"
 METRIC_TAG = "metric/"

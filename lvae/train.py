@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -27,9 +28,12 @@ import torch
 from lvae.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from lvae.config import TrainConfig, write_json_atomic
 from lvae.contract import (
+    BETA_STATIONARY_TAG,
     BETA_TAG,
     CONFIG_FILE,
     KL_DIM_TAG,
+    LOG_BETA_STATIONARY_TAG,
+    LOG_BETA_TAG,
     LOSS_TAGS,
     METRIC_TAG,
     OBJECTIVE_PREFIX,
@@ -339,6 +343,15 @@ def _float(value: Any) -> float:
     return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
 
 
+def log_betas(record: dict[str, Any]) -> dict[str, float]:
+    """Natural log of the effective beta and (L-VAE) of its stationary value: a runaway
+    beta (lambda = 0 reaches 1e9) flattens every other run on the linear beta/effective
+    axis, not on this one. A value that is not positive and finite is left out."""
+    pairs = ((LOG_BETA_TAG, record.get(BETA_TAG)),
+             (LOG_BETA_STATIONARY_TAG, record.get(BETA_STATIONARY_TAG)))
+    return {tag: math.log(v) for tag, v in pairs if v is not None and 0 < v < math.inf}
+
+
 class Trainer:
     """The loop plus its side effects (TensorBoard, checkpoints, hook)."""
 
@@ -479,6 +492,7 @@ class Trainer:
         record[BETA_TAG] = _float(terms.beta_eff)
         for key, value in {**terms.state, **run.objective.log_state()}.items():
             record[f"{OBJECTIVE_PREFIX}{key}"] = _float(value)
+        record.update(log_betas(record))
         for i, v in enumerate(kld.cpu().tolist()):
             record[f"{KL_DIM_TAG}{i:02d}"] = v
         record[STEPS_PER_S_TAG] = rate
