@@ -55,6 +55,9 @@ EVAL_PREFIX = "eval."
 KL_DIM_PREFIX = "kl.dim_"
 RUN_DIR = "run"  # a trial's run folder inside its Tune trial folder
 RESULTS_FILE = "results.csv"  # one row per trial, in the experiment folder
+#: a beta-matched twin's cell key and results.csv column: the label of the L-VAE cell whose
+#: median learned beta the twin (a beta-VAE) is fixed at; empty for every other trial
+MATCHED_TO = "matched_to"
 #: results.csv columns without which a trial cannot be placed in a cell or found on disk
 REQUIRED_COLUMNS = ("trial_id", "status", "objective", "seed", "dataset", "architecture", "trial_dir")
 #: how each trial's metrics were estimated, as eval.<name> columns (``eval.metrics``, the

@@ -24,6 +24,7 @@ from lvae.contract import (
     HP_PREFIX,
     KL_DIM_PREFIX,
     KL_DIM_TUNE_PREFIX,
+    MATCHED_TO,
     METRIC_PREFIX,
     RESULTS_FILE,
     TUNE_KEYS,
@@ -32,9 +33,11 @@ from lvae.contract import (
 from sweeps.provenance import effective_objective_params, metric_settings, training_hps
 
 SWEEP_FILE = "sweep.json"
+#: the beta-matched twins' stage: a second Tune experiment inside the experiment folder
+TWINS_DIR = "twins"
 FIRST_COLUMNS = [
     "trial_id", "status", "error", "experiment", "space", "preset", "dataset", "architecture",
-    "objective", "cell", "seed",
+    "objective", "cell", "seed", MATCHED_TO,
 ]
 LOSS_COLUMNS = ["steps", *(TUNE_KEYS[tag] for tag in FINAL_TAGS)]
 #: latents with final KL above analysis.io.collapse.ACTIVE_KL, and whether none is
@@ -132,6 +135,7 @@ def trial_row(trial, exp_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
         "objective": cell.get("objective"),
         "cell": cell.get("label"),
         "seed": config.get("seed", config.get("__trial_index__")),
+        MATCHED_TO: cell.get(MATCHED_TO),
     }
     train_cfg = config.get("train", {})
     row.update(training_hps(train_cfg))
@@ -183,14 +187,28 @@ def quiet_unstarted_trials() -> Iterator[None]:
         log.removeFilter(quiet)
 
 
-def collect(exp_dir: Path) -> pd.DataFrame:
-    """All trials of the experiment in ``exp_dir`` (read from Tune's saved state)."""
+def has_tune_state(stage_dir: Path) -> bool:
+    """Whether a Tune experiment saved its state in ``stage_dir`` (it has started)."""
+    return stage_dir.is_dir() and any(stage_dir.glob("experiment_state-*.json"))
+
+
+def _stage_rows(stage_dir: Path, exp_dir: Path, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per trial of the Tune experiment saved in ``stage_dir`` (the experiment
+    folder, or its twins stage inside it); trial folders are relative to ``exp_dir``."""
     from ray.tune import ExperimentAnalysis
 
-    settings = read_sweep_file(exp_dir)
     with quiet_unstarted_trials():
-        analysis = ExperimentAnalysis(str(exp_dir))
-    rows = [trial_row(t, exp_dir, settings) for t in analysis.trials]
+        analysis = ExperimentAnalysis(str(stage_dir))
+    return [trial_row(t, exp_dir, settings) for t in analysis.trials]
+
+
+def collect(exp_dir: Path) -> pd.DataFrame:
+    """All trials of the experiment in ``exp_dir`` (read from Tune's saved state): the
+    sweep's, then its beta-matched twins' (``TWINS_DIR``) once that stage has started."""
+    settings = read_sweep_file(exp_dir)
+    rows = _stage_rows(exp_dir, exp_dir, settings)
+    if has_tune_state(exp_dir / TWINS_DIR):
+        rows += _stage_rows(exp_dir / TWINS_DIR, exp_dir, settings)
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=FIRST_COLUMNS + LOSS_COLUMNS + TAIL_COLUMNS)

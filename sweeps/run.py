@@ -8,6 +8,10 @@ Every trial trains one (objective, hyperparameters, architecture, seed) with lva
 trainer, reports losses and the effective beta while it trains, and its metrics at the
 end. The experiment folder gets results.csv (one row per trial), each trial's TensorBoard
 events, and an HTML report. Ctrl-C stops cleanly; rerun with --resume to continue.
+
+Spaces that hold L-VAE next to fixed-beta cells then train each L-VAE cell's beta-matched
+twin (a beta-VAE at its median learned beta, same seeds) as a second stage into the same
+folder (sweeps/twins.py); --no-matched leaves them out.
 """
 
 from __future__ import annotations
@@ -31,9 +35,9 @@ if __package__ in (None, ""):  # `python sweeps/run.py` from a checkout that is 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lvae.cli import EXIT_INTERRUPTED, InputError, error_line, parse_json, run_cli  # noqa: E402
-from lvae.contract import METRIC_PREFIX, RESULTS_FILE  # noqa: E402
+from lvae.contract import MATCHED_TO, METRIC_PREFIX, RESULTS_FILE  # noqa: E402
 from sweeps.presets import PRESETS, Preset, get_preset  # noqa: E402
-from sweeps.spaces import SPACES, Space, get_space, seeds_for  # noqa: E402
+from sweeps.spaces import SPACES, Cell, Space, get_space, seeds_for, twin_sources  # noqa: E402
 from sweeps.storage import ExperimentStorage, check_storage  # noqa: E402
 
 log = logging.getLogger("sweeps.run")
@@ -41,7 +45,7 @@ log = logging.getLogger("sweeps.run")
 OPTUNA_METRICS_DEFAULT = METRIC_PREFIX + "dci.disentanglement"
 #: settings baked into the trials when the sweep starts: a --resume that asks for other
 #: values would silently keep the saved ones, so it is refused instead
-FIXED_ON_RESUME = ("dataset", "data_root", "seeds", "metric", "steps")
+FIXED_ON_RESUME = ("dataset", "data_root", "seeds", "metric", "steps", "matched")
 #: after Ctrl-C, how long to wait for Tune to save the experiment state (it takes < 1 s)
 STATE_SAVE_TIMEOUT_S = 5.0
 
@@ -79,13 +83,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", default=None,
                    help=f"lvae_optuna only: metric to maximise (default {OPTUNA_METRICS_DEFAULT})")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
+    p.add_argument("--no-matched", action="store_true",
+                   help="train no beta-matched twins (a beta-VAE at each L-VAE cell's median "
+                   "learned beta, on its seeds)")
     return p
+
+
+def trial_counts(space: Space, preset: Preset, seeds: int | None = None) -> str:
+    """'14 trials + 6 twins': the sweep's trials and the beta-matched twins it trains at most."""
+    twins = space.num_twins(preset, seeds)
+    trials = f"{space.num_trials(preset, seeds)} trials"
+    return trials + (f" + {twins} twin{'s' if twins > 1 else ''}" if twins else "")
 
 
 def list_spaces() -> str:
     lines = []
     for space in SPACES.values():
-        counts = ", ".join(f"{p}: {space.num_trials(PRESETS[p])} trials" for p in PRESETS)
+        counts = ", ".join(f"{p}: {trial_counts(space, PRESETS[p])}" for p in PRESETS)
         lines.append(f"{space.name:12s} {space.question}\n{'':12s} ({counts})")
     return "\n".join(lines)
 
@@ -116,15 +130,60 @@ def validate(args: argparse.Namespace) -> tuple[Space, Preset]:
         raise SweepError(f"--steps must be >= 1, got {args.steps}")
     if args.steps is not None:  # one run length everywhere, incl. the controllers' time scale
         preset = dataclasses.replace(preset, steps=args.steps)
-    if args.metric and space.kind != "optuna":
-        raise SweepError(f"--metric only applies to the lvae_optuna space, not {space.name!r}")
-    if args.metric and not args.metric.startswith(METRIC_PREFIX):
-        raise SweepError(f"--metric must name a reported metric such as {OPTUNA_METRICS_DEFAULT}, got {args.metric!r}")
+    check_metric(space, preset, args.metric)
+    check_local_resources(args)
     if args.name is not None:
         check_name(args.name)
     if args.data_root is not None and Path(args.data_root).expanduser().is_file():
         raise SweepError(f"--data-root {args.data_root} is a file; expected the data folder")
     return space, preset
+
+
+def check_metric(space: Space, preset: Preset, metric: str | None) -> None:
+    """An Optuna space maximises a metric the preset computes (its default included)."""
+    if space.kind != "optuna":
+        if metric:
+            raise SweepError(f"--metric only applies to the lvae_optuna space, not {space.name!r}")
+        return
+    from lvae.metrics.registry import result_keys
+
+    valid = [METRIC_PREFIX + key for key in result_keys(preset.metrics)]
+    chosen = metric or OPTUNA_METRICS_DEFAULT
+    if chosen not in valid:
+        which = f"--metric {chosen!r}" if metric else f"the default --metric {chosen!r}"
+        raise SweepError(f"{which} is not a metric the {preset.name} preset computes; "
+                         f"valid metrics: {', '.join(valid)}")
+
+
+def check_local_resources(args: argparse.Namespace) -> None:
+    """A local Ray (no --address) is sized to this machine: a trial asking for more CPUs
+    or GPUs than it has would wait for them forever."""
+    if args.address:
+        return
+    cpus = os.cpu_count() or 1
+    if args.cpus_per_trial > cpus:
+        raise SweepError(f"--cpus-per-trial {args.cpus_per_trial} is more than the {cpus} CPUs "
+                         "of this machine, where the local Ray runs; pass at most that, or "
+                         "--address a cluster")
+    gpus = local_gpus() if args.gpus_per_trial > 0 else None
+    if gpus is not None and args.gpus_per_trial > gpus:
+        raise SweepError(f"--gpus-per-trial {args.gpus_per_trial:g} is more than the {gpus} "
+                         "GPU(s) Ray finds on this machine, where the local Ray runs; lower it "
+                         "(0 trains on CPU), or --address a cluster")
+
+
+def local_gpus() -> int | None:
+    """The GPUs a local Ray would find, counted as Ray counts them (None: cannot tell)."""
+    try:
+        from ray._private.accelerators import get_accelerator_manager_for_resource
+
+        manager = get_accelerator_manager_for_resource("GPU")
+        visible = manager.get_current_process_visible_accelerator_ids()
+        if visible is not None:
+            return len(visible)
+        return int(manager.get_current_node_num_accelerators())
+    except Exception:  # noqa: BLE001 - Ray's private API moved: leave the check to Ray
+        return None
 
 
 def check_name(name: str) -> None:
@@ -134,8 +193,12 @@ def check_name(name: str) -> None:
 
 
 def check_address(address: str) -> None:
-    """Fail fast (seconds, not minutes of retries) when a host:port cluster is unreachable."""
+    """Fail fast (seconds, not minutes of retries) when a host:port cluster is unreachable,
+    or when 'auto' finds no cluster (Ray would say so only once it starts)."""
     if address == "auto":
+        found = auto_address()
+        if found is not None:
+            _reach(found, f"--address auto: cannot reach the Ray cluster it found at {found}")
         return
     scheme, sep, rest = address.partition("://")
     if sep and scheme != "ray":
@@ -143,10 +206,35 @@ def check_address(address: str) -> None:
     host, _, port = (rest if sep else address).rpartition(":")
     if not host or not port.isdigit():
         raise SweepError(f"--address must be 'auto', host:port or ray://host:port, got {address!r}")
+    _reach(f"{host}:{port}", f"cannot reach a Ray cluster at {address}")
+
+
+def _reach(host_port: str, failure: str) -> None:
+    host, _, port = host_port.rpartition(":")
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
-    except OSError as exc:
-        raise SweepError(f"cannot reach a Ray cluster at {address}: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise SweepError(f"{failure}: {exc}") from None
+
+
+def auto_address() -> str | None:
+    """The host:port ``--address auto`` joins ($RAY_ADDRESS, else a cluster running on
+    this machine), found as Ray finds it; SweepError when there is none, None when Ray's
+    lookup cannot be used (Ray then reports it)."""
+    if "://" in os.environ.get("RAY_ADDRESS", ""):  # a Ray client address: ray.init checks it
+        return None
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+    except ImportError:
+        return None
+    try:
+        return canonicalize_bootstrap_address("auto")
+    except ConnectionError:
+        raise SweepError("--address auto: no running Ray cluster found on this machine (start "
+                         "one with `ray start --head`, set RAY_ADDRESS, or pass --address "
+                         "host:port)") from None
+    except (ValueError, OSError) as exc:  # a malformed or unresolvable $RAY_ADDRESS
+        raise SweepError(f"--address auto: $RAY_ADDRESS: {error_line(exc)}") from None
 
 
 # ------------------------------------------------------------- building
@@ -211,37 +299,49 @@ def checkpoints_to_keep(preset: Preset, args: argparse.Namespace) -> int | None:
     return None if per_trial <= KEEP_ALL_CHECKPOINTS_UP_TO else 2
 
 
-def make_tuner(space: Space, preset: Preset, args: argparse.Namespace, exp: ExperimentStorage, resume: bool):
+def _trainable(args: argparse.Namespace):
     from ray import tune
 
     from sweeps.trainable import lvae_trainable
 
     resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
-    trainable = tune.with_resources(lvae_trainable, resources)
+    return tune.with_resources(lvae_trainable, resources)
+
+
+def make_tuner(space: Space, preset: Preset, args: argparse.Namespace, exp: ExperimentStorage,
+               resume: bool):
+    """The sweep's Tune experiment (its first stage), new or restored."""
+    from ray import tune
+
     if resume:
-        return tune.Tuner.restore(exp.uri, trainable=trainable, resume_errored=True)
-    search_alg, metric, mode = None, None, None
-    n_seeds = len(seeds_for(space, preset, args.seeds))
-    num_samples = 1
+        return tune.Tuner.restore(exp.uri, trainable=_trainable(args), resume_errored=True)
+    search: dict[str, Any] = {}
     if space.kind == "optuna":
         from ray.tune.search import Repeater
         from ray.tune.search.optuna import OptunaSearch
 
         os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")  # progress reports carry no metric
-        metric, mode = args.metric or OPTUNA_METRICS_DEFAULT, "max"
-        search_alg = Repeater(OptunaSearch(metric=metric, mode=mode, seed=0), repeat=n_seeds)
-        num_samples = preset.optuna_samples * n_seeds
+        n_seeds = len(seeds_for(space, preset, args.seeds))
+        metric = args.metric or OPTUNA_METRICS_DEFAULT
+        searcher = Repeater(OptunaSearch(metric=metric, mode="max", seed=0), repeat=n_seeds)
+        search = {"search_alg": searcher, "metric": metric, "mode": "max",
+                  "num_samples": preset.optuna_samples * n_seeds}
+    return new_tuner(param_space(space, preset, args), exp, preset, args, **search)
+
+
+def new_tuner(config: dict[str, Any], exp: ExperimentStorage, preset: Preset,
+              args: argparse.Namespace, **search: Any):
+    """A Tune experiment of ``config`` (``search``: an Optuna space's searcher) in ``exp``."""
+    from ray import tune
+
     return tune.Tuner(
-        trainable,
-        param_space=param_space(space, preset, args),
+        _trainable(args),
+        param_space=config,
         tune_config=tune.TuneConfig(
-            search_alg=search_alg,
-            metric=metric,
-            mode=mode,
-            num_samples=num_samples,
             max_concurrent_trials=args.max_concurrent,
             trial_dirname_creator=trial_dirname,
             reuse_actors=True,  # halves trial start-up: a finished trial's process takes the next
+            **search,
         ),
         run_config=tune.RunConfig(
             name=exp.name,
@@ -252,6 +352,22 @@ def make_tuner(space: Space, preset: Preset, args: argparse.Namespace, exp: Expe
             verbose=1,
         ),
     )
+
+
+def make_twin_tuner(plan: Plan, args: argparse.Namespace, twins: list[Cell], resume: bool):
+    """The twins' stage: a second Tune experiment in the experiment folder, training
+    ``twins`` on the sweep's seeds (restored as it was saved when ``resume``)."""
+    from ray import tune
+
+    if resume:
+        return tune.Tuner.restore(plan.twin_exp.uri, trainable=_trainable(args),
+                                  resume_errored=True)
+    config = {
+        "train": train_settings(args, plan.preset),
+        "cell": tune.grid_search(twins),
+        "seed": tune.grid_search(plan.settings["seeds"]),
+    }
+    return new_tuner(config, plan.twin_exp, plan.preset, args)
 
 
 def start_ray(args: argparse.Namespace) -> None:
@@ -287,6 +403,19 @@ class Plan:
     name: str
     exp: ExperimentStorage
     settings: dict[str, Any]
+    #: the L-VAE cells that get a beta-matched twin (none with --no-matched)
+    twin_sources: list[Cell]
+
+    @property
+    def twin_exp(self) -> ExperimentStorage:
+        return twin_storage(self.exp)
+
+
+def twin_storage(exp: ExperimentStorage) -> ExperimentStorage:
+    """The twins' stage: a Tune experiment in the experiment folder (``<exp>/twins``)."""
+    from sweeps.results import TWINS_DIR
+
+    return ExperimentStorage(storage=exp.uri, name=TWINS_DIR, local_dir=exp.local_dir / TWINS_DIR)
 
 
 def open_experiment(args: argparse.Namespace, name: str) -> ExperimentStorage:
@@ -335,16 +464,27 @@ def check_resume(exp: ExperimentStorage, settings: dict[str, Any]) -> None:
 
 
 def _flag(key: str, value: Any) -> str:
+    if isinstance(value, bool):  # "matched": --no-matched given or not
+        return f"--no-{key}" if not value else f"no --no-{key}"
     return f"--{key.replace('_', '-')} {'(default)' if value is None else value}"
 
 
-def check_tune_state(exp: ExperimentStorage) -> None:
-    """Tune's newest experiment-state file exists and decodes (Tune restores from it)."""
+def tune_states(exp: ExperimentStorage) -> list[str]:
+    """Names of Tune's experiment-state files in ``exp`` (none before its first save)."""
     import fnmatch
 
     from ray.tune.execution.tune_controller import TuneController
 
-    states = fnmatch.filter(exp.list_names(), TuneController.CKPT_FILE_TMPL.format("*"))
+    try:
+        names = exp.list_names()
+    except OSError as exc:
+        raise SweepError(f"--resume: cannot list {exp.uri} ({error_line(exc)})") from None
+    return fnmatch.filter(names, TuneController.CKPT_FILE_TMPL.format("*"))
+
+
+def check_tune_state(exp: ExperimentStorage) -> None:
+    """Tune's newest experiment-state file exists and decodes (Tune restores from it)."""
+    states = tune_states(exp)
     if not states:
         raise SweepError(f"--resume: {exp.uri} holds no Tune experiment state to restore (the sweep never started)")
     newest = max(states)
@@ -364,16 +504,27 @@ def plan_sweep(args: argparse.Namespace) -> Plan:
         "space": space.name, "preset": preset.name, "dataset": args.dataset, "data_root": args.data_root,
         "seeds": seeds_for(space, preset, args.seeds), "metric": args.metric, "steps": args.steps,
         "cpus_per_trial": args.cpus_per_trial, "gpus_per_trial": args.gpus_per_trial,
+        "matched": not args.no_matched,
     }
     if args.resume:
         check_resume(exp, settings)
+        if tune_states(twin_storage(exp)):  # the twins' stage had started: Tune restores it too
+            check_tune_state(twin_storage(exp))
     elif experiment_exists(exp):
         raise SweepError(f"experiment {exp.uri} already exists: pass --resume to continue it, or another --name")
     if args.address:
         check_address(args.address)
     if args.address in (None, "auto"):  # the driver is on a node, which holds the data too
         prepare_dataset(args)
-    return Plan(space=space, preset=preset, name=name, exp=exp, settings=settings)
+    return Plan(space=space, preset=preset, name=name, exp=exp, settings=settings,
+                twin_sources=matched_sources(space, preset, args))
+
+
+def matched_sources(space: Space, preset: Preset, args: argparse.Namespace) -> list[Cell]:
+    """The L-VAE cells that get a beta-matched twin (none with --no-matched)."""
+    if args.no_matched or space.kind != "grid":
+        return []
+    return twin_sources(space.cells(preset))
 
 
 def resume_command(args: argparse.Namespace, name: str) -> str:
@@ -496,34 +647,103 @@ def discard_unstarted(exp: ExperimentStorage) -> None:
 # ------------------------------------------------------------------ main
 def run(args: argparse.Namespace) -> int:
     plan = plan_sweep(args)
-    exp, space, preset = plan.exp, plan.space, plan.preset
-    from sweeps.results import SWEEP_FILE, quiet_unstarted_trials, write_sweep_file
+    exp = plan.exp
+    from sweeps.results import SWEEP_FILE, write_sweep_file
 
     resume = resume_command(args, plan.name)
-    print(f"sweep {space.name} ({preset.name}): {space.num_trials(preset, args.seeds)} trials -> {exp.uri}", flush=True)
+    space, preset = plan.space, plan.preset
+    twins = f", then up to {space.num_twins(preset, args.seeds)} beta-matched twins"
+    print(f"sweep {space.name} ({preset.name}): {space.num_trials(preset, args.seeds)} trials"
+          f"{twins if plan.twin_sources else ''} -> {exp.uri}", flush=True)
+    # once the twins' stage has started, the first stage had finished: only the twins resume
+    twins_started = args.resume and bool(tune_states(plan.twin_exp))
     try:
         start_ray(args)
         if not args.resume:
             write_sweep_file(exp.local_dir, plan.settings)
             exp.upload(SWEEP_FILE)
-        tuner = make_tuner(space, preset, args, exp, resume=args.resume)
+        first = None if twins_started else make_tuner(space, preset, args, exp, resume=args.resume)
     except KeyboardInterrupt:
         if not args.resume:
             discard_unstarted(exp)
         raise
     with CtrlC(f"Continue with: {resume}") as ctrl_c:
         t0 = time.perf_counter()
-        watch = InterruptWatch(ctrl_c, exp, lambda: summarise(plan, args, time.perf_counter() - t0, resume, ctrl_c))
-        watch.start()
-        try:
-            with quiet_unstarted_trials():  # fit() ends by reading every trial's results
-                tuner.fit()
-        finally:
-            watch.done.set()
-        signal.signal(signal.SIGINT, ctrl_c)  # after a normal end Tune's handler stays installed
-        if watch.interrupted:
-            watch.finish()
-        return summarise(plan, args, time.perf_counter() - t0, resume, ctrl_c)
+
+        def summary() -> int:
+            return summarise(plan, args, time.perf_counter() - t0, resume, ctrl_c)
+
+        if first is not None:
+            fit_stage(first, exp, ctrl_c, summary)
+        second = twin_tuner(plan, args, resume=twins_started)
+        if second is not None:
+            fit_stage(second, plan.twin_exp, ctrl_c, summary)
+        return summary()
+
+
+def fit_stage(tuner, stage: ExperimentStorage, ctrl_c: CtrlC, summary: Callable[[], int]) -> None:
+    """Run one Tune experiment to its end; after Ctrl-C, summarise and exit (130)."""
+    from sweeps.results import quiet_unstarted_trials
+
+    watch = InterruptWatch(ctrl_c, stage, summary)
+    watch.start()
+    try:
+        with quiet_unstarted_trials():  # fit() ends by reading every trial's results
+            tuner.fit()
+    finally:
+        watch.done.set()
+    signal.signal(signal.SIGINT, ctrl_c)  # after a normal end Tune's handler stays installed
+    if watch.interrupted:
+        watch.finish()
+
+
+def twin_tuner(plan: Plan, args: argparse.Namespace, resume: bool):
+    """The twins' stage once the first has finished: restored if it had started, else
+    planned from the first stage's results (None when no twin is to be trained)."""
+    if resume:
+        return make_twin_tuner(plan, args, [], resume=True)
+    if not plan.twin_sources:
+        return None
+    twins = plan_twin_stage(plan)
+    return make_twin_tuner(plan, args, twins, resume=False) if twins else None
+
+
+def plan_twin_stage(plan: Plan) -> list[Cell]:
+    """Each L-VAE cell's twin from the finished first stage (results.csv rewritten from
+    it); the plan and every skipped cell's reason go to sweep.json and are printed."""
+    from sweeps.results import SWEEP_FILE, write_results
+    from sweeps.twins import plan_twins, record_plan
+
+    exp = plan.exp
+    exp.download()
+    _, df = write_results(exp.local_dir)
+    exp.upload(RESULTS_FILE)
+    twins = plan_twins(df, plan.twin_sources)
+    record_plan(exp.local_dir, twins)
+    exp.upload(SWEEP_FILE)
+    for line in twins.lines():
+        print(line, flush=True)
+    return twins.twins
+
+
+def twin_notes(plan: Plan, df) -> tuple[list[str], int]:
+    """What the summary says about the twins (those skipped and why, or that they are
+    planned once the L-VAE cells have finished), and how many twin trials results.csv
+    ``df`` does not list yet (planned, or to be planned: at most one per L-VAE trial)."""
+    from sweeps.twins import recorded_plan
+
+    if not plan.twin_sources:
+        return [], 0
+    recorded = recorded_plan(plan.exp.local_dir)
+    n_seeds = len(plan.settings["seeds"])
+    if recorded is None:
+        cells = len(plan.twin_sources)
+        return [f"twins:       planned once the {cells} L-VAE cell(s) have finished; --resume "
+                "trains them"], cells * n_seeds
+    listed = int(df[MATCHED_TO].notna().sum()) if MATCHED_TO in df.columns else 0
+    notes = [f"twins:       {s[MATCHED_TO]} has none: {s['reason']}"
+             for s in recorded.get("skipped", [])]
+    return notes, max(0, len(recorded.get("trained", [])) * n_seeds - listed)
 
 
 def summarise(plan: Plan, args: argparse.Namespace, wall: float, resume: str, ctrl_c: CtrlC) -> int:
@@ -542,9 +762,13 @@ def summarise(plan: Plan, args: argparse.Namespace, wall: float, resume: str, ct
         print(f"  ERROR {row['trial_id']} ({row['cell']}, seed {row['seed']}): {row['error']}")
     print(f"results:     {results_path}" + (f"  (and {exp.uri})" if exp.remote else ""))
     print(f"tensorboard: tensorboard --logdir {exp.uri}")
+    notes, twins_to_come = twin_notes(plan, df)
+    for note in notes:
+        print(note)
     report_cmd = shlex.join(["python", "-m", "analysis.report", str(exp.local_dir),
                              "--out", str(exp.local_dir / "report")])
     unfinished = sum(n for s, n in counts.items() if s not in ("TERMINATED", "ERROR"))
+    unfinished += twins_to_come
     if unfinished:
         print(f"report:      skipped (interrupted); --resume builds it at the end, or now: {report_cmd}")
         print(f"interrupted: {unfinished} trials unfinished ({counts.get(INTERRUPTED, 0)} interrupted "

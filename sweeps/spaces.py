@@ -3,6 +3,11 @@
 A space is data: a function from a preset to a list of cells (objective, its
 parameters, architecture), crossed with seeds by the runner. ``lvae_optuna`` is the
 exception: Optuna suggests the cells.
+
+A space holding L-VAE next to fixed-beta cells (VAE, beta-VAE) of the same architecture
+also gets, per L-VAE cell, a beta-matched twin: a beta-VAE fixed at that cell's median
+learned beta, trained on the same seeds once the L-VAE cell has finished
+(:func:`twin_sources`, :func:`twin_cell`; ``sweeps/twins.py`` plans them).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lvae.contract import MATCHED_TO
 from sweeps.presets import Preset
 
 Cell = dict[str, Any]
@@ -33,6 +39,12 @@ class Space:
             return preset.optuna_samples * n_seeds
         return len(self.cells(preset)) * n_seeds
 
+    def num_twins(self, preset: Preset, seeds: int | None = None) -> int:
+        """Beta-matched twins the sweep trains at most (one per L-VAE cell and seed)."""
+        if self.kind != "grid":
+            return 0
+        return len(twin_sources(self.cells(preset))) * len(seeds_for(self, preset, seeds))
+
 
 def cell(objective: str, architecture: str = "conv", **params: Any) -> Cell:
     label = objective + "".join(f"_{k}={v:g}" if isinstance(v, float) else f"_{k}={v}" for k, v in params.items())
@@ -54,6 +66,24 @@ def fixed_beta_cells(preset: Preset, architecture: str = "conv") -> list[Cell]:
     return [cell("vae", architecture)] + [
         cell("beta_vae", architecture, beta=float(b)) for b in preset.betas if b != 1.0
     ]
+
+
+#: objectives at a fixed beta (the VAE is beta = 1): what an L-VAE cell is compared with
+FIXED_BETA_OBJECTIVES = ("vae", "beta_vae")
+
+
+def twin_sources(cells: list[Cell]) -> list[Cell]:
+    """The L-VAE cells that get a beta-matched twin: those with a fixed-beta cell of the
+    same architecture in the space (``arch``: each architecture on its own)."""
+    fixed = {c["architecture"] for c in cells if c["objective"] in FIXED_BETA_OBJECTIVES}
+    return [c for c in cells if c["objective"] == "lvae" and c["architecture"] in fixed]
+
+
+def twin_cell(source: Cell, beta: float) -> Cell:
+    """A beta-VAE of ``source``'s architecture at ``beta``, marked as ``source``'s twin."""
+    twin = cell("beta_vae", source["architecture"], beta=float(beta))
+    label = f"{twin['label']}_twin_of_{source['label']}"
+    return {**twin, "label": label, MATCHED_TO: source["label"]}
 
 
 def _lvae_reg(preset: Preset) -> list[Cell]:

@@ -50,6 +50,9 @@ class MetricSpec:
     settings: Mapping[str, str] = field(default_factory=dict)
     #: settings that change only the speed, never a score
     speed_only: frozenset[str] = frozenset()
+    #: the keys of the scores it returns (before :func:`namespaced`); checked against what
+    #: it computes by tests/lvae/metrics/test_sampling.py
+    keys: tuple[str, ...] = ()
 
     @property
     def compute_fn(self) -> Callable[..., dict[str, Any]]:
@@ -83,22 +86,35 @@ def _beta_vae(dataset, encode, seed, num_train, num_test, **options) -> dict[str
 _EB = "encode_batch_size"
 _BINS = {"num_bins": "num_bins"}
 METRICS: dict[str, MetricSpec] = {
-    "mig": MetricSpec(frozenset({"num_bins", _EB}), from_arrays=_mig, needs_test=False, settings=_BINS),
+    "mig": MetricSpec(
+        frozenset({"num_bins", _EB}), from_arrays=_mig, needs_test=False, settings=_BINS,
+        keys=("mig",),
+    ),
     "dci": MetricSpec(
         frozenset({"probe", "n_jobs", _EB}), from_arrays=_dci,
         settings={"dci_probe": "probe", "n_jobs": "n_jobs"}, speed_only=frozenset({"n_jobs"}),
+        keys=("disentanglement", "completeness", "informativeness_train", "informativeness_test"),
     ),
-    "sap": MetricSpec(frozenset({_EB}), from_arrays=_sap),
-    "modularity": MetricSpec(frozenset({"num_bins", _EB}), from_arrays=_modularity, settings=_BINS),
+    "sap": MetricSpec(frozenset({_EB}), from_arrays=_sap, keys=("sap",)),
+    "modularity": MetricSpec(frozenset({"num_bins", _EB}), from_arrays=_modularity, settings=_BINS,
+                             keys=("modularity", "explicitness", "explicitness_train")),
     "factor_vae": MetricSpec(
-        frozenset({"batch_size", "num_variance_estimate", "prune_std", _EB}), from_dataset=_factor_vae
+        frozenset({"batch_size", "num_variance_estimate", "prune_std", _EB}),
+        from_dataset=_factor_vae, keys=("train_accuracy", "eval_accuracy", "num_active_dims"),
     ),
-    "beta_vae": MetricSpec(frozenset({"batch_size", _EB}), from_dataset=_beta_vae),
+    "beta_vae": MetricSpec(frozenset({"batch_size", _EB}), from_dataset=_beta_vae,
+                           keys=("train_accuracy", "eval_accuracy")),
 }
 
 
 def metric_names() -> list[str]:
     return sorted(METRICS)
+
+
+def result_keys(names: Iterable[str]) -> list[str]:
+    """The namespaced keys computing the metrics ``names`` yields (``dci.disentanglement``,
+    ``mig``, ...), in order; what a sweep can report and optimise."""
+    return [key for name in names for key in namespaced(name, dict.fromkeys(METRICS[name].keys))]
 
 
 def setting_targets() -> dict[str, tuple[tuple[str, ...], str]]:

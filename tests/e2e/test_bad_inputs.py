@@ -5,7 +5,7 @@ names the input, exits with code 2, prints no traceback and leaves no file or fo
 behind; an API raises a typed exception (ValueError and its subclasses, KeyError) whose
 message names the argument. One case per class of mistake, not per example.
 
-The CLIs run in-process (``main(argv)``); two ``sweeps/run.py`` cases run it as a
+The CLIs run in-process (``main(argv)``); three ``sweeps/run.py`` cases run it as a
 subprocess, as a user does. Nothing here starts Ray or trains.
 """
 
@@ -279,6 +279,52 @@ def test_sweep_data_root_is_a_file(tmp_path, capsys):
     refused(capsys, sweep_main, argv, tmp_path, tmp_path / "data", "--data-root")
 
 
+@pytest.mark.parametrize(
+    ("metric", "names"),
+    [
+        ("metric.nosuch", ["'metric.nosuch'", "valid metrics: metric.mig, metric.dci.disen"]),
+        # a registered metric the smoke preset does not compute: the Optuna sweep would
+        # have run to the end with nothing to maximise
+        ("metric.factor_vae.eval_accuracy", ["'metric.factor_vae.eval_accuracy'", "smoke preset"]),
+        ("mig", ["'mig'", "metric.mig"]),
+    ],
+)
+def test_sweep_optuna_metric_not_computed(tmp_path, capsys, metric, names):
+    import ray
+
+    argv = sweep_argv(tmp_path, "--space", "lvae_optuna", "--metric", metric)
+    refused(capsys, sweep_main, argv, tmp_path, *names)
+    assert not ray.is_initialized()  # refused before Ray started
+
+
+@pytest.mark.parametrize(
+    ("extra", "names"),
+    [  # a local Ray is sized to this machine: such trials would wait forever
+        (["--cpus-per-trial", "4096"], ["--cpus-per-trial 4096", "CPUs"]),
+        (["--gpus-per-trial", "64"], ["--gpus-per-trial 64", "GPU"]),
+    ],
+)
+def test_sweep_trial_larger_than_the_local_machine(tmp_path, capsys, extra, names):
+    refused(capsys, sweep_main, sweep_argv(tmp_path, *extra), tmp_path, *names)
+
+
+def test_sweep_address_auto_without_a_cluster(tmp_path, capsys, monkeypatch):
+    """Was a ConnectionError traceback from ray.init, after the dataset was prepared."""
+    from ray._private import services
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: [])  # none running here
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: None)
+    argv = sweep_argv(tmp_path, "--address", "auto")
+    refused(capsys, sweep_main, argv, tmp_path, "--address auto", "no running Ray cluster")
+
+
+def test_sweep_address_auto_finds_an_unreachable_cluster(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    argv = sweep_argv(tmp_path, "--address", "auto")
+    refused(capsys, sweep_main, argv, tmp_path, "--address auto", "cannot reach the Ray", ":1:")
+
+
 def sweep_settings(**changes) -> dict:
     from sweeps.presets import get_preset
     from sweeps.spaces import get_space, seeds_for
@@ -334,6 +380,12 @@ def test_sweep_resume_with_other_settings(tmp_path, capsys):
     refused(capsys, sweep_main, sweep_argv(tmp_path, "--resume", "--steps", "80"), tmp_path, "--steps 60", "--steps 80")
 
 
+def test_sweep_resume_with_or_without_twins_as_started(tmp_path, capsys):
+    experiment(tmp_path, json.dumps(sweep_settings(matched=True)).encode(), state=b"{}")
+    argv = sweep_argv(tmp_path, "--resume", "--no-matched")
+    refused(capsys, sweep_main, argv, tmp_path, "started with no --no-matched, not --no-matched")
+
+
 def test_sweep_resume_of_another_space(tmp_path, capsys):
     experiment(tmp_path, json.dumps(sweep_settings(space="baselines")).encode(), state=b"{}")
     refused(capsys, sweep_main, sweep_argv(tmp_path, "--resume"), tmp_path, "baselines/smoke", "lvae_reg/smoke")
@@ -344,6 +396,7 @@ def test_sweep_resume_of_another_space(tmp_path, capsys):
     [
         (["--storage", "mystery://x/y"], "mystery://x/y"),
         (["--dataset", "shapes3d", "--data-root", "{tmp}"], "shapes3d"),
+        (["--space", "lvae_optuna", "--metric", "metric.nosuch"], "metric.nosuch"),  # ran the sweep
     ],
 )
 def test_sweep_cli_subprocess(tmp_path, args, found):

@@ -17,6 +17,15 @@ def run_sweep(args: list[str], timeout: float = 600, **kw) -> subprocess.Complet
     return subprocess.run(RUN + args, capture_output=True, text=True, timeout=timeout, env=env, **kw)
 
 
-def smoke_args(storage: Path, name: str, cluster, *extra: str) -> list[str]:
+def start_sweep(args: list[str]) -> subprocess.Popen:
+    """``python sweeps/run.py ARGS`` in the background (stdout and stderr together)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(RUN + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+
+
+def smoke_args(storage: Path, name: str, cluster, *extra: str, twins: bool = False) -> list[str]:
+    """A smoke sweep joined to ``cluster``; without beta-matched twins unless ``twins``."""
+    no_twins = [] if twins else ["--no-matched"]
     return ["--space", "lvae_reg", "--preset", "smoke", "--storage", str(storage), "--name", name,
-            "--address", cluster.address, "--no-report", *extra]
+            "--address", cluster.address, "--no-report", *no_twins, *extra]

@@ -152,6 +152,15 @@ def test_registry_names():
     assert metric_names() == sorted(EXPECTED_KEYS) == sorted(METRICS)
 
 
+def test_registry_declares_the_keys_each_metric_produces():
+    """MetricSpec.keys is what a sweep checks --metric against before it starts; the keys
+    computed (test_compute_many_equals_compute_per_metric) are EXPECTED_KEYS."""
+    from lvae.metrics.registry import result_keys
+
+    for name, keys in EXPECTED_KEYS.items():
+        assert set(result_keys([name])) == keys and len(result_keys([name])) == len(keys), name
+
+
 def test_compute_many_equals_compute_per_metric():
     ds = TinyDataset()
     together = compute_many(list(EXPECTED_KEYS), ds, identity_encoder, 3, 200, 100, options=FAST)
