@@ -32,6 +32,9 @@ LEVEL = 0.95
 #: fewest paired seeds for a departure (a t interval on 2 seeds is valid but its normality
 #: assumption cannot be looked at; the project's other intervals need more)
 MIN_SEEDS = 3
+#: the column of a learned-beta trial's final beta_eff (the caller maps the results table's
+#: column onto it: this module spells no name of lvae.contract)
+LEARNED = "learned_beta"
 
 
 def seed_curves(fixed: pd.DataFrame, value: str = "value") -> pd.DataFrame:
@@ -146,13 +149,13 @@ def departure(fixed: pd.DataFrame, lvae: pd.DataFrame, cell: str, metric: str,
     """Paired same-seed departure of one L-VAE cell from the fixed-beta curve.
 
     ``fixed``: columns ``seed``, ``beta``, ``value`` (the curve's cells); ``lvae``: the L-VAE
-    cell's trials, columns ``seed``, ``beta_eff``, ``value``. A departure needs
+    cell's trials, columns ``seed``, :data:`LEARNED`, ``value``. A departure needs
     :data:`MIN_SEEDS` seeds, all inside the fixed-beta range; otherwise it is NaN.
     """
     curves = seed_curves(fixed, value)
-    rows = lvae.loc[lvae[value].notna() & lvae["beta_eff"].notna()]
-    rows = rows.loc[rows["seed"].isin(curves.index)].groupby("seed")[["beta_eff", value]].mean()
-    b = rows["beta_eff"].to_numpy(dtype=float)
+    rows = lvae.loc[lvae[value].notna() & lvae[LEARNED].notna()]
+    rows = rows.loc[rows["seed"].isin(curves.index)].groupby("seed")[[LEARNED, value]].mean()
+    b = rows[LEARNED].to_numpy(dtype=float)
     ref = evaluate(curves, rows.index.to_numpy(), np.log(b))
     n_outside = int(np.isnan(ref).sum())
     in_range = len(rows) > 0 and n_outside == 0
@@ -172,7 +175,7 @@ def departure_table(trials: pd.DataFrame, metric: str, value: str | None = None,
     """:class:`Departure` of every learned-beta cell, one row each, with its ``reading``.
 
     ``trials`` is the long table: ``cell``, ``seed``, ``beta`` (the fixed dose, NaN for a
-    learned-beta cell), ``beta_eff`` (required on learned-beta rows) and the metric in column
+    learned-beta cell), :data:`LEARNED` (required on learned-beta rows) and the metric in column
     ``value`` (default: ``metric``). ``labels`` maps a cell to the name its reading uses.
     """
     value = value or metric
@@ -209,7 +212,8 @@ def reading(dep: Departure, label: str | None = None, metric_label: str | None =
         return (f"{where}: no conclusion can be drawn: {dep.n_seeds} seed(s), at least "
                 f"{MIN_SEEDS} are needed")
     f = f"{{:.{digits}f}}"
-    est = f"{dep.departure:+.{digits}f} [{f.format(dep.departure_lo)}, {f.format(dep.departure_hi)}]"
+    est = (f"{dep.departure:+.{digits}f} "
+           f"[{f.format(dep.departure_lo)}, {f.format(dep.departure_hi)}]")
     if dep.departure_lo <= 0 <= dep.departure_hi or math.isnan(dep.departure_lo):
         verdict = "indistinguishable"
     elif higher_better is None:

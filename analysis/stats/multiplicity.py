@@ -98,9 +98,11 @@ def declare_primary(table: pd.DataFrame, endpoints: Sequence[str] = PRIMARY_ENDP
     """``table`` with a ``family`` column: :data:`PRIMARY` where the row's metric is a
     primary endpoint and its contrast a primary contrast, ``secondary`` otherwise.
 
-    Metrics match with or without ``prefix`` (``metric.mig`` and ``mig`` are the same
-    endpoint). Declare the endpoints before looking at the results: choosing them after is
-    the selection the correction is there to account for.
+    Metrics match with or without ``prefix``, the results table's metric prefix
+    (``lvae.contract.METRIC_PREFIX``, passed by the caller: this module spells no contract
+    name), so ``metric.mig`` and ``mig`` are the same endpoint. Declare the endpoints
+    before looking at the results: choosing them after is the selection the correction is
+    there to account for.
     """
     keys = {endpoint_key(e, prefix) for e in endpoints}
     is_endpoint = table[metric].map(lambda m: endpoint_key(str(m), prefix) in keys)

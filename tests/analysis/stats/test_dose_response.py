@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis.stats.dose_response import (
+    LEARNED,
     Departure,
     curve_band,
     departure,
@@ -35,11 +36,11 @@ def sweep(rng: np.random.Generator, shift: float = 0.0, seed_sd: float = SEED_SD
     """One crossed sweep: every seed runs every fixed beta and the L-VAE cell, sharing its
     seed effect; L-VAE learns beta_eff around 3 and sits ``shift`` above the curve."""
     u = rng.normal(0, seed_sd, SEEDS)
-    rows = [{"cell": f"beta={b:g}", "seed": s, "beta": b, "beta_eff": b,
+    rows = [{"cell": f"beta={b:g}", "seed": s, "beta": b, LEARNED: b,
              "value": truth(np.log(b)) + u[s] + rng.normal(0, NOISE_SD)}
             for b in BETAS for s in range(SEEDS)]
     b = rng.lognormal(np.log(3.0), 0.2, SEEDS) if beta_eff is None else beta_eff
-    rows += [{"cell": "lvae", "seed": s, "beta": np.nan, "beta_eff": b[s],
+    rows += [{"cell": "lvae", "seed": s, "beta": np.nan, LEARNED: b[s],
               "value": truth(np.log(b[s])) + u[s] + shift + rng.normal(0, NOISE_SD)}
              for s in range(SEEDS)]
     return pd.DataFrame(rows)
@@ -62,7 +63,7 @@ def paired_sd(seed: int) -> float:
         t = sweep(rng)
         lv = t[t["beta"].isna()]
         ref = evaluate(seed_curves(t[t["beta"].notna()]), lv["seed"].to_numpy(),
-                       np.log(lv["beta_eff"].to_numpy()))
+                       np.log(lv[LEARNED].to_numpy()))
         var.append(np.var(lv["value"].to_numpy() - ref, ddof=1))
     return float(np.sqrt(np.mean(var)))
 
@@ -121,7 +122,8 @@ def test_curve_band_covers_the_true_curve():
     assert list(band.columns) == ["log_beta", "beta", "mean", "lo", "hi", "n_seeds"]
     assert (band["n_seeds"] == SEEDS).all()
     default = curve_band(sweep(rng).query("beta == beta"), points=11)
-    assert default["beta"].iloc[0] == pytest.approx(1) and default["beta"].iloc[-1] == pytest.approx(16)
+    assert default["beta"].iloc[0] == pytest.approx(1)
+    assert default["beta"].iloc[-1] == pytest.approx(16)
 
 
 def test_outside_the_range_is_flagged_not_extrapolated():
@@ -163,7 +165,8 @@ def test_table_rows_and_readings():
     assert list(table["cell"]) == ["lvae", "lvae2"]
     assert list(table["n_seeds"]) == [SEEDS, 2]
     first, second = table["reading"]
-    assert first.startswith("L-VAE lambda=0.1 (beta_eff ") and first.endswith("better than the curve")
+    assert first.startswith("L-VAE lambda=0.1 (beta_eff ")
+    assert first.endswith("better than the curve")
     assert "no conclusion can be drawn: 2 seed(s)" in second and math.isnan(table["departure"][1])
 
 

@@ -97,4 +97,5 @@ def test_declare_primary_labels_the_declared_endpoints_and_contrasts():
                             secondary="exploratory: twin table", prefix="metric.")
     assert list(named["family"]) == ["exploratory: twin table"] * 2 + [PRIMARY] + \
         ["exploratory: twin table"] * 2
-    assert endpoint_key("metric.mig", "metric.") == "mig" and endpoint_key("mig", "metric.") == "mig"
+    assert endpoint_key("metric.mig", "metric.") == "mig"
+    assert endpoint_key("mig", "metric.") == "mig"
