@@ -278,9 +278,12 @@ def param_space(space: Space, preset: Preset, args: argparse.Namespace) -> dict[
 
 
 def trial_dirname(trial) -> str:
+    """``<cell>_seed=<seed>``, also the run's name in TensorBoard (``<cell>_seed=<seed>/run/tb``);
+    a searched space's suggestions share a label, so their folders keep the trial id."""
     cell = trial.config.get("cell", {})
     seed = trial.config.get("seed", trial.config.get("__trial_index__", 0))
-    return f"{trial.trial_id}_{cell.get('label', 'trial')}_seed={seed}"
+    name = f"{cell.get('label', 'trial')}_seed={seed}"
+    return name if "seed" in trial.config else f"{trial.trial_id}_{name}"
 
 
 #: a trial that writes at most this many checkpoints keeps them all
@@ -333,6 +336,7 @@ def new_tuner(config: dict[str, Any], exp: ExperimentStorage, preset: Preset,
               args: argparse.Namespace, **search: Any):
     """A Tune experiment of ``config`` (``search``: an Optuna space's searcher) in ``exp``."""
     from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     return tune.Tuner(
         _trainable(args),
@@ -349,6 +353,9 @@ def new_tuner(config: dict[str, Any], exp: ExperimentStorage, preset: Preset,
             sync_config=tune.SyncConfig(sync_artifacts=True),
             failure_config=tune.FailureConfig(max_failures=2),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_to_keep(preset, args)),
+            # Tune's JSON and CSV logs, without its TensorBoard events (main() turns off the
+            # automatic loggers): the trainer's run/tb is each trial's one TensorBoard run
+            callbacks=[JsonLoggerCallback(), CSVLoggerCallback()],
             verbose=1,
         ),
     )
@@ -813,6 +820,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its event reader chats at INFO
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no Tune TensorBoard events
     # bad requests are InputErrors (SweepError, StorageError); anything else after Ray
     # started is a failure worth its traceback
     return run_cli(lambda: run(args), expected=(InputError,),
