@@ -6,12 +6,8 @@ a section needs a model); never imports ray or sweeps. The report lives in
 """
 
 from analysis.io.collapse import ACTIVE_KL, add_collapse, usable
-from analysis.io.load import (
-    ExperimentError,
-    load_beta_trajectories,
-    load_experiments,
-    read_trajectories,
-)
+from analysis.io.events import read_trajectories
+from analysis.io.load import ExperimentError, load_beta_trajectories, load_experiments
 from analysis.io.pooling import PoolingError, check_pooling
 from analysis.io.table import completed, with_cells
 from analysis.stats.agreement import metric_agreement

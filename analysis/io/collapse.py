@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.io.events import read_scalars
 from lvae.contract import ACTIVE_KL, KL_DIM_PREFIX, KL_DIM_TAG, KL_TAG, TB_DIR, TUNE_KEYS
 
 
@@ -33,8 +34,6 @@ def active_dims(kl: pd.DataFrame, threshold: float = ACTIVE_KL) -> pd.Series:
 
 def final_kl_from_events(run_dir: str | Path) -> dict[str, float]:
     """Last logged ``kl/dim_XX`` of a run's TensorBoard events, as ``kl.dim_XX`` (empty if none)."""
-    from analysis.io.load import read_scalars
-
     tb = Path(run_dir) / TB_DIR
     if not tb.is_dir():
         return {}

@@ -18,6 +18,7 @@ from lvae.contract import (
     HP_PREFIX,
     KL_TAG,
     LOSS_TAGS,
+    MATCHED_TO,
     METRIC_PREFIX,
     RECON_TAG,
     TRAINING_HPS,
@@ -98,7 +99,9 @@ def with_cells(df: pd.DataFrame) -> pd.DataFrame:
 
     A hyperparameter is named when it varies within the row's objective; dataset and
     architecture are named when the table holds more than one. Two cells always differ in
-    something that is named, so labels are unique.
+    something that is named, so labels are unique. A beta-matched twin (``matched_to`` set)
+    is labelled with the L-VAE cell it was matched to, so it never pools with a fixed-beta
+    cell that happens to share its beta.
     """
     out = df.copy()
     hps = hp_columns(df)
@@ -113,6 +116,9 @@ def with_cells(df: pd.DataFrame) -> pd.DataFrame:
             if pd.notna(row[col]):
                 parts.append(f"{short_name(col)}={format_value(row[col])}")
         parts += [format_value(row[c]) for c in shown_base]
+        twin_of = row.get(MATCHED_TO)
+        if isinstance(twin_of, str) and twin_of:  # a twin stays apart from a grid cell at its beta
+            parts.append(f"(twin of {twin_of})")
         labels.append(" ".join(parts))
     out["cell"] = labels
     return out

@@ -22,11 +22,15 @@ import pandas as pd
 from analysis.io.files import write_csv_atomic, write_text_atomic
 from analysis.io.load import ExperimentError, load_experiments
 from analysis.io.table import with_cells
-from analysis.report import evidence as ev
-from analysis.report import sections as rs
+from analysis.report import answer_sections as ans
+from analysis.report import evidence_sections as ev
+from analysis.report import model_sections as ms
+from analysis.report import overview_sections as ov
+from analysis.report import robustness_sections as rb
+from analysis.report.context import ReportOptions, make_context
 from analysis.report.html import Section, render
-from analysis.report.sections import ReportOptions, make_context, report_title
 from analysis.report.stability_section import stability_section, start_stability
+from analysis.report.text import report_title
 from analysis.studies.stability import SAMPLES_PER_FIT
 from lvae.cli import check_output_dir, run_cli
 from lvae.contract import RESULTS_FILE
@@ -38,9 +42,10 @@ log = logging.getLogger(__name__)
 
 #: the report's sections in order: what the numbers are worth first (scale, controls, headline)
 SECTIONS = [
-    rs.scale_section, ev.controls_section, ev.headline_section, rs.overview, rs.distributions, rs.variance,
-    rs.sensitivity_section, rs.selection_section, ev.beta_vs_vae_section, rs.agreement_section, rs.dynamics,
-    ev.metric_curves_section, stability_section, rs.udr_section, rs.traversals_section,
+    ans.dose_response_section, ov.scale_section, ev.controls_section, ev.headline_section, ov.overview_section,
+    ov.distributions_section, rb.variance_section, rb.sensitivity_section, rb.selection_section,
+    ev.beta_vs_vae_section, rb.agreement_section, ov.dynamics_section, ev.metric_curves_section,
+    stability_section, ans.floor_section, ms.udr_section, ms.traversals_section,
 ]
 #: started before the sections above are built: slow work that runs in worker processes
 #: while the main process builds the sections before the one that collects it
@@ -65,11 +70,6 @@ def build_report(df: pd.DataFrame, options: ReportOptions) -> tuple[str, list[Se
     return report_title(df, ctx), sections
 
 
-def build_sections(df: pd.DataFrame, options: ReportOptions) -> list[Section]:
-    """All report sections for a trial table (see :func:`build_report`)."""
-    return build_report(df, options)[1]
-
-
 def timings_table(sections: Sequence[Section]) -> pd.DataFrame:
     """Wall and CPU seconds per section, as written to report_timings.csv."""
     return pd.DataFrame({"section": [s.title for s in sections], "seconds": [s.seconds for s in sections],
@@ -92,7 +92,7 @@ def write_report(
 ) -> Path:
     """Write the HTML report and its CSV tables into ``out_dir``; returns the HTML path.
 
-    ``options`` are the fields of :class:`analysis.report.sections.ReportOptions`
+    ``options`` are the fields of :class:`analysis.report.context.ReportOptions`
     (e.g. ``models=False`` to skip everything that loads checkpoints).
     """
     valid = {f.name for f in fields(ReportOptions)}
@@ -144,6 +144,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--parity-probe", action="store_true",
                    help="also re-score DCI with disentanglement_lib's slow GBT probe")
     p.add_argument("--no-figures", action="store_true", help="tables and notes only (fast)")
+    p.add_argument("--floor-seeds", default="0,1,2,3,4",
+                   help="initialisation seeds of the untrained encoders giving each metric's floor "
+                        "(comma-separated; 'none': no floor and ceiling; docs/metrics.md)")
     p.add_argument("--udr-samples", type=int, default=1000, help="observations encoded for UDR")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep-apart", action="store_true",
@@ -168,12 +171,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_cli(lambda: _report_cli(args))
 
 
+def floor_seeds(text: str) -> tuple[int, ...]:
+    """``--floor-seeds``: comma-separated non-negative integers, or ``none``."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        seeds = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        seeds = ()
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--floor-seeds: expected distinct non-negative integers separated by "
+                         f"commas, or 'none'; got {text!r}")
+    return seeds
+
+
 def _report_cli(args: argparse.Namespace) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     path = write_report(
         args.exp_dirs, args.out, metrics=metrics, lvae=args.lvae_objective,
         fixed=args.fixed_objective, default_lambda=args.default_lambda, models=not args.no_models,
         stability_models=args.stability_models, stability_fits=args.stability_fits,
+        floor_seeds=floor_seeds(args.floor_seeds),
         parity_probe=args.parity_probe, udr_samples=args.udr_samples, figures=not args.no_figures, seed=args.seed,
         keep_apart=args.keep_apart, include_collapsed=args.include_collapsed,
     )

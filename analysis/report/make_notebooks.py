@@ -29,8 +29,8 @@ IMPORTS = """\
 from IPython.display import Image, display
 
 import analysis
-from analysis.report import plots
 from analysis.io.table import HEADLINE_METRICS
+from analysis.report import plots
 
 
 def show(fig):
@@ -50,6 +50,22 @@ ROBUSTNESS = [
                  "holds the same tables plus the model-based checks."),
     ("code", PARAMETERS),
     ("code", IMPORTS),
+    ("markdown", "## Learned beta against fixed beta\n\nThe report's first figure: each primary "
+                 "metric against beta on a log axis, the fixed-beta curve with its band, L-VAE at "
+                 "its learned beta_eff, beta-matched twins, and the metric's floor and ceiling when "
+                 "the report has computed them. Then L-VAE's paired departure from the curve and its "
+                 "difference from its twin, with Holm (primary) and BH (exploratory) adjusted "
+                 "p-values (docs/analysis.md)."),
+    ("code", "import pandas as pd\n\n"
+             "from analysis.report.answer_sections import dose_response_figure\n"
+             "from analysis.studies import learned_beta\n\n"
+             "saved = [e / 'report' / 'floor_and_ceiling.csv' for e in EXPERIMENTS]\n"
+             "reference = pd.concat([pd.read_csv(f) for f in saved if f.exists()]) "
+             "if any(f.exists() for f in saved) else None\n"
+             "fig, curves, far = dose_response_figure(done, HEADLINE, reference)\n"
+             "show(fig)\n"
+             "learned_beta.comparisons(done, HEADLINE)[['contrast', 'cell', 'metric', 'n_seeds', "
+             "'estimate', 'lo', 'hi', 'p', 'family', 'p_holm', 'q_bh']]"),
     ("markdown", "## Scale and collapse\n\nPreset, training steps and metric settings of each "
                  "experiment; `smoke` and `local` demonstrate the pipeline and are not evidence about "
                  "L-VAE. Collapsed trials (no latent above 0.01 nats) are left out of everything below."),
@@ -71,9 +87,10 @@ ROBUSTNESS = [
     ("code", "summary = analysis.cell_summary(trials)\n"
              "show(plots.metric_boxplots(done, HEADLINE))\n"
              "summary[summary['metric'].isin(HEADLINE)]"),
-    ("markdown", "## Variance components: objective vs hyperparameter vs seed\n\nUnbiased ANOVA "
-                 "estimates with generalized confidence intervals (docs/analysis.md); a negative share "
-                 "is a component indistinguishable from zero."),
+    ("markdown", "## Variance components: cell, seed and cell x seed (crossed)\n\nMethod-of-"
+                 "moments estimates with generalized confidence intervals on the same scale "
+                 "(docs/analysis.md, docs/statistics.md); a negative share is a component "
+                 "indistinguishable from zero."),
     ("code", "analysis.variance_decomposition(trials)"),
     ("markdown", "## Sensitivity to lambda (L-VAE) and beta (beta-VAE)"),
     ("code", "for objective, param in [('lvae', 'hp.lambda'), ('beta_vae', 'hp.beta')]:\n"
@@ -104,7 +121,7 @@ BETA_DYNAMICS = [
     ("code", PARAMETERS),
     ("code", IMPORTS),
     ("code", "trajectories = analysis.read_trajectories(done)\n"
-             "missing = analysis.io.load.trials_without_events(done, trajectories)\n"
+             "missing = analysis.io.events.trials_without_events(done, trajectories)\n"
              "print(f'{len(missing)} finished trials without TensorBoard events: {missing}')\n"
              "trajectories.head()"),
     ("markdown", "## Median and IQR over seeds per cell"),

@@ -179,3 +179,52 @@ def traversal_figure(grid: np.ndarray, title: str) -> Figure:
     ax.set_axis_off()
     ax.set_title(title, fontsize=9)
     return fig
+
+
+def _reference_lines(ax, ref: pd.Series | None, top: float) -> None:
+    """The floor's 95% range as a band and the ceiling as a line; a ceiling far above the
+    scores (``top``) is written at the top edge instead, so the scores keep their scale."""
+    if ref is None:
+        return
+    ax.axhspan(ref["floor_low"], ref["floor_high"], color="0.8", zorder=0,
+               label=f"floor (95% range, mean {ref['floor_mean']:.3g})")
+    if ref["ceiling"] <= 1.5 * top:
+        ax.axhline(ref["ceiling"], color="0.3", ls="--", lw=1, label=f"ceiling {ref['ceiling']:.3g}")
+    else:
+        ax.text(0.99, 0.98, f"ceiling {ref['ceiling']:.3g} (off scale)", ha="right", va="top",
+                transform=ax.transAxes, fontsize=8, color="0.3")
+
+
+def dose_response(points: dict[str, pd.DataFrame], curves: dict[str, pd.DataFrame],
+                  reference: dict[str, pd.Series] | None = None, x_range: tuple[float, float] | None = None) -> Figure:
+    """Each metric against beta on a log axis: fixed-beta seeds and their curve with its band,
+    L-VAE trials at their learned beta_eff (with each cell's median as a bar), beta-matched
+    twins, and the metric's floor and ceiling. ``x_range`` clips the axis (learned betas far
+    outside it, such as a runaway lambda = 0, are said in the text, not drawn)."""
+    metrics = list(points)
+    fig = _figure(5.2 * max(len(metrics), 1), 4.2)
+    axes = np.atleast_1d(fig.subplots(1, max(len(metrics), 1)))
+    for ax, metric in zip(axes, metrics, strict=False):
+        pts, band = points[metric], curves.get(metric)
+        if pts.empty:
+            _note(ax, f"{short_name(metric)}: no finished trials")
+            continue
+        if band is not None and len(band):
+            ax.fill_between(band["beta"], band["lo"], band["hi"], color="C0", alpha=0.2, lw=0)
+            ax.plot(band["beta"], band["mean"], color="C0", label="fixed-beta curve")
+        shown = pts if x_range is None else pts[pts["x"].between(*x_range)]
+        style = {"fixed": ("C0", "o", "fixed beta (seeds)"), "twin": ("C2", "s", "beta-matched twin"),
+                 "learned": ("C3", "^", "L-VAE at its beta_eff")}
+        for kind, (color, marker, label) in style.items():
+            sub = shown[shown["kind"] == kind]
+            if len(sub):
+                ax.scatter(sub["x"], sub["value"], s=18, color=color, marker=marker, alpha=0.7, label=label)
+        for _, g in shown[shown["kind"] == "learned"].groupby("cell"):
+            ax.errorbar(np.median(g["x"]), np.median(g["value"]), xerr=[[np.median(g["x"]) - g["x"].min()],
+                        [g["x"].max() - np.median(g["x"])]], color="C3", capsize=3, lw=1.5)
+        _reference_lines(ax, (reference or {}).get(metric), float(shown["value"].max()))
+        ax.set_xscale("log")
+        ax.set_xlabel("beta (fixed) or learned beta_eff (L-VAE)")
+        ax.set_ylabel(short_name(metric))
+        ax.legend(fontsize=7, loc="best")
+    return fig

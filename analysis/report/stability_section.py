@@ -18,8 +18,10 @@ from typing import Any
 import pandas as pd
 
 from analysis.io.table import HEADLINE_METRICS, short_name
+from analysis.report.context import Context
 from analysis.report.html import Section
-from analysis.report.sections import Context, guarded, model_prelude, name_list, num
+from analysis.report.model_sections import model_prelude
+from analysis.report.text import guarded, name_list, num
 from analysis.studies.rescoring import affected, rescore
 from analysis.studies.stability import (
     BUDGETED,

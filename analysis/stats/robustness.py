@@ -24,7 +24,8 @@ from analysis.io.table import (
     short_name,
     with_cells,
 )
-from analysis.stats.variance import variance_table
+from analysis.stats.crossed import COLUMNS as CROSSED_COLUMNS
+from analysis.stats.crossed import COMPONENTS, crossed_components
 
 STATS = ("median", "q25", "q75", "iqr", "min", "max")
 
@@ -94,17 +95,31 @@ def variance_decomposition(
     df: pd.DataFrame, metrics: Sequence[str] | None = None, *, level: float = 0.95,
     draws: int = 4000, seed: int = 0, include_collapsed: bool = False,
 ) -> pd.DataFrame:
-    """Variance components of each metric: objective > hyperparameters within objective > seed.
-
-    Unbiased ANOVA estimates for the unbalanced nested design with generalized confidence
-    intervals (:mod:`analysis.stats.variance`); ``share_*`` is each component over their sum and
-    may be negative where a component is indistinguishable from zero. ``df_seed == 0``
-    (one seed per cell) means the seed and hyperparameter components cannot be told apart
-    (both NaN). Collapsed trials are left out unless ``include_collapsed``.
+    """Variance components of each metric in the crossed design every sweep has (each seed
+    runs in every cell): cell, seed, cell x seed, and objective from 4 objectives on
+    (:mod:`analysis.stats.crossed`; docs/statistics.md). One row per metric and component,
+    point and interval from the same estimator on the same scale; ``n_trials`` counts the
+    trials used. Collapsed trials are left out unless ``include_collapsed``.
     """
     done = _prepare(df, include_collapsed)
-    metrics = resolve_metrics(done, metrics)
-    return variance_table(done, metrics, level=level, draws=draws, seed=seed)
+    frames = []
+    for metric in resolve_metrics(done, metrics):
+        values = pd.to_numeric(done[metric], errors="coerce")
+        long = pd.DataFrame({"cell": done["cell"], "seed": done["seed"],
+                             "objective": done["objective"], "value": values}).dropna()
+        if long.empty:
+            continue
+        if not (long.groupby("seed")["cell"].nunique() == long["cell"].nunique()).any():
+            note = "no seed ran in every cell: the crossed design cannot be estimated"
+            table = pd.DataFrame([{"metric": metric, "component": k, "note": note}
+                                  for k in COMPONENTS], columns=CROSSED_COLUMNS)
+        else:
+            table = crossed_components(long, "value", objective="objective", metric=metric,
+                                       level=level, draws=draws, seed=seed)
+        frames.append(table.assign(n_trials=len(long)))
+    if not frames:
+        return pd.DataFrame(columns=[*CROSSED_COLUMNS, "n_trials"])
+    return pd.concat(frames, ignore_index=True)
 
 
 def _series_label(row: pd.Series, columns: Sequence[str]) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.io.load import scalar_column
+from analysis.io.events import scalar_column
 from analysis.stats.trajectories import trajectory_bands
 from lvae.contract import METRIC_PREFIX, TRACK_SECONDS_TAG
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 
 from analysis.io.files import write_csv_atomic
 from analysis.io.table import completed
@@ -148,22 +149,36 @@ def default_compute(data_root: str | None = None, device: str = "cpu",
     return compute
 
 
+def floor_range(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Where an untrained encoder's score falls with probability ``level``: the normal
+    prediction interval mean +- t_{n-1} sd sqrt(1 + 1/n) over the init seeds (a min-max over
+    5 seeds would hold a new seed only 4 times in 6; docs/metrics.md, "Floor and ceiling")."""
+    n = len(values)
+    mean = float(np.mean(values))
+    if n < 2:
+        return mean, mean
+    half = float(scipy.stats.t.ppf(0.5 + level / 2, n - 1) * np.std(values, ddof=1)
+                 * np.sqrt(1 + 1 / n))
+    return mean - half, mean + half
+
+
 def reference_rows(group: Group, families: Sequence[str], init_seeds: Sequence[int],
                    floor: dict[int, Scores], ceiling: Scores) -> pd.DataFrame:
-    """Cache rows of one group: per metric key, the floor's mean and min-max over init
-    seeds (and each seed's value) and the ceiling."""
+    """Cache rows of one group: per metric key, the floor's mean and 95% range over init
+    seeds (:func:`floor_range`; each seed's value kept) and the ceiling."""
     rows = []
     for key in ceiling:
         family = key.split(".")[0]
         if family not in families:
             continue
         values = np.array([floor[s][key] for s in init_seeds], dtype=float)
+        low, high = floor_range(values)
         rows.append({"dataset": group.dataset, "architecture": group.architecture,
                      "latent_dim": group.latent_dim, "family": family,
                      "settings": family_settings(group, family),
                      "init_seeds": _seeds_text(init_seeds), "metric": key,
-                     "floor_mean": float(values.mean()), "floor_low": float(values.min()),
-                     "floor_high": float(values.max()), "floor_values": json.dumps(values.tolist()),
+                     "floor_mean": float(values.mean()), "floor_low": low,
+                     "floor_high": high, "floor_values": json.dumps(values.tolist()),
                      "ceiling": float(ceiling[key]), "n_init_seeds": len(values)})
     return pd.DataFrame(rows, columns=list(CACHE_COLUMNS))
 
@@ -279,7 +294,7 @@ def read_eval_noise(exp_dir: PathLike, path: PathLike | None = None) -> pd.DataF
 
 
 def reference_table(cache_rows: pd.DataFrame, noise: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The reference CSV's rows: floor (mean, min-max over init seeds), ceiling and the
+    """The reference CSV's rows: floor (mean, 95% range over init seeds), ceiling and the
     evaluation noise per (group, metric key)."""
     out = cache_rows.copy()
     if noise is not None and len(noise):
@@ -309,7 +324,7 @@ def cell_table(trials: pd.DataFrame, groups: pd.Series, reference: pd.DataFrame)
     """Per cell and metric key: the median over seeds with its sign-test interval
     (analysis.stats.paired.median_interval_at: [min, max] at 94% for 5 seeds, 97% for 6),
     the normalised median (median - floor) / (ceiling - floor), and ``above_floor``: the
-    interval's lower end is above the floor's upper end (its max over init seeds).
+    interval's lower end is above the floor's upper end (its 95% range over init seeds).
     Collapsed trials count: a cell that collapses scores what it scores."""
     rows = []
     done = completed(trials)

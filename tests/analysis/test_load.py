@@ -19,7 +19,7 @@ from helpers.analysis_fixtures import (
 from helpers.paths import REPO
 
 from analysis import ExperimentError, load_beta_trajectories, load_experiments, read_trajectories
-from analysis.io.load import trials_without_events
+from analysis.io.events import trials_without_events
 from analysis.io.pooling import PoolingError
 from analysis.report import main as report_main
 

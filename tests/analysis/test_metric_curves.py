@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from helpers.analysis_fixtures import TrialSpec, write_experiment
 
-from analysis.io.load import load_experiments, read_trajectories
+from analysis.io.events import read_trajectories
+from analysis.io.load import load_experiments
 from analysis.report.plots import metric_curves
 from analysis.studies.metric_curves import (
     metric_bands,

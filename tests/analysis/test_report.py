@@ -20,6 +20,7 @@ from helpers.analysis_fixtures import (
 
 from analysis.io.load import ExperimentError
 from analysis.report import main, write_report
+from analysis.report.answer_sections import TITLE as ANSWER
 
 FAKES = {"evaluate": fake_evaluate, "load_run": fake_load_run}
 
@@ -63,10 +64,11 @@ def test_report_is_one_self_contained_file(standard):
 def test_readings_quote_the_tables(standard):
     path, out = standard
     page = html.unescape(path.read_text())
-    var = pd.read_csv(out / "variance_decomposition.csv").set_index("metric")
-    dci = var.loc["metric.dci.disentanglement"]
-    assert (f"share of dci.disentanglement variance: seed {100 * dci['share_seed']:.0f}% "
-            f"[{100 * dci['share_seed_lo']:.0f}%, {100 * dci['share_seed_hi']:.0f}%]") in page
+    var = pd.read_csv(out / "variance_decomposition.csv")
+    dci = var[var["metric"] == "metric.dci.disentanglement"].set_index("component")
+    assert (f"share of dci.disentanglement variance: cell {100 * dci.at['cell', 'share']:.0f}% "
+            f"[{100 * dci.at['cell', 'share_lo']:.0f}%, {100 * dci.at['cell', 'share_hi']:.0f}%], "
+            f"seed {100 * dci.at['seed', 'share']:.0f}% ") in page
     sel = pd.read_csv(out / "lvae_vs_fixed_beta.csv")
     row = sel[(sel["metric"] == "metric.dci.disentanglement") & (sel["comparison"] == "median")].iloc[0]
     # standard_metrics: lvae at lambda 0.01 has x = 1, beta_vae betas 1,2,4,8 have x = 0..3;
@@ -110,7 +112,8 @@ def test_report_states_its_scale(tmp_path):
     title = page.split("</h1>", 1)[0]
     assert title.endswith("(pipeline demonstration, not evidence about L-VAE)")
     scale = section(page, "Scale of this study")
-    assert list(sections(page))[0] == "Scale of this study"
+    # the report opens with the dose-response figure's section, then says its scale
+    assert list(sections(page))[:2] == [ANSWER, "Scale of this study"]
     assert "This report demonstrates the pipeline; it is not evidence about L-VAE. Preset(s) local" in scale
     assert ("lvae_reg: preset local, 100 training steps, 4 cells with 2 finished seed(s) each; metrics with "
             "DCI probe hgb, 100 training / 50 test samples, 20 bins, mean codes, evaluation seed 0") in scale
@@ -175,7 +178,7 @@ def test_single_seed_is_said_where_spread_matters(tmp_path):
     exps = [write_experiment(tmp_path, name, ts) for name, ts in trials.items()]
     page = write_report(exps, tmp_path / "out", default_lambda=0.01, figures=False, **FAKES).read_text()
     assert "data:image/png" not in page
-    for title in ("Metric distributions", "Variance decomposition", "Sensitivity"):
+    for title in ("Metric distributions", "Variance components", "Sensitivity"):
         assert "only one seed per cell: spread cannot be estimated" in section(page, title)
     assert "cell(s) with fewer than two loadable seeds get no UDR" in section(page, "Unsupervised")
 
@@ -198,7 +201,7 @@ def test_model_sections_fail_softly_and_can_be_skipped(tmp_path):
 
 def test_unknown_default_lambda_and_unswept_default(tmp_path, monkeypatch):
     exp = write_experiment(tmp_path, "exp", [t for ts in standard_trials(seeds=(0, 1)).values() for t in ts])
-    monkeypatch.setattr("analysis.report.sections.default_lvae_lambda", lambda objective: None)
+    monkeypatch.setattr("analysis.report.robustness_sections.default_lvae_lambda", lambda objective: None)
     page = write_report([exp], tmp_path / "a", models=False, figures=False).read_text()
     assert "default lambda is unknown" in section(page, "Selection")
     page = write_report([exp], tmp_path / "b", models=False, figures=False, default_lambda=0.05).read_text()
@@ -240,7 +243,7 @@ def test_nothing_finished_and_no_metric_columns(tmp_path):
     exp = write_experiment(tmp_path, "failed", trials)
     page = write_report([exp], tmp_path / "a", default_lambda=0.1, **FAKES).read_text()
     assert "2 trials failed" in section(page, "Experiments")
-    for title in ("Experiments", "Metric distributions", "Variance decomposition"):
+    for title in ("Experiments", "Metric distributions", "Variance components"):
         assert "no finished trials: nothing to summarise" in section(page, title)
     assert "no checkpoint for any of the 0 finished trials" in section(page, "Stability")
     # a results.csv without any metric.* column
@@ -262,7 +265,7 @@ def test_controls_open_the_report_and_a_failure_says_so(tmp_path):
     exps = [write_experiment(tmp_path, name, ts) for name, ts in trials.items()]
     page = html.unescape(write_report(exps, tmp_path / "ok", default_lambda=0.01, models=False,
                                       figures=False).read_text())
-    assert list(sections(page))[:3] == ["Scale of this study", "Positive controls", "Headline table"]
+    assert list(sections(page))[:4] == [ANSWER, "Scale of this study", "Positive controls", "Headline table"]
     assert ("Positive controls hold (6 checked): loss_kl falls with beta, loss_recon rises with beta, learned "
             "beta tracks its stationary value.") in section(page, "Scale of this study")
     controls = pd.read_csv(tmp_path / "ok" / "positive_controls.csv")
@@ -320,7 +323,7 @@ def test_stability_encodes_each_model_once_and_skips_what_a_setting_cannot_chang
     assert {"mig", "dci.disentanglement", "dci.completeness"} <= per_setting["eval_seed1"]
     assert scores["trial"].nunique() == 3  # at most a quarter of the models, at least 3
     timings = pd.read_csv(tmp_path / "out" / "report_timings.csv")
-    assert list(timings["section"])[:2] == ["Scale of this study", "Positive controls"]
+    assert list(timings["section"])[:3] == [ANSWER, "Scale of this study", "Positive controls"]
     assert (timings["seconds"] >= 0).all() and timings["seconds"].sum() > 0
 
 

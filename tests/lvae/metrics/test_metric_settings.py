@@ -56,7 +56,7 @@ def test_a_new_metric_is_its_registry_entry(monkeypatch) -> None:
 
 def test_report_choices_name_produced_keys(produced) -> None:
     from analysis.io.table import HEADLINE_METRICS, LOWER_IS_BETTER
-    from analysis.report import evidence as report_evidence
+    from analysis.report import evidence_sections as report_evidence
     from analysis.stats.agreement import AGREEMENT_COLUMNS
     from analysis.studies import stability
 

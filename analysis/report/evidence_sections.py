@@ -1,7 +1,7 @@
 """Report sections that say what the study is worth: positive controls, the headline table,
 fixed beta >= 4 against the VAE, and the metrics along training.
 
-Same contract as :mod:`analysis.report.sections`: ``(df, ctx) -> Section``, problems
+Same contract as :mod:`analysis.report.overview_sections`: ``(df, ctx) -> Section``, problems
 with the data become notes in place.
 """
 
@@ -12,17 +12,9 @@ import pandas as pd
 from analysis.io.pooling import base_metric
 from analysis.io.table import BETA_EFF, completed, short_name
 from analysis.report import plots
+from analysis.report.context import Context, finished_trajectories, positive_controls
 from analysis.report.html import Section
-from analysis.report.sections import (
-    Context,
-    add_figure,
-    excluded_notes,
-    finished_trajectories,
-    name_list,
-    num,
-    pct,
-    positive_controls,
-)
+from analysis.report.text import add_figure, excluded_notes, name_list, num, pct
 from analysis.stats.paired import multiplicity_reading
 from analysis.studies.beta_vs_vae import beta_vs_vae
 from analysis.studies.controls import TRACKING_TOLERANCE, verdict
