@@ -5,7 +5,7 @@ a section needs a model); never imports ray or sweeps. The report lives in
 ``analysis.report`` (``python -m analysis.report EXP_DIR --out DIR``).
 """
 
-from analysis.io.collapse import ACTIVE_KL, add_collapse, usable
+from analysis.io.collapse import add_collapse, usable
 from analysis.io.events import read_trajectories
 from analysis.io.load import ExperimentError, load_beta_trajectories, load_experiments
 from analysis.io.pooling import PoolingError, check_pooling
@@ -39,7 +39,6 @@ from analysis.studies.stability import pick_models, rank_stability, reevaluation
 from analysis.studies.unsupervised_selection import udr_for_trials, udr_selection, udr_table
 
 __all__ = [
-    "ACTIVE_KL",
     "ExperimentError",
     "PoolingError",
     "add_collapse",

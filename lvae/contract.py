@@ -30,8 +30,11 @@ METRIC_TAG = "metric/"
 STEPS_PER_S_TAG = "perf/steps_per_s"
 #: seconds spent on the metrics along training, logged next to them
 TRACK_SECONDS_TAG = "perf/track_seconds"
+#: reconstruction NLL of the dataset's mean image (every pixel at its mean over a seeded
+#: sample), in the units of loss/recon: what a model that ignores its input reconstructs
+RECON_BASELINE_TAG = "baseline/recon_mean_image"
 #: tags whose last value ends up in results.csv, in its column order (as their Tune key)
-FINAL_TAGS = (*LOSS_TAGS, BETA_TAG)
+FINAL_TAGS = (*LOSS_TAGS, BETA_TAG, RECON_BASELINE_TAG)
 
 # --- Tune report keys and results.csv columns (sweeps) ----------------------------------
 #: trainer record tag -> flat Tune key (Tune keys carry no slashes)
@@ -40,6 +43,7 @@ TUNE_KEYS = {
     RECON_TAG: "loss_recon",
     KL_TAG: "loss_kl",
     BETA_TAG: "beta_eff",
+    RECON_BASELINE_TAG: "recon_mean_image",
     STEPS_PER_S_TAG: "steps_per_s",
 }
 #: objective/<key> -> obj_<key> and kl/dim_XX -> kl_dim_XX in Tune reports
@@ -68,9 +72,14 @@ EVAL_SETTINGS = ("probe", "num_train", "num_test", "num_bins", "representation",
 REFERENCE_DIR = "metric_reference"
 REFERENCE_FILE = "metric_reference.csv"
 
-#: nats of final per-latent KL above which a latent is active; a trial with none is
-#: collapsed (docs/analysis.md, "Posterior collapse")
+#: nats of final per-latent KL above which a latent is active (the KL count of active
+#: units; docs/analysis.md, "Posterior collapse")
 ACTIVE_KL = 0.01
+#: a trial is collapsed when its final total KL is below COLLAPSE_TOTAL_KL nats, or its
+#: reconstruction gains less than COLLAPSE_RECON_GAIN (a fraction) over the mean image's;
+#: both cuts sit in the empty gap of the study's distribution (docs/analysis.md)
+COLLAPSE_TOTAL_KL = 1.0
+COLLAPSE_RECON_GAIN = 0.1
 
 
 def count_active(kl_per_dim: list[float], threshold: float = ACTIVE_KL) -> int:

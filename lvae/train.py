@@ -37,6 +37,7 @@ from lvae.contract import (
     LOSS_TAGS,
     METRIC_TAG,
     OBJECTIVE_PREFIX,
+    RECON_BASELINE_TAG,
     RESULT_FILE,
     STEPS_PER_S_TAG,
     TB_DIR,
@@ -49,6 +50,7 @@ from lvae.data.sampling import BatchSampler, make_sampler
 from lvae.models import get_model
 from lvae.objectives import get_objective
 from lvae.objectives.base import ForwardOutput
+from lvae.objectives.likelihood import mean_image_nll
 from lvae.seeding import stream_seeds
 from lvae.visualise import reconstruction_grid, traversal_grid
 
@@ -88,6 +90,8 @@ class Run:
     #: the network's forward (encode, reparameterise, decode), compiled or not
     forward: Callable[..., NetworkOutputs] | None = None
     step: int = 0
+    #: the mean image's reconstruction NLL on a seeded sample (logged for the collapse rule)
+    recon_baseline: float = math.nan
 
 
 #: device types the trainer supports (torch parses many more that cannot train this model)
@@ -223,7 +227,20 @@ def build_run(config: TrainConfig) -> Run:
         noise=noise,
         memory_format=memory_format,
         forward=build_forward(config.compile),
+        recon_baseline=recon_baseline(dataset, likelihood, seeds["data"]),
     )
+
+
+#: images in the mean-image baseline's sample
+BASELINE_IMAGES = 1024
+
+
+def recon_baseline(dataset: GroundTruthDataset, likelihood: str, seed: int) -> float:
+    """The mean image's reconstruction NLL over a seeded sample of the dataset (its own
+    generator: the training batches are untouched)."""
+    rng = np.random.default_rng([seed, 1])
+    idx = np.sort(rng.choice(len(dataset), size=min(BASELINE_IMAGES, len(dataset)), replace=False))
+    return mean_image_nll(torch.as_tensor(dataset.observations(idx)), likelihood)
 
 
 def network_forward(model: torch.nn.Module, x: torch.Tensor, eps: torch.Tensor) -> NetworkOutputs:
@@ -496,6 +513,7 @@ class Trainer:
         for i, v in enumerate(kld.cpu().tolist()):
             record[f"{KL_DIM_TAG}{i:02d}"] = v
         record[STEPS_PER_S_TAG] = rate
+        record[RECON_BASELINE_TAG] = run.recon_baseline
         return record
 
     def _log(self, writer, record: dict[str, Any]) -> None:

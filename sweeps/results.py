@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from lvae.atomic import atomic_path
+from lvae.collapse import collapse_fields
 from lvae.config import write_json_atomic
 from lvae.contract import (
     EVAL_PREFIX,
@@ -24,11 +25,13 @@ from lvae.contract import (
     HP_PREFIX,
     KL_DIM_PREFIX,
     KL_DIM_TUNE_PREFIX,
+    KL_TAG,
     MATCHED_TO,
     METRIC_PREFIX,
+    RECON_BASELINE_TAG,
+    RECON_TAG,
     RESULTS_FILE,
     TUNE_KEYS,
-    count_active,
 )
 from sweeps.provenance import effective_objective_params, metric_settings, training_hps
 
@@ -40,8 +43,8 @@ FIRST_COLUMNS = [
     "objective", "cell", "seed", MATCHED_TO,
 ]
 LOSS_COLUMNS = ["steps", *(TUNE_KEYS[tag] for tag in FINAL_TAGS)]
-#: latents with final KL above analysis.io.collapse.ACTIVE_KL, and whether none is
-COLLAPSE_COLUMNS = ["active_dims", "collapsed"]
+#: the collapse rule's inputs and verdict (lvae.collapse)
+COLLAPSE_COLUMNS = ["active_dims", "total_kl", "recon_gain", "collapsed"]
 TAIL_COLUMNS = ["node", "node_id", "device", "num_failures", "resumed_from", "wall_time_s", "train_wall_time_s", "trial_dir"]
 
 
@@ -152,8 +155,8 @@ def trial_row(trial, exp_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
         elif key.startswith(KL_DIM_TUNE_PREFIX):  # final per-latent KL: active_dims / collapsed
             row[KL_DIM_PREFIX + key[len(KL_DIM_TUNE_PREFIX):]] = value
     kl = [v for k, v in row.items() if k.startswith(KL_DIM_PREFIX)]
-    row["active_dims"] = count_active(kl) if kl else math.nan
-    row["collapsed"] = bool(row["active_dims"] == 0) if kl else None
+    row.update(collapse_fields(kl, row[TUNE_KEYS[KL_TAG]], row[TUNE_KEYS[RECON_TAG]],
+                               row[TUNE_KEYS[RECON_BASELINE_TAG]]))
     row["node"] = last.get("node_ip", "")
     row["node_id"] = last.get("node_id", "")
     row["device"] = last.get("device", "")

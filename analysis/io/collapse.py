@@ -1,35 +1,34 @@
-"""Posterior collapse per trial: how many latents carry information at the end of training.
-
-A latent is *active* when its KL to the prior, KL(q(z_j|x) || N(0, 1)) averaged over a
-batch, is above :data:`ACTIVE_KL` nats at the last logged step (the trainer logs it as
-``kl/dim_XX``; the sweep copies the final values into results.csv as ``kl.dim_XX``). A
-trial is *collapsed* when no latent is active: its codes carry (almost) no information
-about the input, and DCI, MIG and friends then score noise (DCI disentanglement near 0.4
-on pure noise). 0.01 nats is the usual active-unit threshold (Burda et al. 2016 use a
-0.01 variance of the posterior mean; UDR in this package uses KL > 0.01 too).
+"""Posterior collapse per trial, by the one rule in :mod:`lvae.collapse` (docs/analysis.md,
+"Posterior collapse"): collapsed when the final total KL is below 1 nat or the
+reconstruction gains less than 10% over the dataset's mean image. The sweep computes it
+when it writes results.csv; this module reads it, and fills it in by the same rule for
+folders written before the rule existed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from analysis.io.events import read_scalars
-from lvae.contract import ACTIVE_KL, KL_DIM_PREFIX, KL_DIM_TAG, KL_TAG, TB_DIR, TUNE_KEYS
+from lvae.collapse import collapse_fields
+from lvae.contract import (
+    KL_DIM_PREFIX,
+    KL_DIM_TAG,
+    KL_TAG,
+    RECON_BASELINE_TAG,
+    RECON_TAG,
+    TB_DIR,
+    TUNE_KEYS,
+)
+
+#: the column a sweep writes only with the current rule: its collapse columns are read as they are
+COMPUTED = "total_kl"
 
 
 def kl_dim_columns(df: pd.DataFrame) -> list[str]:
     return sorted(c for c in df.columns if c.startswith(KL_DIM_PREFIX))
-
-
-def active_dims(kl: pd.DataFrame, threshold: float = ACTIVE_KL) -> pd.Series:
-    """Number of latents with KL above ``threshold`` per row (NaN where no KL is known)."""
-    values = kl.apply(pd.to_numeric, errors="coerce")
-    known = values.notna().any(axis=1)
-    counts = (values > threshold).sum(axis=1).astype(float)
-    return counts.where(known, np.nan)
 
 
 def final_kl_from_events(run_dir: str | Path) -> dict[str, float]:
@@ -42,27 +41,39 @@ def final_kl_from_events(run_dir: str | Path) -> dict[str, float]:
     return {KL_DIM_PREFIX + tag[len(KL_DIM_TAG):]: float(g["value"].iloc[-1]) for tag, g in s.groupby("tag")}
 
 
-def add_collapse(df: pd.DataFrame, threshold: float = ACTIVE_KL) -> pd.DataFrame:
-    """Add ``active_dims`` and ``collapsed`` to a trial table (rows of ``load_experiments``).
+def add_collapse(df: pd.DataFrame) -> pd.DataFrame:
+    """Make sure a trial table (rows of ``load_experiments``) has the collapse columns of
+    :func:`lvae.collapse.collapse_fields`: ``active_dims``, ``total_kl``, ``recon_gain``
+    and ``collapsed``.
 
-    Uses the ``kl.dim_*`` columns; for trials without them (an older results.csv) the last
-    ``kl/dim_*`` values in the trial's TensorBoard events; failing both, the final total KL
-    (``loss_kl``): below ``threshold`` no latent can be above it, so the trial is collapsed,
-    otherwise it is counted as not collapsed with ``active_dims`` unknown.
+    A results.csv written by the current sweep has them (computed once, when the sweep wrote
+    it) and they are read as they are. An older one is filled in by the same rule: the
+    per-latent KL from the ``kl.dim_*`` columns or, failing those, the last ``kl/dim_*`` of
+    the trial's TensorBoard events, else the final KL term; the reconstruction gain only
+    where the mean image's reconstruction (``recon_mean_image``) was recorded.
     """
     out = df.copy()
+    if COMPUTED in out.columns:
+        out["collapsed"] = out["collapsed"].astype("boolean").fillna(False).astype(bool)
+        return out
     missing = out.index if not kl_dim_columns(out) else out.index[out[kl_dim_columns(out)].isna().all(axis=1)]
     for i in missing:
         if "run_dir" in out.columns and out.at[i, "status"] == "TERMINATED":
             for col, value in final_kl_from_events(out.at[i, "run_dir"]).items():
                 out.loc[i, col] = value
     cols = kl_dim_columns(out)
-    active = active_dims(out[cols], threshold) if cols else pd.Series(np.nan, index=out.index)
-    kl = TUNE_KEYS[KL_TAG]  # the final total KL's column
-    total = pd.to_numeric(out[kl], errors="coerce") if kl in out else np.nan
-    out["active_dims"] = active
-    out["collapsed"] = np.where(active.notna(), active == 0, total < threshold).astype(bool)
+    fields = [collapse_fields(row[cols].tolist() if cols else [], _num(row, TUNE_KEYS[KL_TAG]),
+                              _num(row, TUNE_KEYS[RECON_TAG]), _num(row, TUNE_KEYS[RECON_BASELINE_TAG]))
+              for _, row in out.iterrows()]
+    for key in ("active_dims", "total_kl", "recon_gain", "collapsed"):
+        out[key] = [f[key] for f in fields]
+    out["collapsed"] = out["collapsed"].astype("boolean").fillna(False).astype(bool)
     return out
+
+
+def _num(row: pd.Series, column: str) -> float:
+    value = pd.to_numeric(row.get(column), errors="coerce")
+    return float(value) if pd.notna(value) else float("nan")
 
 
 def usable(df: pd.DataFrame, include_collapsed: bool = False) -> pd.DataFrame:

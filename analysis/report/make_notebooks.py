@@ -68,7 +68,7 @@ ROBUSTNESS = [
              "'estimate', 'lo', 'hi', 'p', 'family', 'p_holm', 'q_bh']]"),
     ("markdown", "## Scale and collapse\n\nPreset, training steps and metric settings of each "
                  "experiment; `smoke` and `local` demonstrate the pipeline and are not evidence about "
-                 "L-VAE. Collapsed trials (no latent above 0.01 nats) are left out of everything below."),
+                 "L-VAE. Collapsed trials (total KL below 1 nat, or a reconstruction under 10% better than the mean image's) are left out of everything below."),
     ("code", "scale = ['preset', 'hp.train_steps', 'eval.probe', 'eval.num_train', 'eval.num_test']\n"
              "print(trials.groupby('exp_name')[[c for c in scale if c in trials]].first())\n"
              "analysis.collapse_summary(trials)"),

@@ -7,10 +7,10 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.io.collapse import ACTIVE_KL
 from analysis.io.table import (
     LOSS_KL,
     TRAIN_STEPS,
@@ -27,6 +27,7 @@ from analysis.report.html import Section
 from analysis.studies.controls import (
     verdict,
 )
+from lvae.contract import COLLAPSE_RECON_GAIN, COLLAPSE_TOTAL_KL
 
 #: how many trial names a note lists before summarising the rest.
 LIST_LIMIT = 20
@@ -75,11 +76,15 @@ def collapsed_notes(done: pd.DataFrame) -> list[str]:
     low = done[done["collapsed"].astype(bool)]
     if low.empty:
         return []
-    names = [f"{t} (KL {kl:.2g})" for t, kl in zip(low["trial"], low[LOSS_KL], strict=True)]
-    return [f"{len(low)} of {len(done)} finished trials ended with a collapsed posterior (no latent "
-            f"with a final KL above {ACTIVE_KL:g} nats), so their codes carry almost no information and "
-            f"their metrics score noise; they are left out of the summaries and comparisons below: "
-            f"{name_list(names)}"]
+    kl = low["total_kl"] if "total_kl" in low else low[LOSS_KL]
+    gain = low["recon_gain"] if "recon_gain" in low else pd.Series(np.nan, index=low.index)
+    names = [f"{t} (total KL {k:.2g} nats" + (f", reconstruction gain {g:.1%})" if pd.notna(g) else ")")
+             for t, k, g in zip(low["trial"], kl, gain, strict=True)]
+    return [f"{len(low)} of {len(done)} finished trials collapsed (final total KL below "
+            f"{COLLAPSE_TOTAL_KL:g} nat, or a reconstruction less than {COLLAPSE_RECON_GAIN:.0%} better "
+            "than the mean image's; docs/analysis.md), so their codes carry almost no information "
+            f"and their metrics score noise; they are left out of the summaries and comparisons "
+            f"below: {name_list(names)}"]
 
 
 def excluded_notes(done: pd.DataFrame, ctx: Context) -> list[str]:

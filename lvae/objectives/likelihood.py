@@ -22,3 +22,13 @@ def reconstruction_nll(x: torch.Tensor, logits: torch.Tensor, likelihood: str) -
     if likelihood == "gaussian":
         return (torch.sigmoid(logits) - x).pow(2).sum() / n
     raise ValueError(f"unknown likelihood {likelihood!r}; valid: {', '.join(LIKELIHOODS)}")
+
+
+def mean_image_nll(images: torch.Tensor, likelihood: str) -> float:
+    """Reconstruction NLL (as :func:`reconstruction_nll`) of predicting every image by the
+    sample's mean image: what a model whose decoder ignores its code reaches, the baseline of
+    the collapse rule's reconstruction gain (lvae.collapse)."""
+    x = images.float()
+    p = x.mean(0, keepdim=True).clamp(1e-4, 1 - 1e-4)
+    logits = (torch.log(p) - torch.log1p(-p)).expand_as(x)
+    return float(reconstruction_nll(x, logits, likelihood))

@@ -204,15 +204,18 @@ def test_missing_objective_parameters_get_their_defaults(tmp_path):
 
 
 def test_collapse_from_results_or_from_tensorboard(tmp_path):
-    trials = [TrialSpec("lvae", {"lambda": 0.1}, 0, kl_dims=(0.5, 0.02, 0.001)),
-              TrialSpec("lvae", {"lambda": 0.1}, 1, kl_dims=(0.009, 0.0))]
+    trials = [TrialSpec("lvae", {"lambda": 0.1}, 0, kl_dims=(1.5, 0.02, 0.001)),
+              TrialSpec("lvae", {"lambda": 0.1}, 1, kl_dims=(0.5, 0.3, 0.0)),
+              TrialSpec("lvae", {"lambda": 0.1}, 2, kl_dims=(0.009, 0.0))]
     df = load_experiments(write_experiment(tmp_path, "new", trials))
-    assert df["active_dims"].tolist() == [2, 0] and df["collapsed"].tolist() == [False, True]
+    # total KL below 1 nat collapses a trial whatever its per-latent count (lvae.collapse)
+    assert df["active_dims"].tolist() == [2, 2, 0] and df["collapsed"].tolist() == [False, True, True]
+    assert df["total_kl"].tolist() == pytest.approx([1.521, 0.8, 0.009])
     # an older results.csv without kl.dim_* columns: the last kl/dim_* in TensorBoard decides
     old = [TrialSpec("lvae", {"lambda": 0.1}, 0, trajectory=[(0, 1.0)]),
            TrialSpec("lvae", {"lambda": 0.1}, 1, loss_kl=0.001),
            TrialSpec("lvae", {"lambda": 0.1}, 2, loss_kl=3.0)]
     df = load_experiments(write_experiment(tmp_path, "old", old, eval_settings=None))
-    assert df["active_dims"].iloc[0] == 1  # write_tb logs kl/dim_00 = 0.5
-    # no events either: a total KL below the threshold means no latent can be active
-    assert df["collapsed"].tolist() == [False, True, False] and np.isnan(df["active_dims"].iloc[2])
+    assert df["active_dims"].iloc[0] == 1  # write_tb logs kl/dim_00 = 0.5: one latent, 0.5 nats
+    # no events either: the final KL term decides (0.001 and 3.0 nats)
+    assert df["collapsed"].tolist() == [True, True, False] and np.isnan(df["active_dims"].iloc[2])

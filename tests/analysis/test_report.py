@@ -159,9 +159,10 @@ def test_failures_are_reported_in_place(degraded):
            "lvae_reg/lvae_r_00001 (no message)" in top
     assert "1 trials not finished (RUNNING), left out: baselines/baseli_00000" in top
     assert "metric mig missing for 1 of 15 finished trials: lvae_reg/lvae_r_00002" in top
-    assert ("1 of 15 finished trials ended with a collapsed posterior (no latent with a final KL above "
-            "0.01 nats), so their codes carry almost no information and their metrics score noise; they "
-            "are left out of the summaries and comparisons below: lvae_reg/lvae_r_00005 (KL 0.004)") in top
+    assert ("1 of 15 finished trials collapsed (final total KL below 1 nat, or a reconstruction less than "
+            "10% better than the mean image's; docs/analysis.md), so their codes carry almost no "
+            "information and their metrics score noise; they are left out of the summaries and "
+            "comparisons below: lvae_reg/lvae_r_00005 (total KL 0.004 nats)") in top
     # lvae_r_00005 is lambda 0.1, seed 1: its cell lost one of two seeds, said where it is left out
     for title in ("Metric distributions", "Variance", "Sensitivity", "Selection"):
         assert "collapsed trials left out, per cell: lvae lambda=0.1 (1 of 2)" in section(page, title)

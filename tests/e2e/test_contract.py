@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers.paths import REPO
 
 from lvae import contract
@@ -34,12 +35,23 @@ def test_renamed_key_flows_through(monkeypatch) -> None:
     assert out["beta_effective_renamed"] == 3.0 and "beta_eff" not in out
 
 
-def test_active_latents_and_collapse_threshold() -> None:
+def test_active_latents_and_the_collapse_rule() -> None:
+    """The KL count of active units, and the one collapse rule (lvae.collapse) at its cuts."""
+    from lvae.collapse import collapse_fields
+
     assert contract.count_active([0.0, 0.005, 0.02, 3.0]) == 2
     assert contract.count_active([math.nan, 0.0]) == 0
-    from analysis.io.collapse import ACTIVE_KL
-
-    assert ACTIVE_KL is contract.ACTIVE_KL
+    # the study's borderline run: 0.068 nats in all and a reconstruction at the mean image's
+    borderline = collapse_fields([0.05, 0.011, 0.007], math.nan, 573.0, 575.0)
+    assert borderline["collapsed"] and borderline["active_dims"] == 2
+    assert borderline["total_kl"] == pytest.approx(0.068)
+    informative = collapse_fields([3.0, 2.0, 1.18], math.nan, 150.0, 575.0)
+    assert not informative["collapsed"] and informative["recon_gain"] == pytest.approx(425 / 575)
+    # KL alone decides when no baseline was recorded; reconstruction alone can collapse a run
+    assert collapse_fields([], 0.5, 150.0, math.nan)["collapsed"]
+    assert not collapse_fields([], 6.2, 150.0, math.nan)["collapsed"]
+    assert collapse_fields([2.0, 2.0], math.nan, 560.0, 575.0)["collapsed"]  # gain 2.6%
+    assert collapse_fields([], math.nan, math.nan, math.nan)["collapsed"] is None
 
 
 # ------------------------------------------------------------- writer meets reader
