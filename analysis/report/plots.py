@@ -191,8 +191,7 @@ def _reference_lines(ax, ref: pd.Series | None, top: float) -> None:
     if ref["ceiling"] <= 1.5 * top:
         ax.axhline(ref["ceiling"], color="0.3", ls="--", lw=1, label=f"ceiling {ref['ceiling']:.3g}")
     else:
-        ax.text(0.99, 0.98, f"ceiling {ref['ceiling']:.3g} (off scale)", ha="right", va="top",
-                transform=ax.transAxes, fontsize=8, color="0.3")
+        ax.set_title(f"ceiling {ref['ceiling']:.3g}: off the scale of these scores", fontsize=9)
 
 
 def dose_response(points: dict[str, pd.DataFrame], curves: dict[str, pd.DataFrame],
