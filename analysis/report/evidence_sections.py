@@ -15,6 +15,7 @@ from analysis.report import plots
 from analysis.report.context import Context, finished_trajectories, positive_controls
 from analysis.report.html import Section
 from analysis.report.text import add_figure, excluded_notes, name_list, num, pct
+from analysis.stats.multiplicity import add_q_values, q_reading
 from analysis.stats.paired import multiplicity_reading
 from analysis.studies.beta_vs_vae import beta_vs_vae
 from analysis.studies.controls import TRACKING_TOLERANCE, verdict
@@ -100,6 +101,7 @@ def beta_vs_vae_section(df: pd.DataFrame, ctx: Context) -> Section:
     s.notes += excluded_notes(done, ctx)
     table = beta_vs_vae(done, _headline_columns(ctx), fixed=o.fixed, include_collapsed=o.include_collapsed,
                         level=o.level)
+    table = add_q_values(table) if len(table) else table
     s.tables.append(("beta_vs_vae", table))
     if table.empty:
         s.notes.append(f"no finished VAE and {o.fixed} trials with beta >= 4 at the same settings: "
@@ -114,6 +116,7 @@ def beta_vs_vae_section(df: pd.DataFrame, ctx: Context) -> Section:
                               f"[{num(r['p_better_lo'])}, {num(r['p_better_hi'])}]: {r['verdict']}")
     if len(table):
         s.readings.append(multiplicity_reading(list(table["verdict"]), list(table["n_pairs"]), o.level))
+        s.readings.append(q_reading(table))
     return s
 
 

@@ -108,3 +108,24 @@ def declare_primary(table: pd.DataFrame, endpoints: Sequence[str] = PRIMARY_ENDP
     is_endpoint = table[metric].map(lambda m: endpoint_key(str(m), prefix) in keys)
     is_primary = is_endpoint & table[contrast].isin(list(contrasts))
     return table.assign(**{family: np.where(is_primary, PRIMARY, secondary)})
+
+
+def add_q_values(table: pd.DataFrame, counted: pd.Series | None = None, p: str = "p_value",
+                 q: str = "q_bh") -> pd.DataFrame:
+    """``table`` with Benjamini-Hochberg q-values of the ``counted`` rows as one family (an
+    exploratory table); rows not counted (e.g. leave-one-seed-out selections that reuse the
+    same seed pairs) get NaN and do not enlarge the family."""
+    counted = pd.Series(True, index=table.index) if counted is None else counted
+    out = table.copy()
+    out[q] = np.nan
+    if len(out):
+        out.loc[counted, q] = adjust(out.loc[counted, p].to_numpy(dtype=float), "bh")
+    return out
+
+
+def q_reading(table: pd.DataFrame, q: str = "q_bh", alpha: float = 0.05) -> str:
+    """How many of a table's counted comparisons stand after Benjamini-Hochberg."""
+    counted = table[q].notna()
+    found = int((table.loc[counted, q] < alpha).sum())
+    return (f"exploratory: {found} of {int(counted.sum())} comparisons have a Benjamini-Hochberg "
+            f"q-value below {alpha:g} within this table (q_bh in the CSV, next to the raw p_value)")

@@ -28,6 +28,7 @@ from analysis.stats import dose_response as dr
 from analysis.stats.multiplicity import (
     CURVE,
     EXPLORATORY,
+    PRIMARY,
     PRIMARY_ENDPOINTS,
     TWIN,
     adjust_families,
@@ -150,8 +151,9 @@ def comparisons(trials: pd.DataFrame, metrics: Sequence[str], lvae: str = "lvae"
     exploratory = table["family"] == EXPLORATORY
     table.loc[exploratory, "family"] = EXPLORATORY + ": " + table.loc[exploratory, "contrast"]
     table = adjust_families(table).drop(columns="n_family")
-    return table[list(COLUMNS)].sort_values(["family", "contrast", "cell", "metric"],
-                                            kind="stable").reset_index(drop=True)
+    table = table.assign(_secondary=table["family"] != PRIMARY)  # the primary family first
+    return (table.sort_values(["_secondary", "family", "contrast", "cell", "metric"], kind="stable")
+            [list(COLUMNS)].reset_index(drop=True))
 
 
 def ranked_worst(trials: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:

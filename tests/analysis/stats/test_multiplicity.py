@@ -99,3 +99,21 @@ def test_declare_primary_labels_the_declared_endpoints_and_contrasts():
         ["exploratory: twin table"] * 2
     assert endpoint_key("metric.mig", "metric.") == "mig"
     assert endpoint_key("mig", "metric.") == "mig"
+
+
+def test_q_values_leave_uncounted_rows_out_of_the_family():
+    """Leave-one-seed-out rows reuse the same seed pairs: they get no q-value and do not
+    enlarge the family the others are adjusted in."""
+    from statsmodels.stats.multitest import multipletests
+
+    from analysis.stats.multiplicity import add_q_values, q_reading
+
+    rng = np.random.default_rng(4)
+    table = pd.DataFrame({"comparison": ["beta=1", "beta=2", "best", "median", "beta=4"],
+                          "p_value": rng.uniform(0, 0.2, size=5)})
+    counted = ~table["comparison"].isin(["best", "median"])
+    out = add_q_values(table, counted)
+    expected = multipletests(table.loc[counted, "p_value"], method="fdr_bh")[1]
+    np.testing.assert_allclose(out.loc[counted, "q_bh"], expected)
+    assert out.loc[~counted, "q_bh"].isna().all()
+    assert q_reading(out).startswith(f"exploratory: {int((expected < 0.05).sum())} of 3 comparisons")
