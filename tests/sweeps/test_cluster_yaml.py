@@ -50,7 +50,7 @@ TRIAL_BUNDLE = {"CPU": 1, "GPU": 0.25}
 #: sweeps/run.py's command-line flags, read from its own parser.
 RUN_FLAGS = {
     flag
-    for action in __import__("sweeps.run", fromlist=["build_parser"]).build_parser()._actions
+    for action in __import__("sweeps.cli", fromlist=["build_parser"]).build_parser()._actions
     for flag in action.option_strings
 }
 PRESETS = {"smoke", "local", "paper"}

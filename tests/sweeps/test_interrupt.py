@@ -9,10 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from sweeps.cli import build_parser, resume_command
 from sweeps.presets import get_preset
 from sweeps.results import INTERRUPTED, trial_row
-from sweeps.run import build_parser, checkpoints_to_keep, resume_command
 from sweeps.storage import StorageError, check_storage
+from sweeps.tuner import checkpoints_to_keep
 
 
 def fake_trial(status: str, last: dict, start_time: float | None) -> SimpleNamespace:

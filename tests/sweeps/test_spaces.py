@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from sweeps.cli import build_parser, validate
 from sweeps.presets import PAPER_STEPS, get_preset
-from sweeps.run import build_parser, param_space, validate
 from sweeps.spaces import SPACES
+from sweeps.tuner import param_space
 
 
 def built(*argv: str) -> tuple[dict, object]:

@@ -193,19 +193,20 @@ def test_killed_trial_resumes_from_checkpoint(cluster, tmp_path):
 
 
 def test_deterministic_failure_is_recorded_and_others_finish(cluster, tmp_path, monkeypatch):
-    from sweeps import run as run_module
+    from sweeps.cli import build_parser
+    from sweeps.run import run_sweep
     from sweeps.spaces import SPACES, Space, cell
 
     # w_K = exp(100) overflows float32 at the first step: a non-finite loss, every time
     space = Space("nan_test", "test only", lambda preset: [cell("lvae", init_s_kl=-100.0, warm_start=False), cell("vae")])
     monkeypatch.setitem(SPACES, "nan_test", space)
-    args = run_module.build_parser().parse_args(
+    args = build_parser().parse_args(
         ["--space", "nan_test", *smoke_args(tmp_path, "nan", cluster)[2:]]
     )
     import ray
 
     try:
-        assert run_module.run(args) == 0
+        assert run_sweep(args) == 0
     finally:
         ray.shutdown()
     df = results(tmp_path / "nan").set_index("objective")

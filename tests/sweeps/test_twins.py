@@ -77,7 +77,8 @@ def test_every_space_with_lvae_and_fixed_betas_gets_twins():
 
 
 def test_no_matched_plans_no_twin_and_is_repeated_on_resume():
-    from sweeps.run import build_parser, matched_sources, resume_command, validate
+    from sweeps.cli import build_parser, resume_command, validate
+    from sweeps.plan import matched_sources
 
     for extra, expected in (([], 2), (["--no-matched"], 0)):
         args = build_parser().parse_args(["--space", "lvae_reg", "--preset", "smoke", *extra])
@@ -176,7 +177,8 @@ def test_failed_or_runaway_lvae_cells_get_no_twin(cluster, tmp_path, monkeypatch
     above any fixed one; the other L-VAE cell fails at its first step."""
     import ray
 
-    from sweeps import run as run_module
+    from sweeps.cli import build_parser
+    from sweeps.run import run_sweep
     from sweeps.spaces import Space
 
     runaway = cell("lvae", **{"lambda": 0.0}, init_s_recon=30.0, warm_start=False)
@@ -185,9 +187,9 @@ def test_failed_or_runaway_lvae_cells_get_no_twin(cluster, tmp_path, monkeypatch
     monkeypatch.setitem(SPACES, "twin_test", space)
     argv = smoke_args(tmp_path, "skip", cluster, "--steps", "20", "--max-concurrent", "2",
                       twins=True)
-    args = run_module.build_parser().parse_args(["--space", "twin_test", *argv[2:]])
+    args = build_parser().parse_args(["--space", "twin_test", *argv[2:]])
     try:
-        assert run_module.run(args) == 0
+        assert run_sweep(args) == 0
     finally:
         ray.shutdown()
     exp = tmp_path / "skip"

@@ -70,8 +70,8 @@ def test_report_choices_name_produced_keys(produced) -> None:
 
 
 def test_sweep_choices_name_registered_metrics(produced) -> None:
+    from sweeps.cli import OPTUNA_METRICS_DEFAULT
     from sweeps.presets import PRESETS
-    from sweeps.run import OPTUNA_METRICS_DEFAULT
 
     assert OPTUNA_METRICS_DEFAULT[len(METRIC_PREFIX):] in produced
     for preset in PRESETS.values():

@@ -11,7 +11,7 @@ import pytest
 from lvae.config import TrainConfig
 from lvae.train import train
 from sweeps.presets import get_preset
-from sweeps.run import train_settings
+from sweeps.tuner import train_settings
 
 
 def _preset_config(preset_name: str, lam: float, out, data_root) -> TrainConfig:
