@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from analysis.stats.paired import median_interval_at
+
 LEVEL = 0.95
 #: fewest paired seeds for a departure (a t interval on 2 seeds is valid but its normality
 #: assumption cannot be looked at; the project's other intervals need more)
@@ -105,23 +107,6 @@ def curve_band(fixed: pd.DataFrame, value: str = "value", grid: np.ndarray | Non
         "n_seeds": np.isfinite(at).sum(axis=0)}, columns=cols)
 
 
-def median_interval(x: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
-    """Exact order-statistic interval of a median and its confidence (lo, hi, confidence).
-
-    The narrowest ``[x_(k+1), x_(n-k)]`` reaching ``level``; below that many values
-    ``[min, max]`` with its own confidence ``1 - 2 / 2^n`` (the project's convention for
-    medians over few seeds, docs/analysis.md "Headline table"). NaN below 2 values.
-    """
-    x = np.sort(np.asarray(x, dtype=float)[np.isfinite(np.asarray(x, dtype=float))])
-    n = x.size
-    if n < 2:
-        return math.nan, math.nan, math.nan
-    cdf = scipy.stats.binom.cdf(np.arange(n + 1), n, 0.5)
-    fits = np.flatnonzero(cdf <= (1 - level) / 2)
-    k = int(fits.max()) if fits.size else 0
-    return float(x[k]), float(x[n - 1 - k]), float(1 - 2 * cdf[k])
-
-
 @dataclass(frozen=True)
 class Departure:
     """One L-VAE cell against the fixed-beta curve on one metric."""
@@ -162,7 +147,7 @@ def departure(fixed: pd.DataFrame, lvae: pd.DataFrame, cell: str, metric: str,
     est = (math.nan,) * 4
     if in_range and len(rows) >= MIN_SEEDS:
         est = t_interval(rows[value].to_numpy(dtype=float) - ref, level)
-    lo, hi, conf = median_interval(b, level)
+    lo, hi, conf = median_interval_at(b, level)
     swept = fixed.loc[fixed[value].notna(), "beta"].astype(float)
     return Departure(str(cell), str(metric), len(rows), n_outside,
                      float(np.median(b)) if b.size else math.nan, lo, hi, conf,

@@ -34,6 +34,7 @@ from analysis.stats.multiplicity import (
     adjust_families,
     declare_primary,
 )
+from analysis.stats.paired import median_interval_at
 from lvae.contract import HP_PREFIX, MATCHED_TO, METRIC_PREFIX
 
 BETA_COLUMN = HP_PREFIX + "beta"
@@ -120,7 +121,7 @@ def twin_rows(trials: pd.DataFrame, metrics: Sequence[str], lvae: str = "lvae",
     for cell, mine, twin in twin_pairs(trials, lvae):
         twin_beta = float(pd.to_numeric(twin.get(BETA_COLUMN), errors="coerce").median())
         b = pd.to_numeric(mine[BETA_EFF], errors="coerce").to_numpy(dtype=float)
-        b_lo, b_hi, _ = dr.median_interval(b, level)
+        b_lo, b_hi, _ = median_interval_at(b, level)
         for metric in metrics:
             if metric not in mine.columns:
                 continue
