@@ -32,6 +32,7 @@ import scipy.stats
 from analysis.io.files import write_csv_atomic
 from analysis.io.table import completed
 from analysis.stats.paired import median_interval_at
+from analysis.studies.stability import STABILITY_SCORES, read_eval_noise
 from lvae.contract import (
     EVAL_PREFIX,
     EVAL_SETTINGS,
@@ -58,9 +59,6 @@ REFERENCE_COLUMNS = ("dataset", "architecture", "latent_dim", "metric", "floor_m
 CELL_COLUMNS = ("cell", "dataset", "architecture", "latent_dim", "metric", "n_seeds", "median",
                 "median_lo", "median_hi", "confidence", "floor_mean", "floor_high", "ceiling",
                 "normalised", "above_floor")
-#: the stability section's re-scoring table, as the report writes it into <exp>/report/
-#: (analysis/report/stability_section.py; sweeps/run.py names the folder)
-STABILITY_SCORES = os.path.join("report", "stability_scores.csv")
 LATENT_DIM = HP_PREFIX + TRAINING_HPS["latent_dim"]
 
 Scores = dict[str, float]
@@ -254,43 +252,6 @@ def cached_reference(exp_dir: PathLike, groups: Iterable[Group],
     if not rows:
         return pd.DataFrame(columns=list(CACHE_COLUMNS))
     return pd.concat(rows, ignore_index=True)
-
-
-def seed_settings() -> list[str]:
-    """The stability settings that change only the evaluation seed (``eval_seed1``)."""
-    from analysis.studies.stability import VARIATIONS
-
-    return [name for name, change in VARIATIONS.items() if set(change) == {"seed"}]
-
-
-def eval_noise(scores: pd.DataFrame, reference: str = "reference",
-               others: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per metric key: the pooled SD of one model's score over evaluation seeds,
-    sqrt(mean over models of the variance across its seeds), from the stability section's
-    long table (trial, setting, metric, value), and how many models it pools."""
-    others = seed_settings() if others is None else list(others)
-    rows = scores[scores["setting"].isin([reference, *others])]
-    spread = rows.groupby(["metric", "trial"])["value"].agg(["var", "count"])
-    spread = spread[spread["count"] >= 2]
-    pooled = spread.groupby("metric")["var"].agg(lambda v: float(np.sqrt(v.mean())))
-    out = pooled.rename("eval_noise_sd")
-    models = spread.groupby("metric").size().rename("eval_noise_models")
-    return pd.concat([out, models], axis=1).reset_index()
-
-
-def read_eval_noise(exp_dir: PathLike, path: PathLike | None = None) -> pd.DataFrame | None:
-    """:func:`eval_noise` of the experiment's stability table (default
-    ``<exp>/report/stability_scores.csv``); None when the report has not re-scored models."""
-    path = Path(exp_dir) / STABILITY_SCORES if path is None else Path(path)
-    if not path.exists():
-        log.info("no stability table at %s: evaluation noise not reported", path)
-        return None
-    scores = pd.read_csv(path)
-    missing = [c for c in ("trial", "setting", "metric", "value") if c not in scores.columns]
-    if missing:
-        raise ValueError(f"{path} lacks column(s) {missing}; expected the report's "
-                         "stability_scores table (trial, setting, metric, value)")
-    return eval_noise(scores)
 
 
 def reference_table(cache_rows: pd.DataFrame, noise: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -8,8 +8,10 @@ much the ranking of the models moves when a setting changes.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,9 @@ import scipy.stats
 from analysis.io.table import HEADLINE_METRICS, completed
 from analysis.studies.rescoring import affected
 from lvae.contract import HP_PREFIX, TRAINING_HPS
+
+log = logging.getLogger(__name__)
+PathLike = str | os.PathLike
 
 Evaluate = Callable[..., Mapping[str, float]]
 
@@ -200,3 +205,43 @@ def rank_stability(table: pd.DataFrame, reference: str = "reference") -> pd.Data
         rows.append(row)
     return pd.DataFrame(rows, columns=["setting", "metric", "n_models", "spearman", "kendall",
                                        "max_rank_change", "mean_abs_change"])
+
+
+#: the stability section's re-scoring table, as the report writes it into <exp>/report/
+#: (analysis/report/stability_section.py; sweeps/run.py names the folder)
+STABILITY_SCORES = os.path.join("report", "stability_scores.csv")
+
+
+def seed_settings() -> list[str]:
+    """The stability settings that change only the evaluation seed (``eval_seed1``)."""
+    return [name for name, change in VARIATIONS.items() if set(change) == {"seed"}]
+
+
+def eval_noise(scores: pd.DataFrame, reference: str = "reference",
+               others: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per metric key: the pooled SD of one model's score over evaluation seeds,
+    sqrt(mean over models of the variance across its seeds), from the stability section's
+    long table (trial, setting, metric, value), and how many models it pools."""
+    others = seed_settings() if others is None else list(others)
+    rows = scores[scores["setting"].isin([reference, *others])]
+    spread = rows.groupby(["metric", "trial"])["value"].agg(["var", "count"])
+    spread = spread[spread["count"] >= 2]
+    pooled = spread.groupby("metric")["var"].agg(lambda v: float(np.sqrt(v.mean())))
+    out = pooled.rename("eval_noise_sd")
+    models = spread.groupby("metric").size().rename("eval_noise_models")
+    return pd.concat([out, models], axis=1).reset_index()
+
+
+def read_eval_noise(exp_dir: PathLike, path: PathLike | None = None) -> pd.DataFrame | None:
+    """:func:`eval_noise` of the experiment's stability table (default
+    ``<exp>/report/stability_scores.csv``); None when the report has not re-scored models."""
+    path = Path(exp_dir) / STABILITY_SCORES if path is None else Path(path)
+    if not path.exists():
+        log.info("no stability table at %s: evaluation noise not reported", path)
+        return None
+    scores = pd.read_csv(path)
+    missing = [c for c in ("trial", "setting", "metric", "value") if c not in scores.columns]
+    if missing:
+        raise ValueError(f"{path} lacks column(s) {missing}; expected the report's "
+                         "stability_scores table (trial, setting, metric, value)")
+    return eval_noise(scores)

@@ -22,10 +22,10 @@ from analysis.studies.reference import (
     INIT_SEEDS,
     cache_path,
     default_compute,
-    eval_noise,
     floor_and_ceiling,
     main,
 )
+from analysis.studies.stability import eval_noise
 from lvae.contract import REFERENCE_DIR, REFERENCE_FILE
 
 EVAL = {"metrics": "mig,dci", "probe": "hgb", "num_train": 200, "num_test": 100, "num_bins": 20,
