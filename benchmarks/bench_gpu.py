@@ -108,7 +108,8 @@ class Plan:
         tiny = args.tiny or not torch.cuda.is_available()
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         if not tiny:
-            return cls(device=device, tiny=False, data_root=args.data_root)
+            return cls(device=device, tiny=False, data_root=args.data_root,
+                       packing=args.packing or cls.packing)
         return cls(device=device, tiny=True, batch=8, dataset=TINY_DATASET, seconds=1.0, windows=2,
                    warmup=2, packing=(2,), trainer_steps=40, compile_backend="aot_eager")
 
@@ -382,12 +383,25 @@ def print_report(r: dict[str, Any]) -> None:
     print(f"\n(took {r['elapsed_s']:.0f} s)")
 
 
+def _counts(text: str) -> tuple[int, ...]:
+    """``--packing``: positive process counts, e.g. ``4,8,16``."""
+    try:
+        counts = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+    return counts
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tiny", action="store_true", help="tiny sizes (automatic without CUDA)")
     p.add_argument("--device", default=None, help="cuda, cuda:N or cpu (default: cuda when available)")
     p.add_argument("--data-root", default=None, help="data folder (default $LVAE_DATA)")
     p.add_argument("--json", default=None, help="also write the measurements to this JSON file")
+    p.add_argument("--packing", default=None, type=_counts,
+                   help="trials per device to time together, comma-separated (default 2,4)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
