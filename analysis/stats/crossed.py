@@ -105,7 +105,8 @@ def solve(ms: dict[str, np.ndarray], layout: Layout) -> dict[str, np.ndarray]:
 def shares(components: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Each component over the sum of the estimable ones (a positive sum of mean squares)."""
     total = sum(np.nan_to_num(v) for v in components.values())
-    return {k: v / total for k, v in components.items()}
+    with np.errstate(divide="ignore", invalid="ignore"):  # no variance at all: shares are NaN
+        return {k: v / total for k, v in components.items()}
 
 
 def estimate(y: np.ndarray, layout: Layout) -> dict[str, np.ndarray]:
