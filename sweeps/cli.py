@@ -73,6 +73,12 @@ def _add_how(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpus-per-trial", type=float, default=0.0,
                    help="GPUs per trial, fractions allowed (0.5: two trials share a GPU); "
                    "default 0")
+    p.add_argument("--device", default="auto",
+                   help="where each trial trains: auto (CUDA when Ray gave the trial a GPU "
+                   "and the node has CUDA; a GPU trial without CUDA trains on CPU with a "
+                   "WARNING), cuda (fail such a trial instead), cpu (always CPU; Ray still "
+                   "schedules by --gpus-per-trial, as on a fake or logical-GPU cluster); "
+                   "default auto")
     p.add_argument("--seeds", type=int, default=None,
                    help="seeds per cell (default: the preset's)")
     p.add_argument("--max-concurrent", type=int, default=None,
@@ -122,6 +128,7 @@ def validate(args: argparse.Namespace) -> tuple[Space, Preset]:
     if args.gpus_per_trial > 1 and args.gpus_per_trial != int(args.gpus_per_trial):
         raise SweepError("--gpus-per-trial above 1 must be a whole number, "
                          f"got {args.gpus_per_trial}")
+    check_device(args.device, args.gpus_per_trial)
     if args.seeds is not None and args.seeds < 1:
         raise SweepError(f"--seeds must be >= 1, got {args.seeds}")
     if args.max_concurrent is not None and args.max_concurrent < 1:
@@ -137,6 +144,19 @@ def validate(args: argparse.Namespace) -> tuple[Space, Preset]:
     if args.data_root is not None and Path(args.data_root).expanduser().is_file():
         raise SweepError(f"--data-root {args.data_root} is a file; expected the data folder")
     return space, preset
+
+
+#: ``--device`` values (sweeps/trainable.py's pick_device applies them)
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def check_device(device: str, gpus_per_trial: float) -> None:
+    """``--device`` is one of DEVICES; ``cuda`` needs a GPU for each trial."""
+    if device not in DEVICES:
+        raise SweepError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cuda" and gpus_per_trial <= 0:
+        raise SweepError("--device cuda needs --gpus-per-trial > 0 (Ray gives a trial a GPU "
+                         "only when it asks for one)")
 
 
 def check_metric(space: Space, preset: Preset, metric: str | None) -> None:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -59,19 +60,32 @@ def train_config_from_trial(config: dict[str, Any], run_dir: Path, device: str, 
     return TrainConfig.from_dict(base, source="sweep trial config")
 
 
-def pick_device(num_gpus: float) -> str:
-    """CUDA when Ray gave this trial a GPU and CUDA exists; otherwise CPU, with a warning."""
-    if num_gpus <= 0:
+class DeviceUnavailableError(ValueError):
+    """``--device cuda`` on a node without CUDA: fails the trial without retries."""
+
+
+def pick_device(num_gpus: float, requested: str = "auto") -> str:
+    """The torch device of a trial that Ray gave ``num_gpus`` GPUs, for ``--device requested``.
+
+    ``cpu``: always CPU (Ray still schedules by GPU: a fake cluster's logical GPUs).
+    ``cuda``: CUDA, or DeviceUnavailableError when the node has none.
+    ``auto``: CUDA when the trial has a GPU and CUDA exists; a GPU trial on a node without
+    CUDA trains on CPU with a WARNING naming ``--device`` (never silently).
+    """
+    if requested == "cpu" or (requested == "auto" and num_gpus <= 0):
         return "cpu"
     import torch
 
+    node = os.uname().nodename
     if torch.cuda.is_available():
         return "cuda"
-    log.warning(
-        "trial was assigned %.2g GPU(s) by Ray but CUDA is not available on node %s; training on CPU",
-        num_gpus,
-        os.uname().nodename,
-    )
+    if requested == "cuda":
+        raise DeviceUnavailableError(f"--device cuda: CUDA is not available on node {node}")
+    message = (f"WARNING: trial was assigned {num_gpus:g} GPU(s) by Ray but CUDA is not "
+               f"available on node {node}; training on CPU (--device auto). Pass --device cpu "
+               "to train on CPU on purpose, or --device cuda to fail such trials instead")
+    log.warning(message)
+    print(message, file=sys.stderr, flush=True)
     return "cpu"
 
 
@@ -138,8 +152,9 @@ def _report_hook(extra: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
     return hook
 
 
-def lvae_trainable(config: dict[str, Any]) -> None:
-    """Train one cell/seed; report through Tune at every log step, metrics at the end."""
+def lvae_trainable(config: dict[str, Any], device: str = "auto") -> None:
+    """Train one cell/seed on ``device`` (``--device``: auto, cpu or cuda, see pick_device);
+    report through Tune at every log step, metrics at the end."""
     import ray
 
     resources = tune.get_context().get_trial_resources().required_resources
@@ -150,12 +165,10 @@ def lvae_trainable(config: dict[str, Any]) -> None:
     resumed_from = _restore_from_tune(run_dir)
     (run_dir).mkdir(parents=True, exist_ok=True)
     (run_dir / "worker.json").write_text(json.dumps({"pid": os.getpid(), **node}))
-    device = pick_device(num_gpus)
-    node["device"] = device
-    train_cfg = train_config_from_trial(config, run_dir, device, threads)
-
     t0 = time.perf_counter()
     try:
+        node["device"] = pick_device(num_gpus, device)
+        train_cfg = train_config_from_trial(config, run_dir, node["device"], threads)
         result = train(train_cfg, hook=_report_hook({**node, "resumed_from": resumed_from}))
     except DETERMINISTIC_ERRORS as exc:
         # Recorded as the trial's error without burning retries (it would fail the same way).

@@ -91,7 +91,9 @@ def _trainable(args: argparse.Namespace):
     from sweeps.trainable import lvae_trainable
 
     resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
-    return tune.with_resources(lvae_trainable, resources)
+    # --device reaches every trial (a resumed sweep's too) without entering its config
+    device = getattr(args, "device", "auto")
+    return tune.with_resources(tune.with_parameters(lvae_trainable, device=device), resources)
 
 
 def make_tuner(space: Space, preset: Preset, args: argparse.Namespace, exp: ExperimentStorage,

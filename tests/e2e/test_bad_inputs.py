@@ -308,6 +308,21 @@ def test_sweep_trial_larger_than_the_local_machine(tmp_path, capsys, extra, name
     refused(capsys, sweep_main, sweep_argv(tmp_path, *extra), tmp_path, *names)
 
 
+@pytest.mark.parametrize(
+    ("extra", "names"),
+    [
+        (["--device", "gpu"], ["--device", "'gpu'", "auto, cpu, cuda"]),
+        (["--device", "cuda:0"], ["--device", "'cuda:0'"]),
+        (["--device", "cuda"], ["--device cuda", "--gpus-per-trial"]),  # no GPU asked for
+    ],
+)
+def test_sweep_bad_device(tmp_path, capsys, extra, names):
+    import ray
+
+    refused(capsys, sweep_main, sweep_argv(tmp_path, *extra), tmp_path, *names)
+    assert not ray.is_initialized()  # refused before Ray started
+
+
 def test_sweep_address_auto_without_a_cluster(tmp_path, capsys, monkeypatch):
     """Was a ConnectionError traceback from ray.init, after the dataset was prepared."""
     from ray._private import services
