@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: venv test sweep study lint bench clean
+.PHONY: venv test sweep study lint bench clean cluster-demo
 
 venv: $(STAMP)
 
@@ -34,6 +34,11 @@ bench: venv
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_sweep.py
 	$(PY) benchmarks/bench_gpu.py
+
+# cluster.yaml's autoscaling on this machine (Ray's fake multi-node provider): a smoke
+# sweep at --gpus-per-trial 0.25 --device cpu, worker nodes printed every second.
+cluster-demo: venv
+	RAY_AUTH_MODE=disabled $(PY) tests/helpers/fake_cluster.py
 
 lint: venv
 	$(VENV)/bin/ruff check lvae sweeps analysis tests benchmarks
