@@ -14,7 +14,7 @@ function returns data, ``print_report`` formats it.
    rounds with the order rotated; each reported as the median of its rounds and as the
    median of same-round ratios against the baseline (contiguous, fp32, one thread):
    contiguous vs channels-last at one thread (the trainer picks by CPU capability,
-   ``lvae/cpu.py``: this checks the pick on this machine), two threads, bf16 autocast
+   ``lvae/device.py``: this checks the pick on this machine), two threads, bf16 autocast
    (an option: changes the numbers), and with ``--compile`` the compiled forward.
 3. Trainer vs bare loop at one thread with the trainer's own layout: 50-step trainer
    segments (logging, the checkpoint) each followed by a 50-step bare twin in the hook.
@@ -50,10 +50,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lvae.checkpoint import save_checkpoint
 from lvae.config import TrainConfig
-from lvae.cpu import cpu_capability, default_channels_last
 from lvae.data.dsprites_procedural import NAME, ProceduralGridCache
 from lvae.data.registry import resolve_root
 from lvae.data.sampling import make_sampler
+from lvae.device import cpu_capability, default_channels_last
 from lvae.train import Run, Trainer, build_forward, build_run, checkpoint_state, train_step
 
 LOG_EVERY, CHECKPOINT_EVERY, IMAGE_EVERY = 50, 500, 1000
@@ -453,7 +453,7 @@ def print_settings(r: dict[str, Any], args: argparse.Namespace) -> None:
     faster = speedup > 1
     choice = "channels-last" if r["trainer_channels_last"] else "contiguous"
     agree = faster == r["trainer_channels_last"]
-    print(f"   the trainer picks {choice} on {r['cpu'].capability} (lvae/cpu.py); measured here: "
+    print(f"   the trainer picks {choice} on {r['cpu'].capability} (lvae/device.py); measured here: "
           f"{'channels-last' if faster else 'contiguous'} faster at one thread (channels-last takes "
           f"{1 / speedup:.3f}x the CPU time of contiguous, median of same-round ratios) -> "
           f"{'the pick holds' if agree else 'THE PICK IS WRONG ON THIS MACHINE'}")

@@ -77,7 +77,7 @@ class TrainConfig:
     threads: int | None = None
     #: NHWC layout for conv weights and batches: same losses to float tolerance; faster
     #: or slower by CPU (benchmarks/bench_trainer.py). None: chosen from the detected CPU
-    #: features (lvae.cpu.default_channels_last).
+    #: features (lvae.device.default_channels_last).
     channels_last: bool | None = None
     #: deterministic kernels (cuDNN, torch.use_deterministic_algorithms): bit-identical
     #: GPU runs at some speed cost; CPU runs are deterministic either way

@@ -24,11 +24,25 @@ from lvae.cli import read_json, run_cli
 from lvae.config import TrainConfig, write_json_atomic
 from lvae.contract import CONFIG_FILE, METRICS_FILE
 from lvae.data import GroundTruthDataset, get_dataset
+from lvae.device import resolve_device
 from lvae.models import get_model
 
 Encoder = Callable[[np.ndarray], np.ndarray]
 #: codes a model is scored on: the posterior means, or one sample of the posterior
 REPRESENTATIONS = ("mean", "sampled")
+
+
+#: names that moved to the metric registry, still importable from here (importing the
+#: registry loads scikit-learn, so it happens on first use, as in evaluate_loaded)
+MOVED_TO_REGISTRY = ("check_metric_names", "metric_options")
+
+
+def __getattr__(name: str) -> Any:
+    if name in MOVED_TO_REGISTRY:
+        from lvae.metrics import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -120,9 +134,9 @@ def evaluate_loaded(
 
     ``options`` are representation choices shared by the metrics they concern, such as
     ``num_bins`` (MIG, modularity), ``dci_probe`` and ``n_jobs`` (DCI); see
-    :func:`metric_options`.
+    :func:`lvae.metrics.registry.metric_options`.
     """
-    from lvae.metrics.registry import compute_many
+    from lvae.metrics.registry import compute_many, metric_options
 
     per_metric = metric_options(metrics, **options)
     was_training = model.training
@@ -153,34 +167,6 @@ def evaluate_loaded(
     return values
 
 
-def metric_options(metrics: Sequence[str], **options: Any) -> dict[str, dict[str, Any]]:
-    """Spread flat representation choices over the metrics that take them (each metric's
-    registry entry names the settings it takes: lvae.metrics.registry.setting_targets)."""
-    from lvae.metrics.registry import setting_targets
-
-    option_targets = setting_targets()
-    unknown = sorted(set(options) - set(option_targets))
-    if unknown:
-        raise ValueError(f"unknown evaluation option(s) {unknown}; valid: {sorted(option_targets)}")
-    out: dict[str, dict[str, Any]] = {}
-    for key, value in options.items():
-        targets, keyword = option_targets[key]
-        for name in metrics:
-            if name in targets and value is not None:
-                out.setdefault(name, {})[keyword] = value
-    return out
-
-
-def check_metric_names(metrics: Sequence[str]) -> None:
-    from lvae.metrics.registry import metric_names
-
-    unknown = [m for m in metrics if m not in metric_names()]
-    if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; valid metrics: {', '.join(metric_names())}")
-    if not metrics:
-        raise ValueError("no metrics requested")
-
-
 def evaluate_run(
     run_dir: str | Path,
     metrics: Sequence[str] = ("mig", "dci"),
@@ -194,7 +180,7 @@ def evaluate_run(
     **options: Any,
 ) -> dict[str, float]:
     """Load a run folder and score it (used by the CLI and by the analysis' stability study)."""
-    from lvae.train import resolve_device
+    from lvae.metrics.registry import check_metric_names
 
     check_metric_names(metrics)
     device = str(resolve_device(device))

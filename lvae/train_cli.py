@@ -1,4 +1,4 @@
-"""The trainer's command line (``python -m lvae.train``; :func:`lvae.train.main` delegates here).
+"""The trainer's command line (``python -m lvae.train`` runs ``lvae/train/__main__.py``).
 
 The help lists names from the registries (objectives, architectures, datasets, metrics,
 likelihoods, precisions, compile modes), so registering an objective or an architecture
@@ -32,6 +32,7 @@ from lvae.contract import (
     TB_DIR,
     TOTAL_TAG,
 )
+from lvae.device import DEVICE_TYPES, resolve_device
 
 
 def _names(names: Any) -> str:
@@ -71,7 +72,7 @@ def registry_helps() -> dict[str, str]:
         "architecture": _names(MODELS),
         "objective": f"{_names(OBJECTIVES)} (parameters: --param; docs/objectives.md)",
         "likelihood": f"override the dataset's likelihood: {_names(LIKELIHOODS)}",
-        "device": f"auto | {' | '.join(trainer.DEVICE_TYPES)} | cuda:N",
+        "device": f"auto | {' | '.join(DEVICE_TYPES)} | cuda:N",
         "evaluate": f"comma-separated metrics to compute at the end ({metrics})",
         "track_metrics": f"comma-separated metrics computed every --eval-every steps ({metrics}; "
         f"default: {','.join(TrainConfig().track_metrics)}, with a fast DCI probe)",
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
 def _train_cli(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     config.validate()
-    trainer.resolve_device(config.device)
+    resolve_device(config.device)
     check_cli_paths(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 

@@ -41,8 +41,13 @@ def canonical_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     option a requested metric takes filled with its default, speed-only options and
     options no requested metric takes dropped. Two settings that give the same scores
     give the same dict, so it can key a cache (:func:`settings_key`)."""
-    from lvae.evaluate import REPRESENTATIONS, check_metric_names
-    from lvae.metrics.registry import score_settings, setting_default, setting_targets
+    from lvae.evaluate import REPRESENTATIONS
+    from lvae.metrics.registry import (
+        check_metric_names,
+        score_settings,
+        setting_default,
+        setting_targets,
+    )
 
     missing = [k for k in ("metrics", "num_train", "num_test") if k not in settings]
     if missing:
@@ -187,8 +192,7 @@ def ceiling_scores(
     class (constant factors are dropped, as the sampler drops them from the factors),
     valued by its class index, so categorical factors (dSprites' shape) keep an arbitrary
     order. Mean and sampled codes are the same here (no posterior)."""
-    from lvae.evaluate import metric_options
-    from lvae.metrics.registry import compute_many
+    from lvae.metrics.registry import compute_many, metric_options
 
     canonical = canonical_settings(settings)
     data = FactorCodes(_open(dataset, data_root))

@@ -18,7 +18,7 @@ evaluation CLI, the sweeps' provenance columns and the analysis' re-scoring read
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +109,31 @@ METRICS: dict[str, MetricSpec] = {
 
 def metric_names() -> list[str]:
     return sorted(METRICS)
+
+
+def check_metric_names(metrics: Sequence[str]) -> None:
+    """Refuse an unknown metric name, or no metric at all."""
+    unknown = [m for m in metrics if m not in metric_names()]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; valid metrics: {', '.join(metric_names())}")
+    if not metrics:
+        raise ValueError("no metrics requested")
+
+
+def metric_options(metrics: Sequence[str], **options: Any) -> dict[str, dict[str, Any]]:
+    """Spread flat representation choices over the metrics that take them (each metric's
+    entry names the settings it takes: :func:`setting_targets`)."""
+    option_targets = setting_targets()
+    unknown = sorted(set(options) - set(option_targets))
+    if unknown:
+        raise ValueError(f"unknown evaluation option(s) {unknown}; valid: {sorted(option_targets)}")
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in options.items():
+        targets, keyword = option_targets[key]
+        for name in metrics:
+            if name in targets and value is not None:
+                out.setdefault(name, {})[keyword] = value
+    return out
 
 
 def result_keys(names: Iterable[str]) -> list[str]:

@@ -28,7 +28,7 @@ from lvae.evaluate import main as evaluate_main
 from lvae.metrics import dci, disentanglement, mig, modularity_explicitness, sap
 from lvae.metrics.modularity import modularity_from_mi
 from lvae.models import get_model
-from lvae.train import main as train_main
+from lvae.train_cli import main as train_main
 from sweeps.run import main as sweep_main
 
 RAGGED = [[0.1, 0.2], [0.3]]

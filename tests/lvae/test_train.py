@@ -220,11 +220,11 @@ def test_metrics_along_training_are_logged_and_do_not_change_training(tmp_path, 
 
 
 def test_channels_last_default_follows_the_cpu(tmp_path, toy_dataset, monkeypatch):
-    from lvae import cpu
+    from lvae import device
     from lvae.train import build_run
 
     for capability, expected in (("AVX512", torch.channels_last), ("AVX2", torch.contiguous_format)):
-        monkeypatch.setattr(cpu.torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        monkeypatch.setattr(device.torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
         assert build_run(toy_config(tmp_path)).memory_format == expected
     assert build_run(toy_config(tmp_path, channels_last=True)).memory_format == torch.channels_last
 

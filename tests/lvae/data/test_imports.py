@@ -7,12 +7,12 @@ can be the first module a program imports.
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers.import_graph import find_cycle
+from helpers.import_graph import import_graph as graph_of
 from helpers.paths import REPO
 
 DATA = REPO / "lvae" / "data"
@@ -29,51 +29,9 @@ LOADERS = {
 }
 
 
-def _module_name(path: Path) -> str:
-    return PACKAGE if path.name == "__init__.py" else f"{PACKAGE}.{path.stem}"
-
-
-def _targets(node: ast.AST, modules: set[str]) -> list[str]:
-    """The lvae.data modules one import statement loads (``from lvae.data import x``
-    loads the submodule ``x`` where there is one, else the package)."""
-    if isinstance(node, ast.Import):
-        return [a.name for a in node.names if a.name in modules]
-    if isinstance(node, ast.ImportFrom) and node.module in modules:
-        subs = [f"{node.module}.{a.name}" for a in node.names]
-        found = [s for s in subs if s in modules]
-        return found if len(found) == len(subs) else [node.module, *found]
-    return []
-
-
 def import_graph() -> dict[str, set[str]]:
     """Every import in lvae/data, at module level or inside functions, as module -> modules."""
-    files = {_module_name(p): p for p in sorted(DATA.glob("*.py"))}
-    modules = set(files)
-    graph: dict[str, set[str]] = {}
-    for name, path in files.items():
-        tree = ast.parse(path.read_text(), str(path))
-        graph[name] = {t for node in ast.walk(tree) for t in _targets(node, modules) if t != name}
-    return graph
-
-
-def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """One import cycle as a path (first == last), or None."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-
-    def visit(node: str, path: list[str]) -> list[str] | None:
-        state[node] = 1
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == 1:
-                return [*path[path.index(nxt):], nxt]
-            if nxt not in state and (cycle := visit(nxt, [*path, nxt])):
-                return cycle
-        state[node] = 2
-        return None
-
-    for start in sorted(graph):
-        if start not in state and (cycle := visit(start, [start])):
-            return cycle
-    return None
+    return graph_of(DATA.glob("*.py"), REPO)
 
 
 def test_find_cycle_sees_a_cycle_inside_functions_too() -> None:

@@ -11,12 +11,14 @@ import pytest
 from helpers.metrics import FAST, TinyDataset, identity_encoder
 
 from lvae.contract import METRIC_PREFIX
-from lvae.evaluate import build_parser, check_metric_names, metric_options
+from lvae.evaluate import build_parser
 from lvae.metrics.dci import PROBES
 from lvae.metrics.registry import (
     METRICS,
     MetricSpec,
+    check_metric_names,
     compute_many,
+    metric_options,
     setting_default,
     setting_targets,
 )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,9 +43,9 @@ from lvae.contract import (
     TOTAL_TAG,
     TRACK_SECONDS_TAG,
 )
-from lvae.cpu import default_channels_last
 from lvae.data import GroundTruthDataset, get_dataset
 from lvae.data.sampling import BatchSampler, make_sampler
+from lvae.device import default_channels_last, resolve_device, set_determinism
 from lvae.models import get_model
 from lvae.objectives import get_objective
 from lvae.objectives.base import ForwardOutput
@@ -94,34 +93,6 @@ class Run:
     recon_baseline: float = math.nan
 
 
-#: device types the trainer supports (torch parses many more that cannot train this model)
-DEVICE_TYPES = ("cpu", "cuda", "mps")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` -> a device that exists here;
-    anything else is a ValueError naming the value (torch's own error names neither)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    expected = "expected auto, cpu, cuda, cuda:N or mps"
-    what = f"config.device (--device) is {name!r}"
-    try:
-        device = torch.device(name) if isinstance(name, str) and name else None
-    except RuntimeError:
-        device = None
-    if device is None or device.type not in DEVICE_TYPES or (device.type != "cuda" and device.index):
-        raise ValueError(f"{what}, not a device name; {expected}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"{what} but CUDA is not available (use 'cpu' or 'auto')")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(
-            f"{what} but this machine has {torch.cuda.device_count()} CUDA device(s)"
-        )
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"{what} but MPS is not available (use 'cpu' or 'auto')")
-    return device
-
-
 def build_optimizer(config: TrainConfig, model: torch.nn.Module, objective: torch.nn.Module) -> torch.optim.Adam:
     """Adam over the network, with the objective's own parameters (L-VAE's loss weights)
     in a group of their own: their gradients shrink by orders of magnitude as they settle,
@@ -137,16 +108,6 @@ def build_optimizer(config: TrainConfig, model: torch.nn.Module, objective: torc
             }
         )
     return torch.optim.Adam(groups, lr=config.lr)
-
-
-def set_determinism(on: bool) -> None:
-    """Deterministic kernels (cuDNN and PyTorch's own) for bit-reproducible GPU runs."""
-    if on:  # cuBLAS needs a fixed workspace to be deterministic (CUDA >= 10.2)
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(on)
-    if torch.backends.cudnn.is_available():
-        torch.backends.cudnn.deterministic = on
-        torch.backends.cudnn.benchmark = False
 
 
 def check_request(config: TrainConfig) -> torch.device:
@@ -168,7 +129,7 @@ def check_request(config: TrainConfig) -> torch.device:
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     get_objective(config.objective, config.objective_params)  # validates parameters early
-    from lvae.evaluate import check_metric_names, metric_options
+    from lvae.metrics.registry import check_metric_names, metric_options
 
     # end-of-run metrics and metrics along training: names and settings checked up front
     for wanted, names, options in (
@@ -548,16 +509,3 @@ class Trainer:
 def train(config: TrainConfig, hook: Hook | None = None) -> dict[str, Any]:
     """Train (or resume) the run described by ``config``; returns what result.json holds."""
     return Trainer(config, hook=hook).fit()
-
-
-# ----------------------------------------------------------------------- CLI
-def main(argv: list[str] | None = None) -> int:
-    """``python -m lvae.train``: the command line lives in :mod:`lvae.train_cli`, whose help
-    lists the registries' names (a new objective or architecture needs no CLI edit)."""
-    from lvae.train_cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
