@@ -29,7 +29,8 @@ def resolve_device(name: str) -> torch.device:
         device = torch.device(name) if isinstance(name, str) and name else None
     except RuntimeError:
         device = None
-    if device is None or device.type not in DEVICE_TYPES or (device.type != "cuda" and device.index):
+    known = device is not None and device.type in DEVICE_TYPES
+    if not known or (device.type != "cuda" and device.index):
         raise ValueError(f"{what}, not a device name; {expected}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{what} but CUDA is not available (use 'cpu' or 'auto')")

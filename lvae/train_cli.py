@@ -32,7 +32,7 @@ from lvae.contract import (
     TB_DIR,
     TOTAL_TAG,
 )
-from lvae.device import DEVICE_TYPES, resolve_device
+from lvae.device import DEVICE_TYPES
 
 
 def _names(names: Any) -> str:
@@ -199,9 +199,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train_cli(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    config.validate()
-    resolve_device(config.device)
-    check_cli_paths(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     def show(record: dict[str, Any]) -> None:
@@ -213,7 +210,8 @@ def _train_cli(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    result = trainer.train(config, hook=show)
+    # every check runs in lvae.train.run, the paths' before the dataset is opened
+    result = trainer.train(config, hook=show, check_paths=check_cli_paths)
     final = result["final"]
     print(
         f"done: {result['steps']} steps in {result['wall_time_s']:.1f} s; final beta_eff "

@@ -20,7 +20,8 @@ from pathlib import Path
 
 
 def module_name(path: Path, root: Path) -> str:
-    """``root/lvae/train/__init__.py`` -> ``lvae.train``; ``root/lvae/device.py`` -> ``lvae.device``."""
+    """``root/lvae/train/__init__.py`` -> ``lvae.train``, ``root/lvae/device.py`` ->
+    ``lvae.device``."""
     parts = list(path.relative_to(root).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
