@@ -91,15 +91,15 @@ PRESETS: dict[str, Preset] = {
             "12 minutes from a fresh clone",
             # retuned by measuring collapse (docs/presets.md): at 400 steps, batch 64 and
             # Adam 1e-3, 5 of 12 trials ended with no KL; at 3e-4 and batch 32 every measured
-            # run (17, seeds 0-3) had left the mean-image state by step 400, and a step at
-            # batch 32 costs about 0.6 of one at 64 (600 steps ~ 350 at 64)
-            steps=600,
+            # run (18, seeds 0-3) had left the mean-image state by step 650, and a step at
+            # batch 32 costs about 0.6 of one at 64 (700 steps ~ 400 at 64)
+            steps=700,
             batch_size=32,
             lr=STUDY_LR,
             objective_lr=0.1,
             log_every=25,
             checkpoint_every=200,
-            image_every=300,
+            image_every=350,
             seeds=2,
             metrics=("mig", "dci", "sap", "modularity"),
             eval_num_train=3000,
