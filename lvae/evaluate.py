@@ -34,17 +34,6 @@ REPRESENTATIONS = ("mean", "sampled")
 
 #: names that moved to the metric registry, still importable from here (importing the
 #: registry loads scikit-learn, so it happens on first use, as in evaluate_loaded)
-MOVED_TO_REGISTRY = ("check_metric_names", "metric_options")
-
-
-def __getattr__(name: str) -> Any:
-    if name in MOVED_TO_REGISTRY:
-        from lvae.metrics import registry
-
-        return getattr(registry, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 @dataclass
 class LoadedRun:
     model: torch.nn.Module

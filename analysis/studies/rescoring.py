@@ -27,7 +27,7 @@ from analysis.io.model_io import LoadRun, default_load_run
 
 #: keys of a setting that choose the sample of observations (each distinct sample is encoded once)
 SAMPLE_KEYS = ("seed", "num_train", "num_test")
-#: keys that are not metric options (everything else goes to lvae.evaluate.metric_options)
+#: keys that are not metric options (everything else goes to lvae.metrics.registry.metric_options)
 NOT_OPTIONS = frozenset({"metrics", "representation", *SAMPLE_KEYS})
 #: the encoder batch of lvae.evaluate (compute_many's encode_batch_size and make_encoder's batch)
 BATCH = 1000
@@ -131,7 +131,7 @@ def _check_array_metrics(settings: Mapping[str, Mapping[str, Any]]) -> None:
 def _tasks(trial: str, samples: Mapping[tuple, EncodedSample], settings: Mapping[str, Mapping[str, Any]],
            reference: Mapping[str, Any]) -> list[tuple[str, str, str, Arrays, int, dict[str, Any]]]:
     """(trial, setting, metric, arrays, seed, options) for every metric a setting changes."""
-    from lvae.evaluate import metric_options
+    from lvae.metrics.registry import metric_options
 
     out = []
     for name, s in settings.items():
