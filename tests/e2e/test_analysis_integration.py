@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import nbformat
+import numpy as np
 import pytest
 from helpers.paths import REPO
 from nbclient import NotebookClient
@@ -44,7 +45,11 @@ def test_load_real_experiment_and_trajectories(copied):
     kl = [c for c in df.columns if c.startswith("kl.dim_")]
     assert len(kl) == 10 and df[kl].notna().all().all()
     assert (df["active_dims"] == (df[kl] > 0.01).sum(axis=1)).all()
-    assert (df["collapsed"] == (df["active_dims"] == 0)).all()
+    # the one collapse rule (lvae.collapse), from the KL and the recorded mean-image baseline
+    assert np.allclose(df["total_kl"], df[kl].sum(axis=1)) and (df["recon_mean_image"] > 0).all()
+    gain = (df["recon_mean_image"] - df["loss_recon"]) / df["recon_mean_image"]
+    assert np.allclose(df["recon_gain"], gain)
+    assert (df["collapsed"] == ((df["total_kl"] < 1.0) | (df["recon_gain"] < 0.1))).all()
     traj = load_beta_trajectories(copied)
     smoke = get_preset("smoke")
     assert set(traj["step"]) == set(range(smoke.log_every, smoke.steps + 1, smoke.log_every))
