@@ -23,6 +23,7 @@ from analysis.studies.headline import headline_table, interval_text
 from analysis.studies.metric_curves import (
     metric_bands,
     metric_endpoints,
+    second_half_slopes,
     tracked_metrics,
     tracking_cost,
 )
@@ -148,9 +149,14 @@ def metric_curves_section(df: pd.DataFrame, ctx: Context) -> Section:
                       f"{cost['evaluations_per_trial']:.0f} evaluations and {cost['per_trial']:.2g} s per trial.")
     shown = [m for m in CURVE_METRICS if m in metrics] or metrics[:4]
     add_figure(s, ctx, "metrics along training", lambda: plots.metric_curves(bands, shown))
-    for _, r in ends[ends["metric"].isin(HEADLINE_BASES)].iterrows():
-        s.readings.append(f"{short_name(r['metric'])} of {r['cell']}: median {num(r['mid_median'])} at step "
-                          f"{r['mid_step']}, {num(r['last_median'])} at step {r['last_step']} (change "
-                          f"{num(r['change_second_half'])}; seeds at the end {num(r['last_min'])} to "
-                          f"{num(r['last_max'])}, n = {r['n_seeds']})")
+    slopes = second_half_slopes(traj, trials, metrics, level=ctx.options.level)
+    s.tables.append(("metric_second_half_slopes", slopes))
+    for _, r in slopes[slopes["metric"].isin(HEADLINE_BASES)].iterrows():
+        s.readings.append(
+            f"{short_name(r['metric'])} of {r['cell']}, steps {r['from_step']}-{r['last_step']}: "
+            f"slope {num(r['slope_per_1k'])} per 1,000 steps [{num(r['slope_lo'])}, "
+            f"{num(r['slope_hi'])}], a change of {num(r['change'])} [{num(r['change_lo'])}, "
+            f"{num(r['change_hi'])}] over the second half (n = {r['n_seeds']}): {r['reading']}")
+    if len(slopes):
+        s.readings.append(q_reading(slopes))
     return s

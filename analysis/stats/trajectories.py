@@ -7,7 +7,7 @@ import pandas as pd
 from analysis.io.table import BETA_EFF, with_cells
 
 
-def _with_cell(trajectories: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+def with_trial_cells(trajectories: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
     trials = trials if "cell" in trials.columns else with_cells(trials)
     return trajectories.merge(trials[["trial", "cell", "objective"]], on="trial", how="inner")
 
@@ -19,7 +19,7 @@ def trajectory_bands(
     cols = ["cell", "objective", "step", "median", "q25", "q75", "min", "max", "n_seeds"]
     if column not in trajectories.columns:
         return pd.DataFrame(columns=cols)
-    d = _with_cell(trajectories, trials).dropna(subset=[column])
+    d = with_trial_cells(trajectories, trials).dropna(subset=[column])
     if d.empty:
         return pd.DataFrame(columns=cols)
     g = d.groupby(["cell", "objective", "step"], sort=True)[column]
@@ -34,7 +34,7 @@ def trajectory_endpoints(
     trajectories: pd.DataFrame, trials: pd.DataFrame, column: str = BETA_EFF
 ) -> pd.DataFrame:
     """Per cell: median over seeds of the first and last logged value of ``column``."""
-    d = _with_cell(trajectories, trials).dropna(subset=[column]).sort_values(["trial", "step"])
+    d = with_trial_cells(trajectories, trials).dropna(subset=[column]).sort_values(["trial", "step"])
     cols = ["cell", "objective", "first_step", "last_step", "start_median", "end_median", "n_seeds"]
     if d.empty:
         return pd.DataFrame(columns=cols)

@@ -17,13 +17,18 @@ import numpy as np
 import pandas as pd
 
 from analysis.io.events import scalar_column
-from analysis.stats.trajectories import trajectory_bands
+from analysis.stats.dose_response import t_interval
+from analysis.stats.multiplicity import add_q_values
+from analysis.stats.trajectories import trajectory_bands, with_trial_cells
 from lvae.contract import METRIC_PREFIX, TRACK_SECONDS_TAG
 
 COST_COLUMN = scalar_column(TRACK_SECONDS_TAG)
 BAND_COLUMNS = ["metric", "cell", "objective", "step", "median", "q25", "q75", "min", "max", "n_seeds"]
 ENDPOINT_COLUMNS = ["metric", "cell", "objective", "n_seeds", "mid_step", "last_step", "mid_median",
                     "last_median", "change_second_half", "last_min", "last_max"]
+SLOPE_COLUMNS = ["metric", "cell", "objective", "n_seeds", "from_step", "last_step",
+                 "slope_per_1k", "slope_lo", "slope_hi", "change", "change_lo", "change_hi",
+                 "p_value", "q_bh", "reading"]
 
 
 def tracked_metrics(trajectories: pd.DataFrame, preferred: Sequence[str] = ()) -> list[str]:
@@ -74,3 +79,55 @@ def tracking_cost(trajectories: pd.DataFrame) -> dict[str, float]:
     return {"per_evaluation": float(d[COST_COLUMN].median()),
             "per_trial": float(d.groupby("trial")[COST_COLUMN].sum().median()),
             "evaluations_per_trial": float(d.groupby("trial").size().median())}
+
+
+def seed_slope(steps: np.ndarray, values: np.ndarray) -> float:
+    """Least-squares slope of one seed's metric against the step (NaN below 2 points)."""
+    ok = np.isfinite(values)
+    if ok.sum() < 2 or np.ptp(steps[ok]) == 0:
+        return float("nan")
+    return float(np.polyfit(steps[ok], values[ok], 1)[0])
+
+
+def second_half_slopes(trajectories: pd.DataFrame, trials: pd.DataFrame, metrics: Sequence[str],
+                       level: float = 0.95) -> pd.DataFrame:
+    """Per metric and cell: is the metric still moving in the second half of training?
+
+    Each seed's slope is fitted by least squares over its evaluations at or after half of the
+    cell's last evaluated step; the cell's slope is the mean over seeds with a Student t
+    interval (the seeds are independent runs), given per 1,000 steps and as the change it
+    implies over the second half. Exploratory: Benjamini-Hochberg q-values over the table
+    (docs/analysis.md, "Metrics along training").
+    """
+    d = with_trial_cells(trajectories, trials)
+    rows = []
+    for metric in metrics:
+        if metric not in d.columns:
+            continue
+        for (cell, objective), g in d.dropna(subset=[metric]).groupby(["cell", "objective"]):
+            last = int(g["step"].max())
+            half = g[g["step"] >= last / 2]
+            slopes = np.array([seed_slope(t["step"].to_numpy(float), t[metric].to_numpy(float))
+                               for _, t in half.groupby("trial")])
+            mean, lo, hi, p = t_interval(slopes, level)
+            span = last - int(half["step"].min())
+            rows.append({"metric": metric, "cell": cell, "objective": objective,
+                         "n_seeds": int(np.isfinite(slopes).sum()),
+                         "from_step": int(half["step"].min()), "last_step": last,
+                         "slope_per_1k": 1000 * mean, "slope_lo": 1000 * lo,
+                         "slope_hi": 1000 * hi, "change": mean * span, "change_lo": lo * span,
+                         "change_hi": hi * span, "p_value": p})
+    table = pd.DataFrame(rows, columns=SLOPE_COLUMNS[:-2])
+    table = add_q_values(table, counted=table["p_value"].notna())
+    table["reading"] = [_slope_reading(r) for _, r in table.iterrows()]
+    return table[SLOPE_COLUMNS]
+
+
+def _slope_reading(row: pd.Series) -> str:
+    if not np.isfinite(row["slope_lo"]):
+        return "no interval (fewer than 2 seeds)"
+    if row["slope_lo"] > 0:
+        return "rising"
+    if row["slope_hi"] < 0:
+        return "falling"
+    return "no drift detected"

@@ -12,6 +12,7 @@ from analysis.report.plots import metric_curves
 from analysis.studies.metric_curves import (
     metric_bands,
     metric_endpoints,
+    second_half_slopes,
     tracked_metrics,
     tracking_cost,
 )
@@ -66,3 +67,16 @@ def test_no_metric_tags_gives_empty_tables(curves):
     assert metric_bands(traj, df, ["metric.mig"]).empty
     assert metric_endpoints(metric_bands(traj, df, [])).empty
     assert tracking_cost(traj) == {}
+
+
+def test_second_half_slopes_name_a_metric_still_rising(curves):
+    df, traj = curves
+    slopes = second_half_slopes(traj, df, ["metric.mig", "metric.dci.disentanglement"])
+    rows = slopes.set_index(["metric", "cell"])
+    mig = rows.loc[("metric.mig", "beta_vae beta=4")]
+    # every seed rises by 0.4 per 400 steps: 1.0 per 1,000 steps, 0.2 over steps 200-400
+    assert (mig["from_step"], mig["last_step"], mig["n_seeds"]) == (200, 400, 4)
+    assert mig["slope_per_1k"] == pytest.approx(1.0)
+    assert mig["change"] == pytest.approx(0.2)
+    assert mig["reading"] == "rising"
+    assert rows.loc[("metric.dci.disentanglement", "vae"), "slope_per_1k"] == pytest.approx(0.0)
