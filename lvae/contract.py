@@ -75,6 +75,12 @@ REFERENCE_FILE = "metric_reference.csv"
 #: nats of final per-latent KL above which a latent is active (the KL count of active
 #: units; docs/analysis.md, "Posterior collapse")
 ACTIVE_KL = 0.01
+#: variance over inputs of a latent's posterior mean above which it is active (Burda et al.
+#: 2016's count; lvae.metrics.activity, docs/metrics.md)
+ACTIVE_VAR = 0.01
+#: result keys that describe the model rather than score disentanglement: reported next to
+#: collapse, never summarised or compared as metrics (analysis.io.table.metric_columns)
+DIAGNOSTIC_KEYS = ("active_units", "factor_vae.num_active_dims")
 #: a trial is collapsed when its final total KL is below COLLAPSE_TOTAL_KL nats, or its
 #: reconstruction gains less than COLLAPSE_RECON_GAIN (a fraction) over the mean image's;
 #: both cuts sit in the empty gap of the study's distribution (docs/analysis.md)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from lvae.contract import (
     BETA_TAG,
+    DIAGNOSTIC_KEYS,
     HP_PREFIX,
     KL_TAG,
     LOSS_TAGS,
@@ -53,8 +54,14 @@ def hp_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c.startswith(HP_PREFIX)]
 
 
+#: results.csv columns of the model diagnostics (lvae.contract.DIAGNOSTIC_KEYS)
+DIAGNOSTIC_COLUMNS = frozenset(METRIC_PREFIX + key for key in DIAGNOSTIC_KEYS)
+ACTIVE_UNITS = METRIC_PREFIX + "active_units"
+
+
 def metric_columns(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if c.startswith(METRIC_PREFIX)]
+    """The disentanglement scores among the columns (diagnostics such as active units left out)."""
+    return [c for c in df.columns if c.startswith(METRIC_PREFIX) and c not in DIAGNOSTIC_COLUMNS]
 
 
 def short_name(column: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.io.activity import fill_active_units
 from analysis.io.collapse import usable
 from analysis.io.events import trials_without_events
 from analysis.io.table import (
@@ -118,7 +119,13 @@ def distributions_section(df: pd.DataFrame, ctx: Context) -> Section:
     s = Section("Metric distributions per cell")
     done = completed(df)
     s.notes += no_finished_note(done) + single_seed_notes(done) + excluded_notes(done, ctx)
+    if ctx.options.models:
+        done = fill_active_units(done)
     collapse = collapse_summary(done)
+    s.text.append("Active units per cell (medians over trials): by KL, latents whose final KL "
+                  "exceeds 0.01 nats (active_dims); by the variance over inputs of the posterior "
+                  "mean (Burda et al. 2016), latents with Var_x(mu_j) > 0.01 (active_units). "
+                  "Neither decides collapse.")
     s.tables.append(("collapse_per_cell", collapse))
     for _, r in collapse[collapse["n_collapsed"] > 0].iterrows():
         s.readings.append(f"{r['cell']}: {r['n_collapsed']} of {r['n_finished']} finished trials collapsed "

@@ -16,6 +16,7 @@ import scipy.stats
 
 from analysis.io.collapse import usable
 from analysis.io.table import (
+    ACTIVE_UNITS,
     CELL_BASE,
     HP_PREFIX,
     format_value,
@@ -77,16 +78,21 @@ def cell_summary(
 
 
 def collapse_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per cell: finished trials, how many collapsed (no active latent) and the median active dims."""
+    """Per cell: finished trials, how many collapsed (lvae.collapse's rule), and the median
+    count of active units by KL (``active_dims``) and by Var_x of the posterior mean
+    (``metric.active_units``; NaN where neither the sweep nor the analysis scored it)."""
     finished = _prepare(df, include_collapsed=True)
-    cols = ["cell", "objective", "n_finished", "n_collapsed", "collapse_rate", "active_dims_median"]
+    cols = ["cell", "objective", "n_finished", "n_collapsed", "collapse_rate",
+            "active_dims_median", "active_units_median"]
     if finished.empty or "collapsed" not in finished:
         return pd.DataFrame(columns=cols)
-    if "active_dims" not in finished:
-        finished = finished.assign(active_dims=np.nan)
+    for column in ("active_dims", ACTIVE_UNITS):
+        if column not in finished:
+            finished = finished.assign(**{column: np.nan})
     g = finished.groupby(["cell", "objective"], sort=True)
     out = pd.DataFrame({"n_finished": g.size(), "n_collapsed": g["collapsed"].sum().astype(int),
-                        "active_dims_median": g["active_dims"].median()}).reset_index()
+                        "active_dims_median": g["active_dims"].median(),
+                        "active_units_median": g[ACTIVE_UNITS].median()}).reset_index()
     out["collapse_rate"] = out["n_collapsed"] / out["n_finished"]
     return out[cols]
 

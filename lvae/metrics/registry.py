@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from lvae.metrics.activity import active_units
 from lvae.metrics.beta_vae import beta_vae_score
 from lvae.metrics.dci import dci
 from lvae.metrics.factor_vae import factor_vae_score
@@ -59,6 +60,10 @@ class MetricSpec:
         return self.from_arrays if self.from_arrays is not None else self.from_dataset  # type: ignore[return-value]
 
 
+def _active_units(arrays: Arrays, seed: int) -> dict[str, Any]:
+    return active_units(arrays[0])
+
+
 def _mig(arrays: Arrays, seed: int, num_bins: int = 20) -> dict[str, Any]:
     return mig(arrays[0], arrays[1], num_bins=num_bins)
 
@@ -86,6 +91,8 @@ def _beta_vae(dataset, encode, seed, num_train, num_test, **options) -> dict[str
 _EB = "encode_batch_size"
 _BINS = {"num_bins": "num_bins"}
 METRICS: dict[str, MetricSpec] = {
+    "active_units": MetricSpec(frozenset({_EB}), from_arrays=_active_units, needs_test=False,
+                               keys=("active_units",)),
     "mig": MetricSpec(
         frozenset({"num_bins", _EB}), from_arrays=_mig, needs_test=False, settings=_BINS,
         keys=("mig",),
