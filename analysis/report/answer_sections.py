@@ -103,7 +103,8 @@ def _figure(df: pd.DataFrame, ctx: Context, s: Section, metrics: list[str]) -> N
                "floor and ceiling", lambda: fig)
 
 
-def _readings(table: pd.DataFrame, worst: pd.DataFrame, n_collapsed: int, s: Section) -> None:
+def _readings(table: pd.DataFrame, worst: pd.DataFrame, n_collapsed: int, s: Section,
+              level: float) -> None:
     primary = table[table["family"] == PRIMARY]
     for _, r in primary.iterrows():
         adj = f"Holm-adjusted p = {r['p_holm']:.3g}" if pd.notna(r["p_holm"]) else "no p-value"
@@ -116,7 +117,7 @@ def _readings(table: pd.DataFrame, worst: pd.DataFrame, n_collapsed: int, s: Sec
     again = {tuple(r[key]): r for _, r in worst.iterrows()}
     changed = [f"{r['cell']} {r['contrast']} {short_name(r['metric'])}" for _, r in primary.iterrows()
                if tuple(r[key]) in again and (
-                   lb.decided(r) != lb.decided(again[tuple(r[key])])
+                   lb.decided(r, level) != lb.decided(again[tuple(r[key])], level)
                    or np.sign(r["estimate"]) != np.sign(again[tuple(r[key])]["estimate"]))]
     s.readings.append(f"with the {n_collapsed} collapsed trial(s) included, ranked worst: " + (
         f"the conclusion changes for {name_list(changed)}" if changed
@@ -152,7 +153,7 @@ def dose_response_section(df: pd.DataFrame, ctx: Context) -> Section:
         s.notes.append("no beta-matched twins in these experiments (sweeps/run.py trains them unless "
                        "--no-matched): only the curve contrast is available")
     n_collapsed = int(done["collapsed"].astype(bool).sum()) if "collapsed" in done else 0
-    _readings(table, worst, n_collapsed, s)
+    _readings(table, worst, n_collapsed, s, ctx.options.level)
     return s
 
 

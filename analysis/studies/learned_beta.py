@@ -172,10 +172,10 @@ def ranked_worst(trials: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def decided(row: pd.Series) -> bool:
-    """Whether a comparison excludes zero after its family's adjustment."""
+def decided(row: pd.Series, level: float = dr.LEVEL) -> bool:
+    """Whether a comparison excludes zero after its family's adjustment, at 1 - ``level``."""
     p = row["p_holm"] if pd.notna(row["p_holm"]) else row["q_bh"]
-    return bool(pd.notna(p) and p < 0.05)
+    return bool(pd.notna(p) and p < 1 - level)
 
 
 def figure_points(trials: pd.DataFrame, metric: str, lvae: str = "lvae",
