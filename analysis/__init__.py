@@ -24,8 +24,8 @@ from analysis.studies.beta_vs_vae import beta_vs_vae
 from analysis.studies.controls import (
     beta_grid_control,
     controls_table,
+    controls_verdict,
     lvae_tracking_control,
-    verdict,
 )
 from analysis.studies.headline import headline_table
 from analysis.studies.metric_curves import metric_bands, metric_endpoints, tracked_metrics
@@ -76,6 +76,6 @@ __all__ = [
     "udr_table",
     "usable",
     "variance_decomposition",
-    "verdict",
+    "controls_verdict",
     "with_cells",
 ]

@@ -18,7 +18,7 @@ from analysis.report.text import add_figure, excluded_notes, name_list, num, pct
 from analysis.stats.multiplicity import add_q_values, q_reading
 from analysis.stats.paired import multiplicity_reading
 from analysis.studies.beta_vs_vae import beta_vs_vae
-from analysis.studies.controls import TRACKING_TOLERANCE, verdict
+from analysis.studies.controls import TRACKING_TOLERANCE, controls_verdict
 from analysis.studies.headline import headline_table, interval_text
 from analysis.studies.metric_curves import (
     metric_bands,
@@ -51,7 +51,7 @@ def controls_section(df: pd.DataFrame, ctx: Context) -> Section:
         "Collapsed trials are included (collapse is what a large beta is expected to cause). See docs/analysis.md.")
     table = positive_controls(df, ctx)
     s.tables.append(("positive_controls", table))
-    result = verdict(table)
+    result = controls_verdict(table)
     s.readings.append({"hold": "every control that could be checked holds",
                        "failed": "at least one control FAILED: the metric comparisons of this report are not "
                                  "findings",

@@ -79,7 +79,7 @@ ROBUSTNESS = [
     ("code", "trajectories = analysis.read_trajectories(trials[trials['status'] == 'TERMINATED'])\n"
              "controls = analysis.controls_table([analysis.beta_grid_control(trials),\n"
              "                                    analysis.lvae_tracking_control(trials, trajectories)])\n"
-             "print('controls:', analysis.verdict(controls))\n"
+             "print('controls:', analysis.controls_verdict(controls))\n"
              "controls"),
     ("markdown", "## Headline table: medians over seeds with exact intervals (and their confidence)"),
     ("code", "analysis.headline_table(trials, HEADLINE)"),

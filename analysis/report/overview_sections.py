@@ -45,8 +45,8 @@ from analysis.stats.robustness import (
 )
 from analysis.stats.trajectories import trajectory_bands, trajectory_endpoints
 from analysis.studies.controls import (
+    controls_verdict,
     opening_statement,
-    verdict,
 )
 
 
@@ -54,7 +54,7 @@ def scale_section(df: pd.DataFrame, ctx: Context) -> Section:
     """What scale the numbers below come from: the first thing a reader needs."""
     s = Section("Scale of this study")
     controls = positive_controls(df, ctx)
-    failed = verdict(controls) == "failed"
+    failed = controls_verdict(controls) == "failed"
     if failed:  # the first sentence of the report
         s.text.append(opening_statement(controls))
     demo = demo_presets(df)

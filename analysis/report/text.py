@@ -25,7 +25,7 @@ from analysis.report.context import (
 )
 from analysis.report.html import Section
 from analysis.studies.controls import (
-    verdict,
+    controls_verdict,
 )
 from lvae.contract import COLLAPSE_RECON_GAIN, COLLAPSE_TOTAL_KL
 
@@ -150,7 +150,7 @@ def demo_presets(df: pd.DataFrame) -> list[str]:
 def report_title(df: pd.DataFrame, ctx: Context) -> str:
     """The page title, which already says when the numbers are not evidence."""
     title = "Robustness of DCI and MIG: " + ", ".join(sorted(df["exp_name"].unique()))
-    if verdict(positive_controls(df, ctx)) == "failed":
+    if controls_verdict(positive_controls(df, ctx)) == "failed":
         title += " (positive controls failed: the comparisons are not findings)"
     if demo_presets(df):
         title += " (pipeline demonstration, not evidence about L-VAE)"

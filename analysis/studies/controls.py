@@ -135,7 +135,7 @@ def controls_table(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
-def verdict(controls: pd.DataFrame) -> str:
+def controls_verdict(controls: pd.DataFrame) -> str:
     """'hold', 'failed' (any checked control failed) or 'not checked' (none could be)."""
     checked = controls["holds"].dropna() if len(controls) else pd.Series(dtype=object)
     if checked.empty:
@@ -150,7 +150,7 @@ def failed_controls(controls: pd.DataFrame) -> list[Mapping[str, Any]]:
 
 def opening_statement(controls: pd.DataFrame) -> str:
     """The report's first words about its controls: failed ones make its comparisons not findings."""
-    result = verdict(controls)
+    result = controls_verdict(controls)
     unchecked = int(controls["holds"].isna().sum()) if len(controls) else 0
     if result == "not checked":
         return ("Positive controls could not be checked (no fixed-beta grid of 3 betas or L-VAE trials with "

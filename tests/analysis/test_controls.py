@@ -12,10 +12,10 @@ from helpers.analysis_fixtures import trial_table
 from analysis.studies.controls import (
     beta_grid_control,
     controls_table,
+    controls_verdict,
     lvae_tracking_control,
     opening_statement,
     spearman_interval,
-    verdict,
 )
 
 BETAS = (1.0, 2.0, 4.0, 8.0, 16.0)
@@ -60,13 +60,13 @@ def test_grid_control_reads_each_loss_in_its_direction():
     assert good.loc["loss_kl falls with beta", "value"] < -0.7 and good.loc["loss_kl falls with beta", "n_trials"] == 25
     wrong = beta_grid_control(grid_losses(rng, slope=+2.0)).set_index("control")  # KL rising with beta
     assert not wrong.loc["loss_kl falls with beta", "holds"]
-    assert verdict(controls_table([wrong.reset_index()])) == "failed"
+    assert controls_verdict(controls_table([wrong.reset_index()])) == "failed"
     assert "positive controls failed (loss_kl falls with beta" in opening_statement(controls_table([wrong.reset_index()]))
     few = grid_losses(rng, slope=-2.0)
     few = few[few["hp.beta"].isin([4.0, 8.0])]
     table = beta_grid_control(few)
     assert table["holds"].isna().all() and table["detail"].str.startswith("not checked: 2 distinct beta").all()
-    assert verdict(controls_table([table])) == "not checked"
+    assert controls_verdict(controls_table([table])) == "not checked"
 
 
 def tracking(errors: dict[str, float], stationary: bool = True) -> pd.DataFrame:
