@@ -41,7 +41,6 @@ import atexit
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,10 +53,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from lvae.config import TrainConfig
-from lvae.data import GroundTruthDataset, register_dataset
-from lvae.data.registry import DATASETS
-from lvae.train import Trainer, build_run, forward_output, network_forward, train_step
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import common  # noqa: E402
+from lvae.config import TrainConfig  # noqa: E402
+from lvae.data import register_dataset  # noqa: E402
+from lvae.data.registry import DATASETS  # noqa: E402
+from lvae.train import Run, build_run, forward_output, network_forward  # noqa: E402
 
 #: One scratch folder per process for run folders and barriers, removed at exit.
 SCRATCH = Path(tempfile.mkdtemp(prefix="lvae_bench_gpu_"))
@@ -65,26 +67,11 @@ atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
 
 PAPER_STEPS = 300_000
 TARGET_TRIALS_PER_GPU_HOUR = 48
-TINY_DATASET = "bench_random_bits"
-
-
-class RandomBits(GroundTruthDataset):
-    """512 random binary images with two made-up factors: data for --tiny runs."""
-
-    name = TINY_DATASET
-    factor_names = ("a", "b")
-    factor_sizes = (8, 64)
-
-    def __init__(self) -> None:
-        rng = np.random.default_rng(0)
-        self.images = (rng.random((len(self), 1, 64, 64)) < 0.2).astype(np.float32)
-
-    def observations(self, indices: np.ndarray) -> np.ndarray:
-        return self.images[np.asarray(indices, dtype=np.int64)]
+TINY_DATASET = common.RandomBits.name
 
 
 if TINY_DATASET not in DATASETS:
-    register_dataset(TINY_DATASET)(lambda root: RandomBits())
+    register_dataset(TINY_DATASET)(lambda root: common.RandomBits())
 
 
 @dataclass
@@ -110,16 +97,19 @@ class Plan:
         if not tiny:
             return cls(device=device, tiny=False, data_root=args.data_root,
                        packing=args.packing or cls.packing)
-        return cls(device=device, tiny=True, batch=8, dataset=TINY_DATASET, seconds=1.0, windows=2,
-                   warmup=2, packing=(2,), trainer_steps=40, compile_backend="aot_eager")
+        return cls(device=device, tiny=True, batch=8, dataset=TINY_DATASET, seconds=1.0,
+                   windows=2, warmup=2, packing=(2,), trainer_steps=40,
+                   compile_backend="aot_eager")
 
     def config(self, **overrides: Any) -> TrainConfig:
-        base = dict(dataset=self.dataset, data_root=self.data_root, device=self.device,
-                    batch_size=self.batch, threads=1, log_every=50, checkpoint_every=500,
+        base = dict(dataset=self.dataset, device=self.device, batch_size=self.batch,
                     image_every=0, out=tempfile.mkdtemp(dir=SCRATCH))
         if self.tiny:
             base.update(log_every=10, checkpoint_every=20)
-        return TrainConfig(**{**base, **overrides})
+        return common.bench_config(self.data_root, **{**base, **overrides})
+
+    def time_windows(self, run: Run) -> list[float]:
+        return common.time_windows(run, self.windows, self.seconds, self.warmup)
 
 
 #: variant name -> TrainConfig overrides
@@ -138,12 +128,7 @@ def variants_for(plan: Plan) -> list[str]:
     return [v for v in VARIANTS if cuda or ("cuda-graphs" not in v and "cudnn" not in v)]
 
 
-def synchronize(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def build_variant(plan: Plan, variant: str):
+def build_variant(plan: Plan, variant: str) -> Run:
     """A run for the variant; --tiny compiles with aot_eager (no C++ compiler's minute).
     cuDNN's benchmark flag is global: build_run turns it off, the variant back on."""
     overrides = dict(VARIANTS[variant])
@@ -159,27 +144,6 @@ def build_variant(plan: Plan, variant: str):
     return build_run(plan.config(**overrides))
 
 
-def time_windows(run, plan: Plan) -> list[float]:
-    """steps/s of ``windows`` timed windows of the hot loop (sampler + train_step)."""
-    for _ in range(plan.warmup):
-        train_step(run, run.sampler.batch(plan.batch))
-        run.step += 1
-    synchronize(plan.device)
-    rates = []
-    for _ in range(plan.windows):
-        start, steps = time.perf_counter(), 0
-        while time.perf_counter() - start < plan.seconds:
-            for _ in range(10):  # check the clock every 10 steps: the queue stays full
-                train_step(run, run.sampler.batch(plan.batch))
-                run.step += 1
-            steps += 10
-            if steps % 100 == 0:
-                synchronize(plan.device)
-        synchronize(plan.device)
-        rates.append(steps / (time.perf_counter() - start))
-    return rates
-
-
 @dataclass
 class Single:
     variant: str
@@ -193,11 +157,10 @@ def measure_single(plan: Plan, variant: str) -> Single:
     """One trial alone on the device; a failing variant (compiler missing) is a result."""
     result, start = Single(variant), time.perf_counter()
     try:
-        run = build_variant(plan, variant)
-        result.windows = time_windows(run, plan)
-        result.steps_per_s = statistics.median(result.windows)
+        result.windows = plan.time_windows(build_variant(plan, variant))
+        result.steps_per_s = common.median(result.windows)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        result.error = common.error_text(exc)
     torch.backends.cudnn.benchmark = False
     result.setup_s = time.perf_counter() - start - plan.seconds * len(result.windows)
     return result
@@ -206,12 +169,9 @@ def measure_single(plan: Plan, variant: str) -> Single:
 def measure_trainer(plan: Plan, variant: str) -> dict[str, float]:
     """Trainer.fit's steps/s between its first and last record (logging and a checkpoint
     inside) vs the bare loop's, measured right after in the same process."""
-    config = plan.config(steps=plan.trainer_steps, **VARIANTS[variant])
-    stamps: list[tuple[int, float]] = []
-    Trainer(config, hook=lambda record: stamps.append((record["step"], time.perf_counter()))).fit()
-    (first, t0), (last, t1) = stamps[0], stamps[-1]
-    trainer_rate = (last - first) / (t1 - t0)
-    bare = statistics.median(time_windows(build_run(plan.config(**VARIANTS[variant])), plan))
+    clock = common.fit_timed(plan.config(steps=plan.trainer_steps, **VARIANTS[variant]))
+    trainer_rate = clock.steps_per_s()
+    bare = common.median(plan.time_windows(build_run(plan.config(**VARIANTS[variant]))))
     return {"trainer": trainer_rate, "bare": bare, "ratio": trainer_rate / bare}
 
 
@@ -220,37 +180,35 @@ def count_host_syncs(plan: Plan, steps: int = 30) -> int | None:
     if not plan.device.startswith("cuda"):
         return None
     run = build_run(plan.config())
-    for _ in range(3):
-        train_step(run, run.sampler.batch(plan.batch))
-        run.step += 1
+    common.bare_steps(run, 3)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("warn")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            for _ in range(steps):
-                train_step(run, run.sampler.batch(plan.batch))
-                run.step += 1
+            common.bare_steps(run, steps)
     finally:
         torch.cuda.set_sync_debug_mode(0)
     return sum("synchroniz" in str(w.message) for w in caught)
 
 
-def fixed_losses(config: TrainConfig, x: torch.Tensor, eps: torch.Tensor, steps: int) -> list[list[float]]:
+def fixed_losses(config: TrainConfig, x: torch.Tensor, eps: torch.Tensor,
+                 steps: int) -> list[list[float]]:
     """Losses of ``steps`` Adam steps on one fixed batch with fixed noise (initial weights
     from the seed on the CPU generator, so identical on every device)."""
     run = build_run(config)
     x, eps = x.to(run.device), eps.to(run.device)
+    bf16 = config.precision == "bf16"
     rows = []
     for _ in range(steps):
-        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=bf16):
             outputs = network_forward(run.model, x, eps)
         terms = run.objective(forward_output(x, outputs, run.step))
         run.optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
         run.optimizer.step()
         run.step += 1
-        rows.append([float(terms.total.detach()), float(terms.recon.detach()), float(terms.kl.detach())])
+        rows.append([float(t.detach()) for t in (terms.total, terms.recon, terms.kl)])
     return rows
 
 
@@ -258,7 +216,8 @@ def measure_agreement(plan: Plan, steps: int = 20) -> dict[str, Any]:
     """Max relative loss difference, device vs CPU, at the first step and after ``steps``."""
     cpu = build_run(plan.config(device="cpu"))
     x = cpu.sampler.batch(plan.batch).contiguous()
-    eps = torch.randn((plan.batch, cpu.config.latent_dim), generator=torch.Generator().manual_seed(1))
+    noise = torch.Generator().manual_seed(1)
+    eps = torch.randn((plan.batch, cpu.config.latent_dim), generator=noise)
     reference = np.array(fixed_losses(plan.config(device="cpu"), x, eps, steps))
     out: dict[str, Any] = {"steps": steps}
     for precision in ("fp32", "bf16"):
@@ -285,11 +244,12 @@ def measure_packing(plan: Plan, processes: int, variant: str) -> dict[str, Any]:
         out, err = proc.communicate(timeout=600)
         lines = [line for line in out.splitlines() if line.startswith("{")]
         if proc.returncode or not lines:
-            errors.append(err.strip().splitlines()[-1] if err.strip() else f"exit {proc.returncode}")
+            last = err.strip().splitlines()[-1] if err.strip() else f"exit {proc.returncode}"
+            errors.append(last)
             continue
-        rates.append(json.loads(lines[-1]))
-    return {"processes": processes, "variant": variant, "per_process": [r["steps_per_s"] for r in rates],
-            "errors": errors, "total": sum(r["steps_per_s"] for r in rates)}
+        rates.append(json.loads(lines[-1])["steps_per_s"])
+    return {"processes": processes, "variant": variant, "per_process": rates,
+            "errors": errors, "total": sum(rates)}
 
 
 def worker(spec: dict[str, Any]) -> None:
@@ -297,13 +257,10 @@ def worker(spec: dict[str, Any]) -> None:
     plan = Plan(**{**spec["plan"], "packing": tuple(spec["plan"]["packing"])})
     torch.set_num_threads(1)
     run = build_variant(plan, spec["variant"])
-    for _ in range(plan.warmup):
-        train_step(run, run.sampler.batch(plan.batch))
-        run.step += 1
-    synchronize(plan.device)
+    common.bare_steps(run, plan.warmup)
+    common.synchronize(plan.device)
     wait_for_all(Path(spec["barrier"]), spec["processes"])
-    timed = Plan(**{**asdict(plan), "warmup": 0, "windows": 1, "seconds": plan.seconds * 2})
-    rate = time_windows(run, timed)[0]
+    rate = common.time_windows(run, windows=1, seconds=plan.seconds * 2, warmup=0)[0]
     print(json.dumps({"steps_per_s": rate}), flush=True)
 
 
@@ -313,7 +270,8 @@ def wait_for_all(barrier: Path, processes: int, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while len(list(barrier.glob("ready_*"))) < processes:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"only {len(list(barrier.glob('ready_*')))} of {processes} workers got ready")
+            ready = len(list(barrier.glob("ready_*")))
+            raise TimeoutError(f"only {ready} of {processes} workers got ready")
         time.sleep(0.05)
 
 
@@ -327,11 +285,13 @@ def projection(steps_per_s: float) -> dict[str, float]:
 def measure(plan: Plan) -> dict[str, Any]:
     """Every measurement, as data (the printer formats it)."""
     started = time.perf_counter()
+    cuda = plan.device.startswith("cuda")
     env = {"torch": torch.__version__, "device": plan.device, "tiny": plan.tiny,
-           "name": torch.cuda.get_device_name(plan.device) if plan.device.startswith("cuda") else "cpu"}
+           "name": torch.cuda.get_device_name(plan.device) if cuda else "cpu"}
     singles = [measure_single(plan, v) for v in variants_for(plan)]
     ok = [s for s in singles if s.error is None]
-    eager = max((s for s in ok if s.variant in ("fp32", "bf16")), key=lambda s: s.steps_per_s)  # trainer settings
+    trainer_settings = [s for s in ok if s.variant in ("fp32", "bf16")]
+    eager = max(trainer_settings, key=lambda s: s.steps_per_s)
     best = max(ok, key=lambda s: s.steps_per_s)
     packing = [measure_packing(plan, n, best.variant) for n in plan.packing]
     results = {
@@ -340,8 +300,8 @@ def measure(plan: Plan) -> dict[str, Any]:
         "host_syncs": count_host_syncs(plan), "agreement": measure_agreement(plan),
         "packing": packing,
     }
-    options = [(1, best.steps_per_s)] + [(p["processes"], p["total"]) for p in packing if not p["errors"]]
-    processes, rate = max(options, key=lambda o: o[1])
+    packed = [(p["processes"], p["total"]) for p in packing if not p["errors"]]
+    processes, rate = max([(1, best.steps_per_s), *packed], key=lambda o: o[1])
     results["best"] = {"variant": best.variant, "processes": processes, **projection(rate)}
     results["elapsed_s"] = time.perf_counter() - started
     return results
@@ -355,31 +315,35 @@ def print_report(r: dict[str, Any]) -> None:
     print("\n== 1. one trial: steps/s of the hot loop (median of "
           f"{plan['windows']} windows of {plan['seconds']:g} s) ==")
     for s in r["single"]:
-        detail = s["error"] or f"{s['steps_per_s']:9.1f} steps/s  (setup/compile {s['setup_s']:.1f} s)"
+        detail = s["error"] or (f"{s['steps_per_s']:9.1f} steps/s  "
+                                f"(setup/compile {s['setup_s']:.1f} s)")
         print(f"   {s['variant']:<18} {detail}")
     t = r["trainer"]
-    print(f"\n== 2. trainer vs bare loop ({r['trainer_variant']}) ==\n   Trainer.fit {t['trainer']:.1f} "
-          f"steps/s, bare {t['bare']:.1f} steps/s, ratio {t['ratio']:.3f} (target >= 0.95)")
+    print(f"\n== 2. trainer vs bare loop ({r['trainer_variant']}) ==\n   Trainer.fit "
+          f"{t['trainer']:.1f} steps/s, bare {t['bare']:.1f} steps/s, ratio {t['ratio']:.3f} "
+          f"(target >= {common.RATIO_TARGET})")
     syncs = r["host_syncs"]
     print("\n== 3. host synchronisations in 30 hot-loop steps (CUDA sync debug mode) ==\n   "
-          + ("n/a off CUDA (tests/lvae/test_train.py counts host reads on CPU)" if syncs is None else f"{syncs} (target 0)"))
+          + ("n/a off CUDA (tests/lvae/test_train.py counts host reads on CPU)"
+             if syncs is None else f"{syncs} (target 0)"))
     a = r["agreement"]
     print("\n== 4. losses on a fixed batch and noise, device vs CPU fp32 (max relative difference "
           "over total/recon/kl) ==")
     for precision in ("fp32", "bf16"):
-        print(f"   {precision}: first step {a[precision]['first']:.2e}, after {a['steps']} Adam steps "
-              f"{a[precision]['last']:.2e}")
+        print(f"   {precision}: first step {a[precision]['first']:.2e}, after {a['steps']} Adam "
+              f"steps {a[precision]['last']:.2e}")
     print(f"\n== 5. trials sharing one device ({r['best']['variant']}), one shared timed window ==")
     for p in r["packing"]:
-        per = " ".join(f"{x:.1f}" for x in p["per_process"])
         note = f"; errors: {p['errors']}" if p["errors"] else ""
-        print(f"   {p['processes']} processes: {p['total']:.1f} steps/s in all ({per}){note}")
+        print(f"   {p['processes']} processes: {p['total']:.1f} steps/s in all "
+              f"({common.joined(p['per_process'], '.1f')}){note}")
     b = r["best"]
-    verdict = "PASS" if b["trials_per_hour"] >= TARGET_TRIALS_PER_GPU_HOUR else "FAIL"
+    met = common.verdict(b["trials_per_hour"] >= TARGET_TRIALS_PER_GPU_HOUR)
     print(f"\n== 6. projection: {PAPER_STEPS:,}-step trials per device-hour (training only) ==\n"
-          f"   best: {b['variant']} x {b['processes']} per device = {b['aggregate_steps_per_s']:.1f} "
-          f"steps/s -> {b['trials_per_hour']:.2f} trials per hour ({b['hours_per_trial']:.2f} h each); "
-          f"target >= {TARGET_TRIALS_PER_GPU_HOUR}: {verdict if not env['tiny'] else 'n/a (tiny)'}")
+          f"   best: {b['variant']} x {b['processes']} per device = "
+          f"{b['aggregate_steps_per_s']:.1f} steps/s -> {b['trials_per_hour']:.2f} trials per "
+          f"hour ({b['hours_per_trial']:.2f} h each); target >= {TARGET_TRIALS_PER_GPU_HOUR}: "
+          f"{met if not env['tiny'] else 'n/a (tiny)'}")
     print(f"\n(took {r['elapsed_s']:.0f} s)")
 
 
@@ -390,14 +354,17 @@ def _counts(text: str) -> tuple[int, ...]:
     except ValueError:
         counts = ()
     if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected positive integers separated by commas, got {text!r}")
     return counts
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tiny", action="store_true", help="tiny sizes (automatic without CUDA)")
-    p.add_argument("--device", default=None, help="cuda, cuda:N or cpu (default: cuda when available)")
+    p.add_argument("--device", default=None,
+                   help="cuda, cuda:N or cpu (default: cuda when available)")
     p.add_argument("--data-root", default=None, help="data folder (default $LVAE_DATA)")
     p.add_argument("--json", default=None, help="also write the measurements to this JSON file")
     p.add_argument("--packing", default=None, type=_counts,

@@ -33,98 +33,33 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from lvae.checkpoint import save_checkpoint
-from lvae.config import TrainConfig
-from lvae.data.dsprites_procedural import NAME, ProceduralGridCache
-from lvae.data.registry import resolve_root
-from lvae.data.sampling import make_sampler
-from lvae.device import cpu_capability, default_channels_last
-from lvae.train import Run, Trainer, build_forward, build_run, checkpoint_state, train_step
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-LOG_EVERY, CHECKPOINT_EVERY, IMAGE_EVERY = 50, 500, 1000
-RATIO_TARGET = 0.95
+from benchmarks import common  # noqa: E402
+from lvae.checkpoint import save_checkpoint  # noqa: E402
+from lvae.data.dsprites_procedural import NAME, ProceduralGridCache  # noqa: E402
+from lvae.data.registry import resolve_root  # noqa: E402
+from lvae.data.sampling import make_sampler  # noqa: E402
+from lvae.device import default_channels_last  # noqa: E402
+from lvae.train import Run, build_forward, build_run, checkpoint_state  # noqa: E402
+
 PEAK_TARGET = 0.45
 CHECK_STEPS = 4  # steps compared loss-for-loss against the baseline setting
 LOSS_RTOL = 1e-4
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def paired(a: list[float], b: list[float]) -> float:
-    """Median of a[i] / b[i]: measurements taken close together share the machine's mood."""
-    return median([x / y for x, y in zip(a, b, strict=True)])
-
-
 def load1() -> float:
     return os.getloadavg()[0]
-
-
-# ------------------------------------------------------------------- machine
-@dataclass
-class CpuInfo:
-    model: str
-    capability: str  # torch's dispatch level
-    isa: str  # "AVX-512", "AVX2" or "SSE" (from the flags and the capability)
-    lanes: int  # fp32 lanes per vector
-    fma_units: int  # assumed
-    fma_note: str
-    ghz: float
-    ghz_source: str
-    cores: int
-
-    @property
-    def core_peak(self) -> float:
-        """fp32 GFLOP/s of one core: GHz x FMA units x lanes x 2 flops per FMA."""
-        return self.ghz * self.fma_units * self.lanes * 2
-
-
-def read_clock(cpuinfo: str) -> tuple[float, str]:
-    """Clock in GHz: /proc/cpuinfo 'cpu MHz' (what a KVM guest reports), else lscpu."""
-    mhz = [float(m) for m in re.findall(r"^cpu MHz\s*:\s*([\d.]+)", cpuinfo, re.M)]
-    if mhz:
-        return max(mhz) / 1000, "/proc/cpuinfo 'cpu MHz'"
-    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    m = re.search(r"CPU max MHz:\s*([\d.]+)", out) or re.search(r"@\s*([\d.]+)GHz", out)
-    if m:
-        value = float(m.group(1))
-        return (value / 1000 if value > 100 else value), "lscpu"
-    raise RuntimeError("cannot read the CPU clock from /proc/cpuinfo or lscpu")
-
-
-def detect_cpu() -> CpuInfo:
-    """ISA from torch's capability and the flags (both must agree on AVX-512), clock,
-    and the FMA-unit assumption (stated, since it cannot be read from the CPU)."""
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    flags = set(re.search(r"^flags\s*:(.*)$", text, re.M).group(1).split()) if "flags" in text else set()
-    capability = cpu_capability()
-    model = (re.search(r"^model name\s*:\s*(.*)$", text, re.M) or [None, "unknown"])[1]
-    if capability.startswith("AVX512") and "avx512f" in flags:
-        isa, lanes, units = "AVX-512", 16, 2
-        note = "2 FMA units per core assumed (Xeon server parts with two 512-bit FMA ports; some have one)"
-    elif capability.startswith("AVX2") or "avx2" in flags:
-        isa, lanes, units = "AVX2", 8, 2
-        note = "2 FMA units per core assumed (Haswell and later)"
-    else:
-        isa, lanes, units, note = "SSE", 4, 1, "1 vector unit per core assumed"
-    ghz, source = read_clock(text)
-    return CpuInfo(model, capability, isa, lanes, units, note, ghz, source, os.cpu_count() or 1)
 
 
 # ------------------------------------------------------------------ settings
@@ -137,59 +72,32 @@ class Setting:
     compiled: bool = False
 
 
-def settings_for(args: argparse.Namespace) -> list[Setting]:
-    """The baseline first: contiguous fp32 at one thread."""
+def bare_step_settings(compiled: bool) -> list[Setting]:
+    """The bare-step settings to compare, the baseline first: contiguous fp32 at one
+    thread; the compiled forward only on request (minutes to compile)."""
     out = [
         Setting("contiguous, 1 thread"),
         Setting("channels-last, 1 thread", channels_last=True),
         Setting("contiguous, 2 threads", threads=2),
         Setting("bf16 autocast, 1 thread (option)", precision="bf16"),
     ]
-    if args.compile:
+    if compiled:
         out.append(Setting("compiled forward, 1 thread", compiled=True))
     return out
 
 
-def base_config(data_root: str | None, **overrides: Any) -> TrainConfig:
-    fields = dict(data_root=data_root, threads=1, log_every=LOG_EVERY,
-                  checkpoint_every=CHECKPOINT_EVERY, image_every=IMAGE_EVERY)
-    return TrainConfig(**{**fields, **overrides})
-
-
 def build_setting(setting: Setting, data_root: str | None) -> Run:
     torch.set_num_threads(setting.threads)
-    run = build_run(base_config(data_root, channels_last=setting.channels_last, precision=setting.precision,
-                                threads=setting.threads))
+    run = build_run(common.bench_config(data_root, channels_last=setting.channels_last,
+                                        precision=setting.precision, threads=setting.threads))
     if setting.compiled:
         run.forward = build_forward("default")
     return run
 
 
 def fixed_batches(data_root: str | None, n: int) -> list[torch.Tensor]:
-    probe = build_run(base_config(data_root))
+    probe = build_run(common.bench_config(data_root))
     return [probe.sampler.batch(64) for _ in range(n)]
-
-
-@dataclass
-class Timing:
-    """Seconds per step: wall clock, and CPU time of this process (all its threads). On a
-    shared machine the CPU time is what the step cost while it ran; the wall clock adds
-    the time other processes held the cores."""
-
-    wall: float
-    cpu: float
-
-
-def time_bare(run: Run, x: torch.Tensor, steps: int, warmup: int = 0) -> Timing:
-    """Forward, backward and Adam step on one preallocated batch."""
-    for _ in range(warmup):
-        train_step(run, x)
-        run.step += 1
-    start, cpu = time.perf_counter(), time.process_time()
-    for _ in range(steps):
-        train_step(run, x)
-        run.step += 1
-    return Timing((time.perf_counter() - start) / steps, (time.process_time() - cpu) / steps)
 
 
 @dataclass
@@ -211,27 +119,23 @@ def prepare(setting: Setting, data_root: str | None, batches: list[torch.Tensor]
         v.run = build_setting(setting, data_root)
         layout = torch.channels_last if setting.channels_last else torch.contiguous_format
         xs = [x.contiguous(memory_format=layout) for x in batches]
-        rows = []
-        for x in xs:
-            rows.append(train_step(v.run, x)[0])
-            v.run.step += 1
-        v.losses, v.x = torch.stack(rows), xs[0]
+        v.losses, v.x = torch.stack([common.bare_step(v.run, x) for x in xs]), xs[0]
     except Exception as exc:  # noqa: BLE001 - a failed compile is a result
-        v.run, v.error = None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        v.run, v.error = None, common.error_text(exc)
     return v
 
 
 def measure_settings(args: argparse.Namespace) -> list[Variant]:
     """Every setting timed in interleaved rounds (order rotated), baseline included."""
     batches = fixed_batches(args.data_root, CHECK_STEPS)
-    variants = [prepare(s, args.data_root, batches) for s in settings_for(args)]
+    variants = [prepare(s, args.data_root, batches) for s in bare_step_settings(args.compile)]
     live = [v for v in variants if v.run is not None]
     if variants[0].run is None:
         raise SystemExit(f"error: the baseline setting failed: {variants[0].error}")
     for r in range(args.rounds):
         for v in live[r % len(live):] + live[: r % len(live)]:
             torch.set_num_threads(v.setting.threads)
-            t = time_bare(v.run, v.x, args.round_steps, warmup=1)
+            t = common.time_bare(v.run, args.round_steps, v.x, warmup=1)
             v.times.append(t.wall)
             v.cpu_times.append(t.cpu)
             v.loads.append(load1())
@@ -242,10 +146,7 @@ def measure_settings(args: argparse.Namespace) -> list[Variant]:
 # ---------------------------------------------------------- trainer vs bare
 @dataclass
 class Paired:
-    trainer: list[float]  # wall s/step per segment
-    bare: list[float]
-    trainer_cpu: list[float]  # CPU s/step per segment
-    bare_cpu: list[float]
+    clock: common.TrainerClock  # trainer segments, each with its bare twin
     load: float
 
 
@@ -253,26 +154,13 @@ def measure_trainer_vs_bare(args: argparse.Namespace, folder: Path, repeat: int)
     """The trainer timed between its records; a bare twin segment inside each record's
     hook (hook time excluded from the trainer), so both see the same machine."""
     torch.set_num_threads(1)
-    bare = build_run(base_config(args.data_root))
+    bare = build_run(common.bench_config(args.data_root))
     x = bare.sampler.batch(64)
-    time_bare(bare, x, 3)
-    out = Paired([], [], [], [], 0.0)
-    left = [float("nan"), float("nan")]
-
-    def hook(record: dict[str, Any]) -> None:
-        entered, cpu = time.perf_counter(), time.process_time()
-        if record["step"] > LOG_EVERY:  # the first segment warms up
-            out.trainer.append((entered - left[0]) / LOG_EVERY)
-            out.trainer_cpu.append((cpu - left[1]) / LOG_EVERY)
-            t = time_bare(bare, x, LOG_EVERY)
-            out.bare.append(t.wall)
-            out.bare_cpu.append(t.cpu)
-        left[:] = [time.perf_counter(), time.process_time()]
-
-    config = base_config(args.data_root, steps=LOG_EVERY + args.steps, out=str(folder / f"trainer_{repeat}"))
-    Trainer(config, hook=hook).fit()
-    out.load = load1()
-    return out
+    common.time_bare(bare, 3, x)
+    config = common.bench_config(args.data_root, steps=common.LOG_EVERY + args.steps,
+                                 out=str(folder / f"trainer_{repeat}"))
+    clock = common.fit_timed(config, twin=lambda steps: common.time_bare(bare, steps, x))
+    return Paired(clock, load1())
 
 
 @dataclass
@@ -283,132 +171,53 @@ class Parts:
     checkpoint: float  # s per save
 
 
-def time_calls(fn: Callable[[], Any], n: int) -> float:
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return median(times)
-
-
-def measure_parts(args: argparse.Namespace, folder: Path) -> Parts:
+def measure_parts(data_root: str | None, folder: Path) -> Parts:
     """The trainer's per-step and per-record costs, one by one."""
     from torch.utils.tensorboard import SummaryWriter
 
-    run = build_run(base_config(args.data_root))
+    run = build_run(common.bench_config(data_root))
     host = make_sampler(run.dataset, run.device, 1, on_device=False)
     device = make_sampler(run.dataset, run.device, 1, on_device=True)
     writer = SummaryWriter(str(folder / "tb_parts"))
-    scalars = {f"tag/{i}": float(i) for i in range(30)}  # about a record's size (L-VAE, 10 latents)
+    scalars = {f"tag/{i}": float(i) for i in range(30)}  # a record's size (L-VAE, 10 latents)
 
     def record() -> None:
         for key, value in scalars.items():
             writer.add_scalar(key, value, 0)
 
+    def checkpoint() -> None:
+        save_checkpoint(folder / "c.pt", checkpoint_state(run))
+
     try:
         parts = Parts(
-            data_host=time_calls(lambda: host.batch(64), 200),
-            data_device=time_calls(lambda: device.batch(64), 200),
-            record=time_calls(record, 20),
-            checkpoint=time_calls(lambda: save_checkpoint(folder / "c.pt", checkpoint_state(run)), 3),
+            data_host=common.time_calls(lambda: host.batch(64), 200),
+            data_device=common.time_calls(lambda: device.batch(64), 200),
+            record=common.time_calls(record, 20),
+            checkpoint=common.time_calls(checkpoint, 3),
         )
     finally:
         writer.close()
     return parts
 
 
-# ------------------------------------------------------------------ profile
-def flops_per_step(data_root: str | None) -> int:
-    """FLOPs of one forward + backward (Adam's elementwise work is not counted)."""
-    run = build_run(base_config(data_root))
-    x = run.sampler.batch(64)
-    with FlopCounterMode(display=False) as counter:
-        train_step(run, x)
-    return counter.get_total_flops()
-
-
-def layer_flops(module: torch.nn.Module, x: torch.Tensor, out: torch.Tensor) -> int:
-    """Forward FLOPs of a conv or linear layer (2 per multiply-add)."""
-    if isinstance(module, torch.nn.Linear):
-        return 2 * out.numel() * module.in_features
-    if isinstance(module, torch.nn.Conv2d):
-        k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
-        return 2 * out.numel() * k
-    if isinstance(module, torch.nn.ConvTranspose2d):
-        k = module.kernel_size[0] * module.kernel_size[1] * module.out_channels // module.groups
-        return 2 * x.numel() * k
-    return 0
-
-
-def attach_layer_timers(model: torch.nn.Module, table: dict[str, dict[str, float]]) -> list[Any]:
-    """Forward and backward CPU time of this thread per leaf module (one intra-op thread
-    and synchronous CPU kernels, so hooks time the layer; other processes do not count)."""
-    handles = []
-    for name, module in model.named_modules():
-        if list(module.children()):
-            continue
-        row = table.setdefault(name, {"kind": type(module).__name__, "fwd": 0.0, "bwd": 0.0, "flops": 0})
-        start: dict[str, float] = {}
-
-        def pre(m, inp, row=row, start=start):
-            start["f"] = time.thread_time()
-
-        def post(m, inp, out, row=row, start=start):
-            row["fwd"] += time.thread_time() - start["f"]
-            row["flops"] = layer_flops(m, inp[0], out)
-
-        def bpre(m, grad_out, start=start):
-            start["b"] = time.thread_time()
-
-        def bpost(m, grad_in, grad_out, row=row, start=start):
-            row["bwd"] += time.thread_time() - start["b"]
-
-        handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post),
-                    module.register_full_backward_pre_hook(bpre), module.register_full_backward_hook(bpost)]
-    return handles
-
-
-def measure_profile(data_root: str | None, steps: int = 4) -> dict[str, Any]:
-    """Per-layer forward/backward seconds per step, and torch.profiler's top operators."""
-    from torch.profiler import ProfilerActivity, profile
-
-    torch.set_num_threads(1)
-    run = build_run(base_config(data_root))
-    x = run.sampler.batch(64)
-    time_bare(run, x, 2)
-    table: dict[str, dict[str, float]] = {}
-    handles = attach_layer_timers(run.model, table)
-    step_s = time_bare(run, x, steps).cpu
-    for h in handles:
-        h.remove()
-    for row in table.values():
-        row["fwd"] /= steps
-        row["bwd"] /= steps
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        time_bare(run, x, steps)
-    ops = [(e.key, e.self_cpu_time_total / 1e6 / steps) for e in prof.key_averages()]  # wall clock
-    ops.sort(key=lambda kv: -kv[1])
-    return {"layers": table, "hooked_step_s": step_s, "ops": ops[:12]}
-
-
 # ------------------------------------------------------------------ measure
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
-    out: dict[str, Any] = {"cpu": detect_cpu(), "flops": flops_per_step(args.data_root),
+    out: dict[str, Any] = {"cpu": common.detect_cpu(),
+                           "flops": common.flops_per_step(args.data_root),
                            "loads_start": os.getloadavg(), "trainer_channels_last":
                            default_channels_last(torch.device("cpu"))}
     out["settings"] = measure_settings(args)
     folder = Path(tempfile.mkdtemp(prefix="lvae_bench_trainer_"))
     try:
         out["paired"] = [measure_trainer_vs_bare(args, folder, r) for r in range(args.repeats)]
-        out["parts"] = measure_parts(args, folder)
+        out["parts"] = measure_parts(args.data_root, folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    trainer_s = median([t for p in out["paired"] for t in p.trainer_cpu])
+    trainer_s = common.median([t for p in out["paired"] for t in p.clock.trainer_cpu])
     out["below_peak_target"] = out["flops"] / trainer_s / 1e9 < PEAK_TARGET * out["cpu"].core_peak
     if out["below_peak_target"] or args.profile:
-        out["profile"] = measure_profile(args.data_root)
+        out["profile"] = common.measure_profile(args.data_root)
     out["elapsed_s"] = time.perf_counter() - started
     return out
 
@@ -419,115 +228,109 @@ def pct(gflops: float, peak: float) -> str:
 
 
 def print_machine(r: dict[str, Any]) -> None:
-    c: CpuInfo = r["cpu"]
+    c: common.CpuInfo = r["cpu"]
     print(f"torch {torch.__version__}; {c.model}; {c.cores} CPUs; load average "
-          f"{' '.join(f'{x:.2f}' for x in r['loads_start'])} (1/5/15 min)")
+          f"{common.joined(r['loads_start'])} (1/5/15 min)")
     print(f"vector ISA: {c.isa} (torch capability {c.capability}; /proc/cpuinfo flags agree)")
     print(f"clock: {c.ghz:.2f} GHz from {c.ghz_source}; {c.fma_note}")
-    print(f"peak of ONE core (fp32): {c.ghz:.2f} GHz x {c.fma_units} FMA units x {c.lanes} lanes x 2 "
-          f"= {c.core_peak:.1f} GFLOP/s (turbo, or AVX-512 down-clocking, move the real peak)")
-    print(f"FLOPs per step (forward + backward, batch 64, FlopCounterMode): {r['flops'] / 1e9:.3f} GFLOP")
+    print(f"peak of ONE core (fp32): {c.ghz:.2f} GHz x {c.fma_units} FMA units x {c.lanes} "
+          f"lanes x 2 = {c.core_peak:.1f} GFLOP/s (turbo, or AVX-512 down-clocking, move the "
+          "real peak)")
+    print("FLOPs per step (forward + backward, batch 64, FlopCounterMode): "
+          f"{r['flops'] / 1e9:.3f} GFLOP")
 
 
 def print_settings(r: dict[str, Any], args: argparse.Namespace) -> None:
     variants, peak, flops = r["settings"], r["cpu"].core_peak, r["flops"]
     base = variants[0]
-    print(f"\n== 2. bare step settings: median of {args.rounds} interleaved rounds of {args.round_steps} "
-          f"steps; 'vs base' = speed relative to [{base.setting.label}], median of same-round ratios, "
-          "of wall time and of CPU time ==")
-    print(f"   {'setting':<36} {'ms/step':>8} {'steps/s':>7} {'vs base':>7} {'CPU':>6} {'per wall second: % of peak':>28} "
-          f"{'per CPU second':>28} {'max rel dloss':>13} {'load':>5}")
+    print(f"\n== 2. bare step settings: median of {args.rounds} interleaved rounds of "
+          f"{args.round_steps} steps; 'vs base' = speed relative to [{base.setting.label}], "
+          "median of same-round ratios, of wall time and of CPU time ==")
+    print(f"   {'setting':<36} {'ms/step':>8} {'steps/s':>7} {'vs base':>7} {'CPU':>6} "
+          f"{'per wall second: % of peak':>28} {'per CPU second':>28} {'max rel dloss':>13} "
+          f"{'load':>5}")
     for v in variants:
         if v.run is None:
             print(f"   {v.setting.label:<36} FAILED: {v.error}")
             continue
-        t = median(v.times)
+        t, c = common.median(v.times), common.median(v.cpu_times)
         rel = float(((v.losses - base.losses).abs() / base.losses.abs()).max())
-        c = median(v.cpu_times)
-        print(f"   {v.setting.label:<36} {t * 1e3:8.1f} {1 / t:7.2f} {paired(base.times, v.times):6.2f}x "
-              f"{paired(base.cpu_times, v.cpu_times):5.2f}x "
-              f"{pct(flops / t / 1e9, peak * v.setting.threads):>28} {pct(flops / c / 1e9, peak):>28} "
-              f"{rel:13.2e} {median(v.loads):5.2f}")
-    cl = next(v for v in variants if v.setting.channels_last and v.setting.threads == 1)
-    speedup = paired(base.cpu_times, cl.cpu_times) if cl.run is not None else float("nan")
-    faster = speedup > 1
-    choice = "channels-last" if r["trainer_channels_last"] else "contiguous"
-    agree = faster == r["trainer_channels_last"]
-    print(f"   the trainer picks {choice} on {r['cpu'].capability} (lvae/device.py); measured here: "
-          f"{'channels-last' if faster else 'contiguous'} faster at one thread (channels-last takes "
-          f"{1 / speedup:.3f}x the CPU time of contiguous, median of same-round ratios) -> "
-          f"{'the pick holds' if agree else 'THE PICK IS WRONG ON THIS MACHINE'}")
-    print("   per wall second: of one core's peak x threads; per CPU second: FLOPs over the process's CPU "
-          "time, against one core's peak (what a core achieved while it ran the step)")
+        vs_wall = common.paired(base.times, v.times)
+        vs_cpu = common.paired(base.cpu_times, v.cpu_times)
+        print(f"   {v.setting.label:<36} {t * 1e3:8.1f} {1 / t:7.2f} {vs_wall:6.2f}x "
+              f"{vs_cpu:5.2f}x {pct(flops / t / 1e9, peak * v.setting.threads):>28} "
+              f"{pct(flops / c / 1e9, peak):>28} {rel:13.2e} {common.median(v.loads):5.2f}")
+    print_layout_pick(r, base)
+    print("   per wall second: of one core's peak x threads; per CPU second: FLOPs over the "
+          "process's CPU time, against one core's peak (what a core achieved while it ran the "
+          "step)")
     print("   bf16 runs on AMX/AVX-512-BF16 units where present, "
           "so its % of the fp32 peak is not an efficiency")
 
 
-def ratios(p: Paired, cpu: bool) -> list[float]:
-    """bare / trainer time per same-segment pair (steps/s ratio trainer over bare)."""
-    t, b = (p.trainer_cpu, p.bare_cpu) if cpu else (p.trainer, p.bare)
-    return [y / x for x, y in zip(t, b, strict=True)]
+def print_layout_pick(r: dict[str, Any], base: Variant) -> None:
+    """Whether lvae/device.py's layout pick is the faster one on this machine."""
+    cl = next(v for v in r["settings"] if v.setting.channels_last and v.setting.threads == 1)
+    speedup = float("nan")
+    if cl.run is not None:
+        speedup = common.paired(base.cpu_times, cl.cpu_times)
+    faster = speedup > 1
+    choice = "channels-last" if r["trainer_channels_last"] else "contiguous"
+    wrong = "THE PICK IS WRONG ON THIS MACHINE"
+    pick = "the pick holds" if faster == r["trainer_channels_last"] else wrong
+    print(f"   the trainer picks {choice} on {r['cpu'].capability} (lvae/device.py); measured "
+          f"here: {'channels-last' if faster else 'contiguous'} faster at one thread "
+          f"(channels-last takes {1 / speedup:.3f}x the CPU time of contiguous, median of "
+          f"same-round ratios) -> {pick}")
 
 
 def print_ratio(r: dict[str, Any]) -> float:
-    runs: list[Paired] = r["paired"]
-    print(f"\n== 3. trainer vs bare loop, one thread, the trainer's layout; {len(runs)} repeats of "
-          f"{len(runs[0].trainer)} {LOG_EVERY}-step segment pairs ==")
-    for i, p in enumerate(runs, 1):
-        print(f"   repeat {i}: trainer {1 / median(p.trainer):.2f} steps/s, bare {1 / median(p.bare):.2f} "
-              f"steps/s; segment ratios wall {' '.join(f'{v:.2f}' for v in ratios(p, False))}, "
-              f"CPU time {' '.join(f'{v:.2f}' for v in ratios(p, True))} (load {p.load:.2f})")
-    wall = median([v for p in runs for v in ratios(p, False)])
-    cpu = median([v for p in runs for v in ratios(p, True)])
-    trainer = median([t for p in runs for t in p.trainer])
-    bare = median([b for p in runs for b in p.bare])
-    parts: Parts = r["parts"]
-    per_step = parts.data_host + parts.record / LOG_EVERY + parts.checkpoint / CHECKPOINT_EVERY
-    print(f"   trainer {1 / trainer:.2f} steps/s, bare {1 / bare:.2f} steps/s (wall, medians of segments)")
-    print(f"   parts: batch on the host {parts.data_host * 1e6:.0f} us, on the device path "
-          f"{parts.data_device * 1e6:.0f} us (on CPU the trainer uses the host path); TensorBoard record "
-          f"{parts.record * 1e3:.2f} ms per {LOG_EVERY} steps; checkpoint {parts.checkpoint * 1e3:.1f} ms per "
-          f"{CHECKPOINT_EVERY} -> {per_step * 1e3:.3f} ms/step, projected ratio {bare / (bare + per_step):.4f}")
-    verdict = "PASS" if cpu >= RATIO_TARGET else "FAIL"
-    print(f"   RATIO trainer/bare, median of same-segment ratios: CPU time {cpu:.3f} (target >= {RATIO_TARGET}: "
-          f"{verdict}), wall clock {wall:.3f} (moved by the other processes on the cores)")
+    clocks: list[common.TrainerClock] = [p.clock for p in r["paired"]]
+    print(f"\n== 3. trainer vs bare loop, one thread, the trainer's layout; {len(clocks)} repeats "
+          f"of {len(clocks[0].trainer)} {common.LOG_EVERY}-step segment pairs ==")
+    for i, (c, p) in enumerate(zip(clocks, r["paired"], strict=True), 1):
+        trainer, bare = common.median(c.trainer), common.median(c.bare)
+        print(f"   repeat {i}: trainer {1 / trainer:.2f} steps/s, bare {1 / bare:.2f} steps/s; "
+              f"segment ratios wall {common.joined(c.ratios(False))}, "
+              f"CPU time {common.joined(c.ratios(True))} (load {p.load:.2f})")
+    wall = common.median([v for c in clocks for v in c.ratios(False)])
+    cpu = common.median([v for c in clocks for v in c.ratios(True)])
+    trainer = common.median([t for c in clocks for t in c.trainer])
+    bare = common.median([b for c in clocks for b in c.bare])
+    print(f"   trainer {1 / trainer:.2f} steps/s, bare {1 / bare:.2f} steps/s (wall, medians of "
+          "segments)")
+    print_parts(r["parts"], bare)
+    target = common.RATIO_TARGET
+    print(f"   RATIO trainer/bare, median of same-segment ratios: CPU time {cpu:.3f} (target >= "
+          f"{target}: {common.verdict(cpu >= target)}), wall clock {wall:.3f} (moved by the "
+          "other processes on the cores)")
     return cpu
+
+
+def print_parts(parts: Parts, bare: float) -> None:
+    """The trainer's parts, and the ratio they would leave if they were all it adds."""
+    log, ckpt = common.LOG_EVERY, common.CHECKPOINT_EVERY
+    per_step = parts.data_host + parts.record / log + parts.checkpoint / ckpt
+    print(f"   parts: batch on the host {parts.data_host * 1e6:.0f} us, on the device path "
+          f"{parts.data_device * 1e6:.0f} us (on CPU the trainer uses the host path); TensorBoard "
+          f"record {parts.record * 1e3:.2f} ms per {log} steps; checkpoint "
+          f"{parts.checkpoint * 1e3:.1f} ms per {ckpt} -> {per_step * 1e3:.3f} "
+          f"ms/step, projected ratio {bare / (bare + per_step):.4f}")
 
 
 def print_peak(r: dict[str, Any]) -> None:
     peak, flops = r["cpu"].core_peak, r["flops"]
-    cpu = median([t for p in r["paired"] for t in p.trainer_cpu])
-    wall = median([t for p in r["paired"] for t in p.trainer])
+    cpu = common.median([t for p in r["paired"] for t in p.clock.trainer_cpu])
+    wall = common.median([t for p in r["paired"] for t in p.clock.trainer])
     g = flops / cpu / 1e9
-    verdict = "PASS" if g >= PEAK_TARGET * peak else "SHORT (profile below)"
-    print(f"\n== 4. training step vs one core's fp32 peak ({peak:.1f} GFLOP/s), trainer at one thread ==")
-    print(f"   per CPU second: {pct(g, peak)} of peak; target >= {PEAK_TARGET:.0%}: {verdict}")
-    print(f"   per wall second: {pct(flops / wall / 1e9, peak)} of peak (load {median([p.load for p in r['paired']]):.2f})")
+    met = "PASS" if g >= PEAK_TARGET * peak else "SHORT (profile below)"
+    print(f"\n== 4. training step vs one core's fp32 peak ({peak:.1f} GFLOP/s), trainer at one "
+          "thread ==")
+    print(f"   per CPU second: {pct(g, peak)} of peak; target >= {PEAK_TARGET:.0%}: {met}")
+    print(f"   per wall second: {pct(flops / wall / 1e9, peak)} of peak "
+          f"(load {common.median([p.load for p in r['paired']]):.2f})")
     if "profile" in r:
-        print_profile(r["profile"], peak)
-
-
-def print_profile(p: dict[str, Any], peak: float) -> None:
-    layers = p["layers"]
-    total = sum(row["fwd"] + row["bwd"] for row in layers.values())
-    print(f"\n   per-layer forward/backward (module hooks, CPU time; {p['hooked_step_s'] * 1e3:.0f} ms/step with "
-          f"hooks, {total * 1e3:.0f} ms inside layers; backward FLOPs 2x forward; the first layer's weight "
-          "gradient runs outside its hooks, as its input needs no gradient)")
-    print(f"   {'layer':<14} {'kind':<16} {'fwd ms':>7} {'bwd ms':>7} {'GFLOP':>6} {'fwd %pk':>7} {'bwd %pk':>7} {'share':>6}")
-    first = True
-    for name, row in layers.items():
-        if row["fwd"] + row["bwd"] < 1e-4 * total:
-            continue
-        gf = row["flops"] / 1e9
-        bwd_gf = gf * (1 if first and gf else 2)
-        first = first and not gf
-        f_pk = 100 * gf / row["fwd"] / peak if gf else 0.0
-        b_pk = 100 * bwd_gf / row["bwd"] / peak if gf and row["bwd"] else 0.0
-        print(f"   {name:<14} {row['kind']:<16} {row['fwd'] * 1e3:7.1f} {row['bwd'] * 1e3:7.1f} {gf:6.3f} "
-              f"{f_pk:6.1f}% {b_pk:6.1f}% {100 * (row['fwd'] + row['bwd']) / total:5.1f}%")
-    print("\n   top operators by self time per step (torch.profiler; wall clock, so inflated by load)")
-    for key, seconds in p["ops"]:
-        print(f"   {key:<44} {seconds * 1e3:8.2f} ms")
+        common.print_profile(r["profile"], peak)
 
 
 def print_report(r: dict[str, Any], args: argparse.Namespace) -> float:
@@ -536,26 +339,31 @@ def print_report(r: dict[str, Any], args: argparse.Namespace) -> float:
     print_settings(r, args)
     ratio = print_ratio(r)
     print_peak(r)
-    print(f"\n(took {r['elapsed_s']:.0f} s; load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+    print(f"\n(took {r['elapsed_s']:.0f} s; load average now {common.joined(os.getloadavg())})")
     return ratio
 
 
 # ------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=6, help="interleaved rounds of the settings")
     p.add_argument("--round-steps", type=int, default=8, help="timed steps per setting per round")
     p.add_argument("--repeats", type=int, default=3, help="trainer-vs-bare runs")
-    p.add_argument("--steps", type=int, default=150, help="timed trainer steps per run (multiple of 50)")
-    p.add_argument("--compile", action="store_true", help="also time the compiled forward (minutes to compile)")
-    p.add_argument("--profile", action="store_true", help="print the per-layer profile even at target")
-    p.add_argument("--quick", action="store_true", help="smoke run: 2 rounds of 2 steps, 1 repeat of 50 steps")
+    p.add_argument("--steps", type=int, default=150,
+                   help="timed trainer steps per run (multiple of 50)")
+    p.add_argument("--compile", action="store_true",
+                   help="also time the compiled forward (minutes to compile)")
+    p.add_argument("--profile", action="store_true",
+                   help="print the per-layer profile even at target")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 2 rounds of 2 steps, 1 repeat of 50 steps")
     p.add_argument("--data-root", default=None, help="data folder (default $LVAE_DATA)")
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.round_steps, args.repeats, args.steps = 2, 2, 1, 50
-    if args.steps % LOG_EVERY or args.steps < LOG_EVERY:
-        p.error(f"--steps must be a positive multiple of {LOG_EVERY}, got {args.steps}")
+    if args.steps % common.LOG_EVERY or args.steps < common.LOG_EVERY:
+        p.error(f"--steps must be a positive multiple of {common.LOG_EVERY}, got {args.steps}")
     for name in ("rounds", "round_steps", "repeats"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -567,8 +375,9 @@ def check_data(root: str | None) -> None:
     cache = ProceduralGridCache(resolve_root(root) / NAME)
     if not cache.path.exists():
         raise SystemExit(
-            f"error: no procedural dSprites cache at {cache.path}; set LVAE_DATA (or --data-root) "
-            "to the folder that holds dsprites_procedural/ (benchmarks/bench_data.py --root builds one)"
+            f"error: no procedural dSprites cache at {cache.path}; set LVAE_DATA (or "
+            "--data-root) to the folder that holds dsprites_procedural/ "
+            "(benchmarks/bench_data.py --root builds one)"
         )
 
 
@@ -576,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_data(args.data_root)
     ratio = print_report(measure(args), args)
-    return 0 if ratio >= RATIO_TARGET else 1
+    return 0 if ratio >= common.RATIO_TARGET else 1
 
 
 if __name__ == "__main__":
