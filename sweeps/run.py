@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its event reader chats at INFO
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no Tune TensorBoard events
+    # Tune's "snapshotting ... may become a bottleneck": expected when it keeps one checkpoint
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # bad requests are InputErrors (SweepError, StorageError); anything else after Ray
     # started is a failure worth its traceback
     return run_cli(lambda: run_sweep(args), expected=(InputError,),

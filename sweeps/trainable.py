@@ -1,10 +1,17 @@
 """lvae's trainer as a Ray Tune function trainable.
 
-The trainer writes its run folder (TensorBoard events, checkpoint, result/metrics JSON)
-into ``run/`` under the trial's working directory; Tune syncs that folder into the
-trial's folder in the experiment storage (``sync_artifacts=True``), so local and
-multi-node runs end up with the same layout. Every trainer checkpoint is also handed
-to Tune, which restarts a dead trial from it.
+The trainer writes its run folder (TensorBoard events, result/metrics JSON) into ``run/``
+under the trial's working directory; Tune syncs that folder into the trial's folder in the
+experiment storage (``sync_artifacts=True``), so local and multi-node runs end up with
+the same layout.
+
+Each checkpoint is stored once. The trainer checkpoints into a scratch folder next to the
+working directory (Tune uploads the working directory whole, so a checkpoint inside it
+would be stored twice); a checkpoint during training goes to Tune, which keeps only the
+latest (``num_to_keep=1``) and restarts a dead trial from it. The final one goes to
+``run/checkpoint.pt``, where the analysis loads it, and Tune's last checkpoint only names
+it (``meta.json``: ``weights``): Tune syncs ``run/`` in the same report, so the name never
+points at weights that are not stored yet.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import posixpath
 import shutil
 import sys
 import tempfile
@@ -89,16 +97,52 @@ def pick_device(num_gpus: float, requested: str = "auto") -> str:
     return "cpu"
 
 
-def _restore_from_tune(run_dir: Path) -> int | None:
-    """Copy Tune's latest checkpoint into the run folder; returns its step (None if none)."""
+#: meta.json's key in a final Tune checkpoint: where its weights are, relative to the trial
+WEIGHTS_KEY = "weights"
+#: the Ray logger that says "Checkpoint successfully created" at every checkpoint
+TUNE_STORAGE_LOGGER = "ray.train._internal.storage"
+
+
+def scratch_dir() -> Path:
+    """Where the trainer checkpoints: beside the trial's working directory, not in it, so
+    Tune's artifact sync never uploads a checkpoint that Tune's checkpoint holds already."""
+    cwd = Path.cwd()
+    return cwd.with_name(f".{cwd.name}.checkpoint")
+
+
+def _link_or_copy(src: str | os.PathLike, dest: Path) -> None:
+    """``dest`` as a hard link to ``src`` (a checkpoint never changes once renamed into
+    place), or a copy where the file system cannot link."""
+    with atomic_path(dest) as tmp:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+
+def _fetch_stored(checkpoint: tune.Checkpoint, relative: str, dest: Path) -> None:
+    """Download ``relative`` (to the trial's folder in the storage) to ``dest``."""
+    import pyarrow.fs
+
+    source = posixpath.join(posixpath.dirname(checkpoint.path), relative)
+    pyarrow.fs.copy_files(source, str(dest), source_filesystem=checkpoint.filesystem,
+                          destination_filesystem=pyarrow.fs.LocalFileSystem())
+
+
+def _restore_from_tune(ckpt_path: Path) -> int | None:
+    """Put Tune's latest checkpoint where the trainer resumes from; returns its step
+    (None if none). A final checkpoint's weights come from the stored run folder."""
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         return None
-    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path.parent.mkdir(parents=True, exist_ok=True)
     with checkpoint.as_directory() as d:
         meta = json.loads((Path(d) / "meta.json").read_text())
-        with atomic_path(run_dir / CHECKPOINT_NAME) as tmp:
-            shutil.copyfile(Path(d) / CHECKPOINT_NAME, tmp)
+        with atomic_path(ckpt_path) as tmp:
+            if WEIGHTS_KEY in meta:
+                _fetch_stored(checkpoint, meta[WEIGHTS_KEY], tmp)
+            else:
+                shutil.copyfile(Path(d) / CHECKPOINT_NAME, tmp)
     return int(meta["step"])
 
 
@@ -131,8 +175,10 @@ def _final_report(result: dict[str, Any], train_wall_time_s: float) -> dict[str,
     return out
 
 
-def _report_hook(extra: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
-    """The trainer's hook: every record to Tune (with ``extra``), with its checkpoint if any."""
+def _report_hook(extra: dict[str, Any], steps: int, run_dir: Path,
+                 scratch: Path) -> Callable[[dict[str, Any]], None]:
+    """The trainer's hook: every record to Tune (with ``extra``), with its checkpoint if
+    any: the weights during training, a pointer to ``run/checkpoint.pt`` at the end."""
 
     def hook(record: dict[str, Any]) -> None:
         metrics = {**_report_record(record), **extra}
@@ -140,13 +186,14 @@ def _report_hook(extra: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
         if not ckpt_path:
             tune.report(metrics)
             return
-        with tempfile.TemporaryDirectory(prefix="lvae-ckpt-") as d:
-            # hard link when possible: the checkpoint is immutable once renamed into place
-            try:
-                os.link(ckpt_path, Path(d) / CHECKPOINT_NAME)
-            except OSError:
-                shutil.copyfile(ckpt_path, Path(d) / CHECKPOINT_NAME)
-            (Path(d) / "meta.json").write_text(json.dumps({"step": record["step"]}))
+        with tempfile.TemporaryDirectory(prefix="tune-", dir=scratch) as d:
+            meta: dict[str, Any] = {"step": record["step"]}
+            if record["step"] >= steps:
+                _link_or_copy(ckpt_path, run_dir / CHECKPOINT_NAME)
+                meta[WEIGHTS_KEY] = f"{RUN_DIR}/{CHECKPOINT_NAME}"
+            else:
+                _link_or_copy(ckpt_path, Path(d) / CHECKPOINT_NAME)
+            (Path(d) / "meta.json").write_text(json.dumps(meta))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
     return hook
@@ -154,25 +201,44 @@ def _report_hook(extra: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
 
 def lvae_trainable(config: dict[str, Any], device: str = "auto") -> None:
     """Train one cell/seed on ``device`` (``--device``: auto, cpu or cuda, see pick_device);
-    report through Tune at every log step, metrics at the end."""
+    report through Tune at every log step, metrics at the end. The node keeps no
+    checkpoint once the trial ends: the storage holds it."""
     import ray
 
+    logging.getLogger(TUNE_STORAGE_LOGGER).setLevel(logging.WARNING)
     resources = tune.get_context().get_trial_resources().required_resources
+    node = {"node_ip": ray.util.get_node_ip_address(),
+            "node_id": ray.get_runtime_context().get_node_id()}
+    run_dir, scratch = Path.cwd() / RUN_DIR, scratch_dir()
+    try:
+        _train_trial(config, device, resources, run_dir, scratch, node)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train_trial(config: dict[str, Any], device: str, resources: dict[str, float],
+                 run_dir: Path, scratch: Path, node: dict[str, Any]) -> None:
     num_gpus = float(resources.get("GPU", 0))
     threads = max(1, int(resources.get("CPU", 1)))
-    run_dir = Path.cwd() / RUN_DIR
-    node = {"node_ip": ray.util.get_node_ip_address(), "node_id": ray.get_runtime_context().get_node_id()}
-    resumed_from = _restore_from_tune(run_dir)
-    (run_dir).mkdir(parents=True, exist_ok=True)
+    ckpt_path = scratch / CHECKPOINT_NAME
+    resumed_from = _restore_from_tune(ckpt_path)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    scratch.mkdir(parents=True, exist_ok=True)
     (run_dir / "worker.json").write_text(json.dumps({"pid": os.getpid(), **node}))
     t0 = time.perf_counter()
     try:
         node["device"] = pick_device(num_gpus, device)
         train_cfg = train_config_from_trial(config, run_dir, node["device"], threads)
-        result = train(train_cfg, hook=_report_hook({**node, "resumed_from": resumed_from}))
+        hook = _report_hook({**node, "resumed_from": resumed_from}, train_cfg.steps, run_dir,
+                            scratch)
+        result = train(train_cfg, hook=hook, checkpoint_path=ckpt_path)
     except DETERMINISTIC_ERRORS as exc:
         # Recorded as the trial's error without burning retries (it would fail the same way).
         log.error("trial failed deterministically: %s", exc)
-        tune.report({"trial_error": f"{type(exc).__name__}: {exc}", **node, "done_training": False})
+        tune.report({"trial_error": f"{type(exc).__name__}: {exc}", **node,
+                     "done_training": False})
         return
-    tune.report({**_final_report(result, time.perf_counter() - t0), "resumed_from": resumed_from, **node})
+    # stored with the final checkpoint's report; no later sync uploads it again
+    (run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
+    tune.report({**_final_report(result, time.perf_counter() - t0),
+                 "resumed_from": resumed_from, **node})

@@ -69,20 +69,18 @@ def trial_dirname(trial) -> str:
     return name if "seed" in trial.config else f"{trial.trial_id}_{name}"
 
 
-#: a trial that writes at most this many checkpoints keeps them all
-KEEP_ALL_CHECKPOINTS_UP_TO = 10
+#: Tune keeps each trial's latest checkpoint only (sweeps/trainable.py: each is stored once)
+CHECKPOINTS_TO_KEEP = 1
 
 
-def checkpoints_to_keep(preset: Preset, args: argparse.Namespace) -> int | None:
-    """Tune's ``num_to_keep``: None (all) for short runs, 2 for long ones.
+def checkpoints_to_keep(preset: Preset, args: argparse.Namespace) -> int:
+    """Tune's ``num_to_keep``: 1 at every preset, so a trial stores one checkpoint.
 
-    With ``num_to_keep=k`` Tune forces an experiment-state snapshot whenever a trial has
-    checkpointed k times since the last one; short runs checkpoint seconds apart, so that
-    means back-to-back snapshots (and Tune's "may become a bottleneck" warning). Their few
-    small checkpoints cost nothing to keep; long runs keep the last two.
+    Tune then snapshots the experiment state after each checkpoint (so the state never
+    names a deleted one) and warns that the snapshots may become a bottleneck; a snapshot
+    is ~40 kB per trial, and the driver turns the warning off (sweeps/run.py).
     """
-    per_trial = -(-preset.steps // preset.checkpoint_every)
-    return None if per_trial <= KEEP_ALL_CHECKPOINTS_UP_TO else 2
+    return CHECKPOINTS_TO_KEEP
 
 
 def _trainable(args: argparse.Namespace):
@@ -136,7 +134,8 @@ def new_tuner(config: dict[str, Any], exp: ExperimentStorage, preset: Preset,
         run_config=tune.RunConfig(
             name=exp.name,
             storage_path=exp.storage,
-            sync_config=tune.SyncConfig(sync_artifacts=True),
+            # run/ is uploaded at every checkpoint: the final checkpoint's weights with it
+            sync_config=tune.SyncConfig(sync_artifacts=True, sync_artifacts_on_checkpoint=True),
             failure_config=tune.FailureConfig(max_failures=2),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_to_keep(preset, args)),
             # Tune's JSON and CSV logs, without its TensorBoard events (main() turns off the

@@ -52,13 +52,14 @@ __all__ = [
 ]
 
 
-def train(config: TrainConfig, hook: Hook | None = None,
-          check_paths: Check | None = None) -> dict[str, Any]:
+def train(config: TrainConfig, hook: Hook | None = None, check_paths: Check | None = None,
+          checkpoint_path: Path | None = None) -> dict[str, Any]:
     """Train (or resume) the run described by ``config``; returns what result.json holds.
 
     ``check_paths(config)`` (the command line's) runs after the checks that need no data
-    and before the dataset is opened."""
-    trainer = Trainer(config, hook=hook, check_paths=check_paths)
+    and before the dataset is opened. ``checkpoint_path`` (default ``out/checkpoint.pt``)
+    is where the run resumes from and checkpoints to."""
+    trainer = Trainer(config, hook=hook, check_paths=check_paths, checkpoint_path=checkpoint_path)
     result = trainer.fit()
     if config.evaluate:
         result.update(evaluate_at_end(trainer.out, trainer.run))

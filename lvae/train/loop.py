@@ -40,12 +40,15 @@ class Trainer:
     """The loop plus its side effects (TensorBoard, checkpoints, hook)."""
 
     def __init__(self, config: TrainConfig, hook: Hook | None = None,
-                 check_paths: Check | None = None):
+                 check_paths: Check | None = None, checkpoint_path: Path | None = None):
         self.out = Path(config.out)
         self.hook = hook
         self.run = build_run(config, check_paths)
         self.out.mkdir(parents=True, exist_ok=True)
-        ckpt = self.out / CHECKPOINT_NAME
+        #: resumed from and saved to; outside ``out`` when a sweep keeps the one stored
+        #: copy in Tune's checkpoint (sweeps/trainable.py)
+        self.checkpoint_path = Path(checkpoint_path or self.out / CHECKPOINT_NAME)
+        ckpt = self.checkpoint_path
         #: the record logged with the checkpoint resumed from (what a finished run reports)
         self.resumed_record: dict[str, Any] | None = None
         if ckpt.exists():
@@ -90,7 +93,7 @@ class Trainer:
     def loop(self, writer: SummaryWriter) -> tuple[dict[str, Any], float]:
         """Random batches until ``steps``. Returns the last record logged and the seconds
         the metrics along training took (kept out of the steps/s)."""
-        run, cfg, ckpt = self.run, self.run.config, self.out / CHECKPOINT_NAME
+        run, cfg, ckpt = self.run, self.run.config, self.checkpoint_path
         window: list[torch.Tensor] = []
         window_start, t_window, track_time = run.step, time.perf_counter(), 0.0
         last: dict[str, Any] = {}
