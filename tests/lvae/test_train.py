@@ -237,14 +237,10 @@ LOG_STEP_CALLS = ("read_window", "make_record", "checkpoint_state", "save_checkp
                   "log_record", "log_images")
 
 
-@pytest.mark.parametrize(
-    "objective", ["lvae", "controlvae", "dynamicvae", "beta_vae", "sigma_vae", "beta_tcvae"]
-)
-@pytest.mark.parametrize("on_device", [False, True])
-def test_no_host_reads_between_log_steps(tmp_path, toy_dataset, monkeypatch, objective, on_device):
-    """On a GPU every read of a tensor's value on the host waits for the device: the hot
-    loop makes none between log steps. Counts calls from code outside torch (torch's own
-    Adam reads its step counter, which lives on the host, so no device sync)."""
+def watch_host_reads(monkeypatch) -> tuple[dict, list[tuple[str, int, str]]]:
+    """Count host reads (HOST_READS) made by code outside torch inside Trainer.loop but
+    outside its log-step calls (LOG_STEP_CALLS), while ``state["trainer"]`` is set: each as
+    (name, the trainer's step, caller file:line)."""
     import os
     import sys
 
@@ -277,9 +273,6 @@ def test_no_host_reads_between_log_steps(tmp_path, toy_dataset, monkeypatch, obj
 
         return wrapper
 
-    cfg = toy_config(tmp_path, objective=objective, steps=12, log_every=6, checkpoint_every=12,
-                     image_every=0, data_on_device=on_device)
-    trainer = Trainer(cfg)
     # what the loop calls at a log step (the window's read-back, the record, the
     # checkpoint, TensorBoard and the hook, images) may read; the rest of the loop may not
     for name in LOG_STEP_CALLS:
@@ -287,6 +280,23 @@ def test_no_host_reads_between_log_steps(tmp_path, toy_dataset, monkeypatch, obj
     monkeypatch.setattr(Trainer, "loop", flagged(Trainer.loop, "in_loop"))
     for name in HOST_READS:
         monkeypatch.setattr(torch.Tensor, name, counting(name))
+    return state, reads
+
+
+@pytest.mark.parametrize(
+    "objective", ["lvae", "controlvae", "dynamicvae", "beta_vae", "sigma_vae", "beta_tcvae"]
+)
+@pytest.mark.parametrize("on_device", [False, True])
+def test_no_host_reads_between_log_steps(tmp_path, toy_dataset, monkeypatch, objective, on_device):
+    """On a GPU every read of a tensor's value on the host waits for the device: the hot
+    loop makes none between log steps. Counts calls from code outside torch (torch's own
+    Adam reads its step counter, which lives on the host, so no device sync)."""
+    from lvae.train import Trainer
+
+    cfg = toy_config(tmp_path, objective=objective, steps=12, log_every=6, checkpoint_every=12,
+                     image_every=0, data_on_device=on_device)
+    trainer = Trainer(cfg)
+    state, reads = watch_host_reads(monkeypatch)
     state["trainer"] = trainer
     trainer.fit()
     state["trainer"] = None
