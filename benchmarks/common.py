@@ -274,11 +274,17 @@ def layer_flops(module: torch.nn.Module, x: torch.Tensor, out: torch.Tensor) -> 
 
 def attach_layer_timers(model: torch.nn.Module, table: dict[str, dict[str, Any]]) -> list[Any]:
     """Forward and backward CPU time of this thread per leaf module (one intra-op thread
-    and synchronous CPU kernels, so hooks time the layer; other processes do not count)."""
+    and synchronous CPU kernels, so hooks time the layer; other processes do not count).
+
+    Full backward hooks refuse in-place outputs, so in-place activations of the (throwaway,
+    profiled) model are switched to out-of-place; an out-of-place ReLU costs one more
+    buffer, a small share of a conv layer's time."""
     handles = []
     for name, module in model.named_modules():
         if list(module.children()):
             continue
+        if getattr(module, "inplace", False):
+            module.inplace = False
         row = table.setdefault(name, {"kind": type(module).__name__, "fwd": 0.0, "bwd": 0.0,
                                       "flops": 0})
         start: dict[str, float] = {}
