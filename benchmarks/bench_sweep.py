@@ -2,7 +2,8 @@
 
 Runs ``sweeps/run.py`` for 4 trials (the ``seeds`` space, 2 cells x 2 seeds) at 2
 concurrent, each training for about ``--train-seconds`` on the procedural dSprites with the
-``local`` preset's settings (batch 64, a checkpoint every 100 steps, metrics at the end),
+``local`` preset's settings (read from ``sweeps.presets``: batch 32, Adam 3e-4, a checkpoint
+every 200 steps, metrics at the end),
 and prints
 
     efficiency = wall time of run.py / (sum of the trials' trainer time / concurrency)
@@ -38,10 +39,13 @@ def calibrate_steps(seconds: float, data_root: str | None) -> tuple[int, float]:
     """Steps of one single-threaded ``local``-preset trial that take about ``seconds``."""
     from lvae.config import TrainConfig
     from lvae.train import train
+    from sweeps.presets import get_preset
 
+    local = get_preset("local")
     with tempfile.TemporaryDirectory() as d:
-        cfg = TrainConfig(objective="lvae", steps=30, batch_size=64, lr=1e-3, log_every=10,
-                          checkpoint_every=30, image_every=0, threads=1, out=d, data_root=data_root)
+        cfg = TrainConfig(objective="lvae", steps=30, batch_size=local.batch_size, lr=local.lr,
+                          log_every=10, checkpoint_every=30, image_every=0, threads=1, out=d,
+                          data_root=data_root)
         rate = train(cfg)["steps_per_s"]
     # two trials share the two cores: assume each gets about one core
     return max(20, int(rate * seconds)), rate
