@@ -69,7 +69,7 @@ def test_each_loader_imports_first_in_a_fresh_interpreter(module: str) -> None:
 
 def test_registry_first_then_names_without_torch() -> None:
     """The registry alone registers nothing; listing the names loads every loader, and
-    neither pulls in torch (dataset memory is measured in tests/lvae/data/test_loaders.py)."""
+    neither pulls in torch (dataset memory is measured in tests/lvae/data/test_loaders_dsprites.py)."""
     loaders = [f"{PACKAGE}.{m}" for m in LOADERS]
     _run(f"import sys\nfrom {PACKAGE}.registry import DATASETS\n"
          f"assert not DATASETS and not [m for m in {loaders!r} if m in sys.modules]\n"
