@@ -40,6 +40,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     """Plan, start and run the sweep (both stages), then summarise it; the exit code."""
     plan = plan_sweep(args)
     exp = plan.exp
+    from sweeps.progress import quiet_tune
     from sweeps.results import SWEEP_FILE, write_sweep_file
 
     resume = resume_command(args, plan.name)
@@ -49,6 +50,7 @@ def run_sweep(args: argparse.Namespace) -> int:
           f"{twins if plan.twin_sources else ''} -> {exp.uri}", flush=True)
     # once the twins' stage has started, the first stage had finished: only the twins resume
     twins_started = args.resume and bool(tune_states(plan.twin_exp))
+    quiet_tune()
     try:
         start_ray(args)
         if not args.resume:
@@ -82,8 +84,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its event reader chats at INFO
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no Tune TensorBoard events
-    # Tune's "snapshotting ... may become a bottleneck": expected when it keeps one checkpoint
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # bad requests are InputErrors (SweepError, StorageError); anything else after Ray
     # started is a failure worth its traceback
     return run_cli(lambda: run_sweep(args), expected=(InputError,),

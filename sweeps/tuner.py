@@ -78,7 +78,7 @@ def checkpoints_to_keep(preset: Preset, args: argparse.Namespace) -> int:
 
     Tune then snapshots the experiment state after each checkpoint (so the state never
     names a deleted one) and warns that the snapshots may become a bottleneck; a snapshot
-    is ~40 kB per trial, and the driver turns the warning off (sweeps/run.py).
+    is ~40 kB per trial, and the driver turns the warning off (sweeps/progress.py).
     """
     return CHECKPOINTS_TO_KEEP
 
@@ -117,10 +117,13 @@ def make_tuner(space: Space, preset: Preset, args: argparse.Namespace, exp: Expe
 
 
 def new_tuner(config: dict[str, Any], exp: ExperimentStorage, preset: Preset,
-              args: argparse.Namespace, **search: Any):
-    """A Tune experiment of ``config`` (``search``: an Optuna space's searcher) in ``exp``."""
+              args: argparse.Namespace, stage: str = "sweep", **search: Any):
+    """A Tune experiment of ``config`` (``search``: an Optuna space's searcher) in ``exp``;
+    its progress lines start with ``stage``."""
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    from sweeps.progress import SweepProgress
 
     return tune.Tuner(
         _trainable(args),
@@ -140,8 +143,8 @@ def new_tuner(config: dict[str, Any], exp: ExperimentStorage, preset: Preset,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_to_keep(preset, args)),
             # Tune's JSON and CSV logs, without its TensorBoard events (main() turns off the
             # automatic loggers): the trainer's run/tb is each trial's one TensorBoard run
-            callbacks=[JsonLoggerCallback(), CSVLoggerCallback()],
-            verbose=1,
+            callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), SweepProgress(stage)],
+            verbose=0,  # Tune's tables off: SweepProgress prints a line per trial instead
         ),
     )
 
@@ -159,7 +162,7 @@ def make_twin_tuner(plan: Plan, args: argparse.Namespace, twins: list[Cell], res
         "cell": tune.grid_search(twins),
         "seed": tune.grid_search(plan.settings["seeds"]),
     }
-    return new_tuner(config, plan.twin_exp, plan.preset, args)
+    return new_tuner(config, plan.twin_exp, plan.preset, args, stage="twins")
 
 
 def start_ray(args: argparse.Namespace) -> None:
