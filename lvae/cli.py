@@ -9,12 +9,16 @@ see the traceback of those too). ``python -m lvae.train``, ``python -m lvae.eval
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+
+# re-exported: bad input files are read (and InputError raised) by lvae.atomic; the CLIs,
+# lvae.train and sweeps import these names from here
+from lvae.atomic import InputError as InputError
+from lvae.atomic import parse_json as parse_json
+from lvae.atomic import read_json as read_json
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -22,10 +26,6 @@ EXIT_INTERRUPTED = 130
 #: Exception types that mean "the request or an input file is wrong" (DatasetError,
 #: ExperimentError, ConfigMismatchError and InputError are ValueErrors).
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, OSError)
-
-
-class InputError(ValueError):
-    """A bad argument or input file; the message names it, what was found and what was expected."""
 
 
 def error_line(exc: BaseException) -> str:
@@ -64,33 +64,6 @@ def run_cli(
 
 
 # ------------------------------------------------------------- input checks
-def parse_json(data: bytes, source: str, expected: str) -> dict[str, Any]:
-    """A JSON object from ``data`` read from ``source``; undecodable bytes, bad JSON or
-    another JSON type raise :class:`InputError` naming the source and ``expected``."""
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise InputError(f"{source} is not text (binary or not UTF-8); expected JSON holding {expected}") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{source} is not valid JSON ({exc}); expected {expected}") from None
-    if not isinstance(value, dict):
-        raise InputError(f"{source} holds a JSON {type(value).__name__}; expected an object holding {expected}")
-    return value
-
-
-def read_json(path: str | os.PathLike, expected: str) -> dict[str, Any]:
-    """A JSON object from the file ``path`` (see :func:`parse_json`); a missing file or a
-    folder in its place is an :class:`InputError` too."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; expected a file holding {expected}")
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path} is missing; expected a file holding {expected}") from None
-    return parse_json(data, str(path), expected)
-
-
 def check_output_dir(path: str | os.PathLike, flag: str) -> Path:
     """An output folder that exists or can be created: refuse a regular file (at the path
     or above it) and an unwritable parent before anything is written."""

@@ -7,13 +7,12 @@ enough to rebuild the model, the objective and the data stream.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from lvae.atomic import write_text_atomic
+# re-exported: lvae.train and sweeps.results import it from here (it lives in lvae.atomic)
+from lvae.atomic import write_json_atomic as write_json_atomic
 
 #: Fields that may differ between a checkpoint and the config resuming it: they change
 #: how long we train, where things go or how we watch, not what is being trained.
@@ -133,70 +132,70 @@ class TrainConfig:
         return {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_FIELDS}
 
     def validate(self) -> None:
-        """Reject invalid numbers before any work starts, naming the field."""
-        positive_ints = ("latent_dim", "batch_size", "steps", "log_every", "checkpoint_every")
-        for name in positive_ints:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"config.{name} must be an integer >= 1, got {value!r}")
-        for name in ("image_every", "eval_num_train", "eval_num_test"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"config.{name} must be an integer >= 0, got {value!r}")
-        if not isinstance(self.lr, int | float) or not self.lr > 0:
-            raise ValueError(f"config.lr must be > 0, got {self.lr!r}")
-        if self.objective_lr is not None and (
-            not isinstance(self.objective_lr, int | float) or not self.objective_lr > 0
-        ):
-            raise ValueError(f"config.objective_lr must be None or > 0, got {self.objective_lr!r}")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise ValueError(f"config.threads must be None or an integer >= 1, got {self.threads!r}")
-        if self.channels_last is not None and not isinstance(self.channels_last, bool):
-            raise ValueError(
-                f"config.channels_last must be true, false or null (by CPU), got {self.channels_last!r}"
-            )
-        if not isinstance(self.eval_every, int) or isinstance(self.eval_every, bool) or self.eval_every < 0:
-            raise ValueError(f"config.eval_every must be an integer >= 0, got {self.eval_every!r}")
-        for name in ("track_num_train", "track_num_test"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"config.{name} must be an integer >= 1, got {value!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"config.seed must be an integer >= 0, got {self.seed!r}")
-        betas = self.objective_betas
-        if not (
-            isinstance(betas, list | tuple)
-            and len(betas) == 2
-            and all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)
-        ):
-            raise ValueError(f"config.objective_betas must be two numbers in [0, 1), got {betas!r}")
-        if self.data_on_device is not None and not isinstance(self.data_on_device, bool):
-            raise ValueError(
-                f"config.data_on_device must be true, false or null (by device), got {self.data_on_device!r}"
-            )
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"config.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.compile not in COMPILE_MODES:
-            raise ValueError(f"config.compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
-        if not isinstance(self.deterministic, bool):
-            raise ValueError(f"config.deterministic must be true or false, got {self.deterministic!r}")
-        if not isinstance(self.objective_params, dict):
-            raise ValueError(f"config.objective_params must be a dict, got {self.objective_params!r}")
-        if self.eval_representation not in ("mean", "sampled"):
-            raise ValueError(
-                f"config.eval_representation must be 'mean' or 'sampled', got {self.eval_representation!r}"
-            )
+        """Reject invalid values before any work starts, naming the field (rules: FIELD_RULES,
+        checked in order; the first failure is raised)."""
+        for rule in FIELD_RULES:
+            for name in rule.fields:
+                value = getattr(self, name)
+                if not rule.ok(value):
+                    raise ValueError(f"config.{name} must be {rule.expected}, got {value!r}")
 
 
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    """Write JSON via a temporary file and rename, so readers never see half a file."""
-    text = json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n"
-    write_text_atomic(path, text)
+class FieldRule(NamedTuple):
+    """What ``fields`` must hold: ``ok(value)`` is true; ``expected`` says it in words."""
+
+    fields: tuple[str, ...]
+    ok: Callable[[Any], bool]
+    expected: str
 
 
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+def _int_from(low: int, bools: bool = False) -> Callable[[Any], bool]:
+    """An int >= ``low``; with ``bools``, True and False pass as 1 and 0."""
+    return lambda v: isinstance(v, int) and (bools or not isinstance(v, bool)) and v >= low
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and value > 0
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _or_none(ok: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or ok(v)
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], bool]:
+    return lambda v: v in choices
+
+
+def _adam_betas(value: Any) -> bool:
+    return (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(b, int | float) and 0 <= b < 1 for b in value)
+    )
+
+
+#: :meth:`TrainConfig.validate`'s rules, in the order they are checked.
+FIELD_RULES: tuple[FieldRule, ...] = (
+    FieldRule(("latent_dim", "batch_size", "steps", "log_every", "checkpoint_every"),
+              _int_from(1), "an integer >= 1"),
+    FieldRule(("image_every", "eval_num_train", "eval_num_test"),
+              _int_from(0, bools=True), "an integer >= 0"),
+    FieldRule(("lr",), _positive, "> 0"),
+    FieldRule(("objective_lr",), _or_none(_positive), "None or > 0"),
+    FieldRule(("threads",), _or_none(_int_from(1, bools=True)), "None or an integer >= 1"),
+    FieldRule(("channels_last",), _or_none(_is_bool), "true, false or null (by CPU)"),
+    FieldRule(("eval_every",), _int_from(0), "an integer >= 0"),
+    FieldRule(("track_num_train", "track_num_test"), _int_from(1), "an integer >= 1"),
+    FieldRule(("seed",), _int_from(0), "an integer >= 0"),
+    FieldRule(("objective_betas",), _adam_betas, "two numbers in [0, 1)"),
+    FieldRule(("data_on_device",), _or_none(_is_bool), "true, false or null (by device)"),
+    FieldRule(("precision",), _one_of(PRECISIONS), f"one of {', '.join(PRECISIONS)}"),
+    FieldRule(("compile",), _one_of(COMPILE_MODES), f"one of {', '.join(COMPILE_MODES)}"),
+    FieldRule(("deterministic",), _is_bool, "true or false"),
+    FieldRule(("objective_params",), lambda v: isinstance(v, dict), "a dict"),
+    FieldRule(("eval_representation",), _one_of(("mean", "sampled")), "'mean' or 'sampled'"),
+)

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from lvae.atomic import read_json, write_json_atomic
 from lvae.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from lvae.cli import read_json, run_cli
-from lvae.config import TrainConfig, write_json_atomic
+from lvae.cli import run_cli
+from lvae.config import TrainConfig
 from lvae.contract import CONFIG_FILE, METRICS_FILE
 from lvae.data import GroundTruthDataset, get_dataset
 from lvae.device import resolve_device
@@ -32,8 +33,6 @@ Encoder = Callable[[np.ndarray], np.ndarray]
 REPRESENTATIONS = ("mean", "sampled")
 
 
-#: names that moved to the metric registry, still importable from here (importing the
-#: registry loads scikit-learn, so it happens on first use, as in evaluate_loaded)
 @dataclass
 class LoadedRun:
     model: torch.nn.Module

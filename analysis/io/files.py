@@ -1,4 +1,4 @@
-"""Atomic writes: readers (a browser, a sweep polling the folder) never see half a file."""
+"""Atomic writes into report folders: lvae.atomic's, making the folder on demand."""
 
 from __future__ import annotations
 
@@ -7,18 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from lvae.atomic import write_bytes_atomic as _write_bytes
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Into a folder made on demand (report folders are), via lvae's one atomic write."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return _write_bytes(path, data)
+from lvae import atomic
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    return write_bytes_atomic(path, text.encode("utf-8"))
+    return atomic.write_text_atomic(path, text, parents=True)
 
 
 def write_csv_atomic(path: str | os.PathLike, table: pd.DataFrame, index: bool = False) -> Path:
-    return write_text_atomic(path, table.to_csv(index=index))
+    return atomic.write_csv_atomic(path, table, index=index, parents=True)

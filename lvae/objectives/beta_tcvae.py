@@ -29,7 +29,8 @@ from typing import Any, NamedTuple
 
 import torch
 
-from lvae.objectives.base import ForwardOutput, LossTerms, Objective, check_int, check_number
+from lvae.objectives.base import ForwardOutput, LossTerms, Objective
+from lvae.objectives.params import check_int, check_number
 
 _LOG_2PI = math.log(2.0 * math.pi)
 #: images in dSprites (Matthey et al. 2017), the default dataset's size

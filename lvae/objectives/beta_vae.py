@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from lvae.objectives.base import LossTerms, Objective, check_positive
+from lvae.objectives.base import LossTerms, Objective
+from lvae.objectives.params import check_positive
 
 
 class BetaVAE(Objective):

@@ -46,16 +46,14 @@ from typing import Any
 
 import torch
 
-from lvae.objectives.base import (
-    ControlledObjective,
+from lvae.objectives.controller import ControlledObjective, kp_curve_tensor, official_step
+from lvae.objectives.params import (
     check_gain,
     check_int,
     check_number,
     check_positive,
     check_set_point,
     check_time_scale,
-    kp_curve_tensor,
-    official_step,
 )
 
 

@@ -33,7 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from lvae.objectives.base import LossTerms, Objective, check_choice, check_number
+from lvae.objectives.base import LossTerms, Objective
+from lvae.objectives.params import check_choice, check_number
 
 PARAMETERISATIONS = ("log_variance", "softmax")
 REGULARISERS = ("log_ratio_sq", "weight_diff_sq")

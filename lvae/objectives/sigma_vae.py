@@ -32,8 +32,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lvae.objectives.base import ForwardOutput, LossTerms, Objective, check_number
+from lvae.objectives.base import ForwardOutput, LossTerms, Objective
 from lvae.objectives.likelihood import reconstruction_nll
+from lvae.objectives.params import check_number
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 

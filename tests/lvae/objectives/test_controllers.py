@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from lvae.objectives import get_objective
-from lvae.objectives.base import kp_curve
+from lvae.objectives.controller import kp_curve
 from lvae.objectives.controlvae import step_set_point
 from lvae.objectives.dynamicvae import ramp_set_point
 
