@@ -112,12 +112,14 @@ def codes_of_run(run_dir: Path, num_train: int, num_test: int, seed: int) -> tup
     return sample_train_test(run.dataset, make_encoder(run.model), seed, num_train, num_test)
 
 
-def bench_dci(arrays: tuple[np.ndarray, ...], fast_probe: str, skip_serial: bool) -> tuple[float, float, float]:
+def bench_dci(arrays: tuple[np.ndarray, ...], fast_probe: str,
+              skip_serial: bool) -> tuple[float, float, float]:
     """Times and scores of GBT (parallel, optionally serial) and the fast probe;
     returns (speed-up, disentanglement diff, completeness diff)."""
     n_tr, n_te = arrays[0].shape[0], arrays[2].shape[0]
     cores = os.cpu_count()
-    print(f"DCI  {n_tr} train / {n_te} test, {arrays[0].shape[1]} codes, {arrays[1].shape[1]} factors")
+    print(f"DCI  {n_tr} train / {n_te} test, {arrays[0].shape[1]} codes, {arrays[1].shape[1]} "
+          "factors")
     par, t_par = timed(dci, *arrays, probe="gbt", seed=0, n_jobs=None)
     print(f"  gbt  n_jobs=None ({cores} cores): {t_par:8.1f} s  {_fmt(par)}", flush=True)
     if not skip_serial:
@@ -153,8 +155,9 @@ def _fmt(scores: dict[str, float]) -> str:
     return " ".join(f"{_SHORT.get(k, k)}={v:.4f}" for k, v in scores.items())
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--codes", type=Path, nargs="*", default=[],
                         help="npz files with codes_train, factors_train, codes_test, factors_test")
     parser.add_argument("--runs", type=Path, nargs="*", default=[],
@@ -162,26 +165,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-train", type=int, default=10000)
     parser.add_argument("--num-test", type=int, default=5000)
     parser.add_argument("--num-codes", type=int, default=10)
-    parser.add_argument("--entangle", type=float, default=0.3, help="mixing strength of the synthetic codes")
+    parser.add_argument("--entangle", type=float, default=0.3,
+                        help="mixing strength of the synthetic codes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mig-repeats", type=int, default=7)
     parser.add_argument("--fast-probe", default="hgb")
     parser.add_argument("--skip-serial", action="store_true", help="skip the n_jobs=1 GBT run")
     parser.add_argument("--skip-dci", action="store_true")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
 
     sets: list[tuple[str, tuple[np.ndarray, ...]]] = []
     for path in args.codes:
         sets.append((f"codes from {path}", load_codes(path)))
     for run_dir in args.runs:
-        sets.append((f"codes of run {run_dir}", codes_of_run(run_dir, args.num_train, args.num_test, args.seed)))
+        codes = codes_of_run(run_dir, args.num_train, args.num_test, args.seed)
+        sets.append((f"codes of run {run_dir}", codes))
     if not sets:
         rng = np.random.default_rng(args.seed)
         arrays = (
             *synthetic_codes(args.num_train, rng, args.entangle, args.num_codes),
             *synthetic_codes(args.num_test, rng, args.entangle, args.num_codes),
         )
-        sets.append((f"synthetic dSprites-like codes, entangle={args.entangle}, seed={args.seed}", arrays))
+        sets.append((f"synthetic dSprites-like codes, entangle={args.entangle}, "
+                     f"seed={args.seed}", arrays))
         if args.num_train != 10000:  # MIG's target is at 10,000 codes
             bench_mig(*synthetic_codes(10000, rng, args.entangle, args.num_codes), args.mig_repeats)
     summary = []
@@ -197,7 +207,8 @@ def main(argv: list[str] | None = None) -> None:
         worst = max(max(abs(d), abs(c)) for _, _, d, c in summary)
         slowest = min(speed for _, speed, _, _ in summary)
         ok = worst <= 0.05 and slowest >= 10
-        print(f"  worst |diff| {worst:.4f}, smallest speed-up {slowest:.1f}x: {'ok' if ok else 'MISSED'}")
+        print(f"  worst |diff| {worst:.4f}, smallest speed-up {slowest:.1f}x: "
+              f"{'ok' if ok else 'MISSED'}")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,8 @@ def summarise(totals: list[tuple[float, float]], runs: list[pd.DataFrame]) -> pd
     walls, cpus = [w for w, _ in totals], [c for _, c in totals]
     other = [w - r["seconds"].sum() for w, r in zip(walls, runs, strict=True)]
     other_cpu = [c - r["cpu_seconds"].sum() for c, r in zip(cpus, runs, strict=True)]
-    table.loc["(load, render, write, background)"] = [statistics.median(other), min(other), max(other),
+    table.loc["(load, render, write, "
+              "background)"] = [statistics.median(other), min(other), max(other),
                                           statistics.median(other_cpu)]
     table.loc["total"] = [statistics.median(walls), min(walls), max(walls), statistics.median(cpus)]
     return table
@@ -96,12 +97,15 @@ def summarise(totals: list[tuple[float, float]], runs: list[pd.DataFrame]) -> pd
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("exp_dirs", nargs="+", type=Path, help="finished experiment folders")
-    p.add_argument("--repeats", type=int, default=3, help="report builds (default 3; medians shown)")
-    p.add_argument("--sweep-seconds", type=float, default=None, help="the sweep's wall time, if known")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="report builds (default 3; medians shown)")
+    p.add_argument("--sweep-seconds", type=float, default=None, help=
+                   "the sweep's wall time, if known")
     p.add_argument("--no-models", action="store_true", help="skip the model-based sections")
     p.add_argument("--n-jobs", type=int, default=None,
-                   help="parallel metric fits (default: every core); 1 keeps every fit in this process, "
-                        "so the CPU column counts all the work (a figure that a loaded machine does not inflate)")
+                   help="parallel metric fits (default: every core); 1 keeps every fit in this "
+                        "process, so the CPU column counts all the work (a figure that a loaded "
+                        "machine does not inflate)")
     args = p.parse_args(argv)
     options = {"models": not args.no_models, "n_jobs": args.n_jobs}
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
@@ -112,10 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(sections)
     table = summarise(totals, runs)
     width = max(len(s) for s in table.index)
-    print(f"{'section':{width}s}  median     min     max     cpu  (wall s over {args.repeats} builds; "
-          "cpu: the section's thread; total: this process)")
+    print(f"{'section':{width}s}  median     min     max     cpu  (wall s over {args.repeats} "
+          "builds; cpu: the section's thread; total: this process)")
     for name, r in table.iterrows():
-        print(f"{name:{width}s}  {r['median']:6.2f}  {r['min']:6.2f}  {r['max']:6.2f}  {r['cpu']:6.2f}")
+        print(f"{name:{width}s}  {r['median']:6.2f}  {r['min']:6.2f}  {r['max']:6.2f}  "
+              f"{r['cpu']:6.2f}")
     if args.sweep_seconds:
         sweep, source = args.sweep_seconds, "--sweep-seconds"
     else:
@@ -123,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         sweep, source = sum(s for s, _ in found), "; ".join(sorted({src for _, src in found}))
     ratio = table.loc["total", "median"] / sweep
     print(f"sweep wall time: {sweep:.0f} s ({source})")
-    print(f"report / sweep: {ratio:.3f} (target <= {TARGET}) {'PASS' if ratio <= TARGET else 'FAIL'}")
+    print(f"report / sweep: {ratio:.3f} (target <= {TARGET}) "
+          f"{'PASS' if ratio <= TARGET else 'FAIL'}")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0 if ratio <= TARGET else 1
 

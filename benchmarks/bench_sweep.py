@@ -53,19 +53,23 @@ def calibrate_steps(seconds: float, data_root: str | None) -> tuple[int, float]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--train-seconds", type=float, default=60.0, help="target training time per trial")
+    p.add_argument("--train-seconds", type=float, default=60.0, help=
+                   "target training time per trial")
     p.add_argument("--steps", type=int, default=None, help="steps per trial (default: calibrated)")
     p.add_argument("--keep", default=None, help="keep the experiment in this folder")
     args = p.parse_args()
     data_root = os.environ.get("LVAE_DATA")
-    steps, rate = (args.steps, float("nan")) if args.steps else calibrate_steps(args.train_seconds, data_root)
+    steps, rate = (args.steps,
+                   float("nan")) if args.steps else calibrate_steps(args.train_seconds, data_root)
     storage = Path(args.keep or tempfile.mkdtemp(prefix="bench-sweep-"))
     cmd = [sys.executable, str(REPO / "sweeps" / "run.py"), "--space", "seeds", "--preset", "local",
            "--seeds", "2", "--steps", str(steps), "--max-concurrent", str(CONCURRENCY),
            "--storage", str(storage), "--name", "bench", "--no-report"]
-    print(f"load average before: {os.getloadavg()[0]:.2f}; calibrated {rate:.2f} steps/s alone -> {steps} steps/trial")
+    print(f"load average before: {os.getloadavg()[0]:.2f}; calibrated {rate:.2f} steps/s alone -> "
+          f"{steps} steps/trial")
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         print(proc.stdout[-3000:], proc.stderr[-3000:])
@@ -75,11 +79,15 @@ def main() -> int:
     ideal = trainer.sum() / CONCURRENCY
     efficiency = wall / ideal
     overhead = (wall * CONCURRENCY - trainer.sum()) / len(df)
-    print(f"trials: {len(df)} ({', '.join(df['status'])}), {CONCURRENCY} concurrent, {steps} steps each")
-    print(f"trainer time per trial: median {trainer.median():.1f} s (min {trainer.min():.1f}, max {trainer.max():.1f})")
+    print(f"trials: {len(df)} ({', '.join(df['status'])}), {CONCURRENCY} concurrent, {steps} steps "
+          "each")
+    print(f"trainer time per trial: median {trainer.median():.1f} s (min {trainer.min():.1f}, max "
+          f"{trainer.max():.1f})")
     print(f"run.py wall time: {wall:.1f} s; ideal (sum trainer / concurrency): {ideal:.1f} s")
-    print(f"efficiency: {efficiency:.3f} (target <= {TARGET}) {'PASS' if efficiency <= TARGET else 'FAIL'}")
-    print(f"overhead per trial: {overhead:.1f} s (Ray start-up, trial start-up, reporting, results)")
+    print(f"efficiency: {efficiency:.3f} (target <= {TARGET}) "
+          f"{'PASS' if efficiency <= TARGET else 'FAIL'}")
+    print(f"overhead per trial: {overhead:.1f} s (Ray start-up, trial start-up, reporting, "
+          "results)")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     if not args.keep:
         shutil.rmtree(storage, ignore_errors=True)

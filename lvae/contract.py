@@ -63,7 +63,8 @@ RESULTS_FILE = "results.csv"  # one row per trial, in the experiment folder
 #: median learned beta the twin (a beta-VAE) is fixed at; empty for every other trial
 MATCHED_TO = "matched_to"
 #: results.csv columns without which a trial cannot be placed in a cell or found on disk
-REQUIRED_COLUMNS = ("trial_id", "status", "objective", "seed", "dataset", "architecture", "trial_dir")
+REQUIRED_COLUMNS = ("trial_id", "status", "objective", "seed",
+                    "dataset", "architecture", "trial_dir")
 #: how each trial's metrics were estimated, as eval.<name> columns (``eval.metrics``, the
 #: list computed, is recorded too but does not define the estimator)
 EVAL_SETTINGS = ("probe", "num_train", "num_test", "num_bins", "representation", "seed")

@@ -6,7 +6,8 @@ puts it in ``--help`` with no edit here; ``--help``'s epilog lists every objecti
 parameters with their defaults. Bad input is reported by :mod:`lvae.cli` (one line, exit
 code 2).
 
-    python -m lvae.train --objective beta_tcvae --param beta=6 --dataset dsprites_procedural --out runs/a
+    python -m lvae.train --objective beta_tcvae --param beta=6 --dataset dsprites_procedural --out
+    runs/a
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({exc.msg})") from None
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} "
+                                         f"({exc.msg})") from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
     return value
@@ -76,7 +78,8 @@ def registry_helps() -> dict[str, str]:
         "evaluate": f"comma-separated metrics to compute at the end ({metrics})",
         "track_metrics": f"comma-separated metrics computed every --eval-every steps ({metrics}; "
         f"default: {','.join(TrainConfig().track_metrics)}, with a fast DCI probe)",
-        "precision": f"{' | '.join(PRECISIONS)} (bf16 autocast of the forward pass; losses and Adam in fp32)",
+        "precision": f"{' | '.join(PRECISIONS)} (bf16 autocast of the forward pass; losses and "
+                     "Adam in fp32)",
         "compile": f"{' | '.join(COMPILE_MODES)}: torch.compile the forward "
         "(reduce-overhead captures CUDA graphs, CUDA only)",
     }
@@ -85,7 +88,8 @@ def registry_helps() -> dict[str, str]:
 HELPS = {
     "data_root": "data folder (default $LVAE_DATA or ~/.cache/lvae)",
     "image_every": "log reconstructions/traversals every N steps (0: only at the end)",
-    "channels_last": "NHWC layout for conv weights and batches (same losses; default: by detected CPU features)",
+    "channels_last": "NHWC layout for conv weights and batches (same losses; default: by detected "
+                     "CPU features)",
     "eval_every": "log track-metrics to TensorBoard (metric/*) every N steps (0: never)",
     "track_num_train": "training sample of the metrics along training",
     "track_num_test": "test sample of the metrics along training",
@@ -93,9 +97,12 @@ HELPS = {
     "track_options": "metric settings of the metrics along training",
     "threads": "torch intra-op threads (default: PyTorch's, all cores)",
     "objective_betas": "Adam betas of the objective's own parameters (L-VAE's loss weights)",
-    "deterministic": "deterministic kernels (cuDNN, torch.use_deterministic_algorithms) for reproducible GPU runs",
-    "objective_lr": "learning rate of the objective's own parameters, e.g. L-VAE's loss weights (default: --lr)",
-    "data_on_device": "keep the images on the device and draw batches there (default: on accelerators when they fit)",
+    "deterministic": "deterministic kernels (cuDNN, torch.use_deterministic_algorithms) for "
+                     "reproducible GPU runs",
+    "objective_lr": "learning rate of the objective's own parameters, e.g. L-VAE's loss weights "
+                    "(default: --lr)",
+    "data_on_device": "keep the images on the device and draw batches there (default: on "
+                      "accelerators when they fit)",
 }
 
 
@@ -114,8 +121,10 @@ def _add_field(p: argparse.ArgumentParser, f: dataclasses.Field, default: Any, t
     """One TrainConfig field as a flag; its type and form follow the field's default."""
     flag = "--" + f.name.replace("_", "-")
     if f.name == "objective_params":
-        p.add_argument("--param", dest="objective_params", action="append", default=[], metavar="KEY=VALUE",
-                       help="objective parameter, repeatable (e.g. --param lambda=0.01, --param beta=4)")
+        p.add_argument("--param", dest="objective_params", action=
+                       "append", default=[], metavar="KEY=VALUE",
+                       help="objective parameter, repeatable (e.g. --param lambda=0.01, --param "
+                            "beta=4)")
     elif f.name in ("evaluate", "track_metrics"):  # comma-separated lists
         p.add_argument(flag, default=",".join(default), help=text)
     elif f.name in ("eval_options", "track_options"):  # JSON objects
@@ -128,7 +137,9 @@ def _add_field(p: argparse.ArgumentParser, f: dataclasses.Field, default: Any, t
         p.add_argument(flag, type=float, nargs=2, default=default, metavar=("BETA1", "BETA2"),
                        help=f"{text} (default: {default})")
     else:
-        kind = {"threads": int, "objective_lr": float}.get(f.name) or {int: int, float: float}.get(type(default), str)
+        kind = {"threads": int,
+                "objective_lr": float}.get(f.name) or {int: int,
+                                                       float: float}.get(type(default), str)
         p.add_argument(flag, type=kind, default=default, help=f"{text} (default: {default})")
 
 
@@ -177,7 +188,8 @@ def check_cli_paths(config: TrainConfig) -> None:
         path = out / name
         if path.exists() and path.is_dir() != (kind == "folder"):
             found = "a folder" if path.is_dir() else "a file"
-            raise InputError(f"--out {out}: {path} is {found}, expected a {kind} written by lvae.train")
+            raise InputError(f"--out {out}: {path} is {found}, expected a {kind} written by "
+                             "lvae.train")
     if (out / CHECKPOINT_NAME).is_file() and (out / RESULT_FILE).is_file():
         read_json(out / RESULT_FILE, "the result of a finished run (read when it is resumed)")
     if config.data_root is not None and Path(config.data_root).expanduser().exists():
@@ -202,11 +214,12 @@ def _train_cli(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     def show(record: dict[str, Any]) -> None:
-        if args.verbose or record["step"] % (config.log_every * 10) == 0 or record["step"] == config.steps:
+        step = record["step"]
+        if args.verbose or step % (config.log_every * 10) == 0 or step == config.steps:
             print(
-                f"step {record['step']:>7d}  loss {record[TOTAL_TAG]:.2f}  recon {record[RECON_TAG]:.2f}  "
-                f"kl {record[KL_TAG]:.2f}  beta_eff {record[BETA_TAG]:.4g}  "
-                f"{record[STEPS_PER_S_TAG]:.1f} steps/s",
+                f"step {record['step']:>7d}  loss {record[TOTAL_TAG]:.2f}  recon "
+                f"{record[RECON_TAG]:.2f}  kl {record[KL_TAG]:.2f}  beta_eff "
+                f"{record[BETA_TAG]:.4g}  {record[STEPS_PER_S_TAG]:.1f} steps/s",
                 flush=True,
             )
 

@@ -37,7 +37,11 @@ def fill_defaults(df: pd.DataFrame) -> pd.DataFrame:
         rows = out["objective"] == objective
         for name, value in (objective_defaults(str(objective)) or {}).items():
             col = f"{HP_PREFIX}{name}"
-            column = out[col].astype(object) if col in out.columns else pd.Series(None, index=out.index, dtype=object)
+            column = (
+                out[col].astype(object)
+                if col in out.columns
+                else pd.Series(None, index=out.index, dtype=object)
+            )
             out[col] = column.where(~(rows & column.isna()), value)
     for col in (c for c in out.columns if c.startswith(HP_PREFIX)):
         # numbers where they are numbers; a categorical parameter (hp.regulariser) stays text

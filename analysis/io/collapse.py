@@ -38,7 +38,8 @@ def final_kl_from_events(run_dir: str | Path) -> dict[str, float]:
         return {}
     s = read_scalars(tb)
     s = s[s["tag"].str.startswith(KL_DIM_TAG)].sort_values("step")
-    return {KL_DIM_PREFIX + tag[len(KL_DIM_TAG):]: float(g["value"].iloc[-1]) for tag, g in s.groupby("tag")}
+    return {KL_DIM_PREFIX + tag[len(KL_DIM_TAG):]: float(g["value"].iloc[-1]) for tag,
+            g in s.groupby("tag")}
 
 
 def add_collapse(df: pd.DataFrame) -> pd.DataFrame:
@@ -56,15 +57,25 @@ def add_collapse(df: pd.DataFrame) -> pd.DataFrame:
     if COMPUTED in out.columns:
         out["collapsed"] = out["collapsed"].astype("boolean").fillna(False).astype(bool)
         return out
-    missing = out.index if not kl_dim_columns(out) else out.index[out[kl_dim_columns(out)].isna().all(axis=1)]
+    missing = (
+        out.index
+        if not kl_dim_columns(out)
+        else out.index[out[kl_dim_columns(out)].isna().all(axis=1)]
+    )
     for i in missing:
         if "run_dir" in out.columns and out.at[i, "status"] == "TERMINATED":
             for col, value in final_kl_from_events(out.at[i, "run_dir"]).items():
                 out.loc[i, col] = value
     cols = kl_dim_columns(out)
-    fields = [collapse_fields(row[cols].tolist() if cols else [], _num(row, TUNE_KEYS[KL_TAG]),
-                              _num(row, TUNE_KEYS[RECON_TAG]), _num(row, TUNE_KEYS[RECON_BASELINE_TAG]))
-              for _, row in out.iterrows()]
+    fields = [
+        collapse_fields(
+            row[cols].tolist() if cols else [],
+            _num(row, TUNE_KEYS[KL_TAG]),
+            _num(row, TUNE_KEYS[RECON_TAG]),
+            _num(row, TUNE_KEYS[RECON_BASELINE_TAG]),
+        )
+        for _, row in out.iterrows()
+    ]
     for key in ("active_dims", "total_kl", "recon_gain", "collapsed"):
         out[key] = [f[key] for f in fields]
     out["collapsed"] = out["collapsed"].astype("boolean").fillna(False).astype(bool)

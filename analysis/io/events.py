@@ -38,7 +38,8 @@ def scalar_column(tag: str) -> str:
     return tag.replace("/", ".", 1)
 
 
-def _trajectory_column(tag: str, include_kl_dims: bool = False, include_metrics: bool = False) -> str | None:
+def _trajectory_column(tag: str, include_kl_dims: bool = False,
+                       include_metrics: bool = False) -> str | None:
     if tag in TRAJECTORY_TAGS:
         return TRAJECTORY_TAGS[tag]
     if (tag.startswith(OBJECTIVE_PREFIX) or (include_kl_dims and tag.startswith(KL_DIM_TAG))

@@ -31,7 +31,8 @@ from lvae.contract import (
 OPTIONAL_TEXT = ("error", "experiment", "space", "preset", "node")
 OPTIONAL_NUMERIC = ("steps", *(TUNE_KEYS[tag] for tag in FINAL_TAGS), "wall_time_s")
 #: the columns read as text whatever they hold
-TEXT_COLUMNS = ("trial_id", "status", "objective", "dataset", "architecture", "trial_dir", *OPTIONAL_TEXT)
+TEXT_COLUMNS = ("trial_id", "status", "objective", "dataset",
+                "architecture", "trial_dir", *OPTIONAL_TEXT)
 
 class ExperimentError(ValueError):
     """A results folder that does not follow the contract."""
@@ -47,13 +48,15 @@ def _results_path(exp_dir: Path) -> Path:
     """``exp_dir/results.csv``, or an ExperimentError naming what is there instead."""
     path = exp_dir / RESULTS_FILE
     if exp_dir.exists() and not exp_dir.is_dir():
-        raise ExperimentError(f"{exp_dir}: is a file; expected an experiment folder holding {RESULTS_FILE}")
+        raise ExperimentError(f"{exp_dir}: is a file; expected an experiment folder holding "
+                              f"{RESULTS_FILE}")
     if not exp_dir.is_dir():
         raise ExperimentError(f"{exp_dir}: experiment folder does not exist")
     if path.is_dir():
         raise ExperimentError(f"{path}: is a folder; expected the sweep's {RESULTS_FILE} file")
     if not path.is_file():
-        raise ExperimentError(f"{path}: missing; an experiment folder holds the sweep's {RESULTS_FILE}")
+        raise ExperimentError(f"{path}: missing; an experiment folder holds the sweep's "
+                              f"{RESULTS_FILE}")
     return path
 
 
@@ -65,12 +68,15 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype=dict.fromkeys(TEXT_COLUMNS, str), keep_default_na=True)
     except pd.errors.EmptyDataError as exc:
-        raise ExperimentError(f"{path}: empty file, expected a header with {list(REQUIRED_COLUMNS)}") from exc
+        raise ExperimentError(f"{path}: empty file, expected a header with "
+                              f"{list(REQUIRED_COLUMNS)}") from exc
     except UnicodeDecodeError:
-        raise ExperimentError(f"{path}: not text (binary or not UTF-8); expected {EXPECTED}") from None
+        raise ExperimentError(f"{path}: not text (binary or not UTF-8); expected "
+                              f"{EXPECTED}") from None
     except pd.errors.ParserError as exc:
         detail = " ".join(str(exc).split())
-        raise ExperimentError(f"{path}: not a well-formed CSV table ({detail}); expected {EXPECTED}") from None
+        raise ExperimentError(f"{path}: not a well-formed CSV table ({detail}); "
+                              f"expected {EXPECTED}") from None
 
 
 def _typed_columns(df: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -85,7 +91,8 @@ def _typed_columns(df: pd.DataFrame, path: Path) -> pd.DataFrame:
         try:
             df[col] = pd.to_numeric(df[col])
         except (ValueError, TypeError) as exc:
-            raise ExperimentError(f"{path}: column {col!r} must be numeric (NaN allowed): {exc}") from exc
+            raise ExperimentError(f"{path}: column {col!r} must be numeric (NaN "
+                                  f"allowed): {exc}") from exc
     for col in (c for c in df.columns if c.startswith(HP_PREFIX)):
         # numbers where they are numbers; a categorical hyperparameter (hp.regulariser) stays text
         try:
@@ -114,7 +121,8 @@ def _read_results(exp_dir: Path) -> pd.DataFrame:
     df = _read_csv(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
-        raise ExperimentError(f"{path}: missing column(s) {missing}; required: {list(REQUIRED_COLUMNS)}")
+        raise ExperimentError(f"{path}: missing column(s) {missing}; required: "
+                              f"{list(REQUIRED_COLUMNS)}")
     df = _typed_columns(df, path)
     _check_rows(df, path)
     return df
@@ -143,7 +151,8 @@ def load_experiments(*paths: PathLike, keep_apart: bool = False) -> pd.DataFrame
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ExperimentError(
-            f"experiment folders must have distinct names (trials are keyed by it): {repeated} repeated in {dirs}"
+            f"experiment folders must have distinct names (trials are keyed by it): {repeated} "
+            f"repeated in {dirs}"
         )
     frames = []
     for exp_dir in dirs:

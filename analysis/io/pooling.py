@@ -3,7 +3,8 @@
 The sweep records the metric settings of every trial as ``eval.*`` columns (DCI probe,
 sample sizes, MIG/modularity bins, mean or sampled codes, evaluation seed). DCI from the
 fast ``hgb`` probe reads slightly higher than from ``gbt`` (docs/metrics.md, "DCI
-probes"), and metrics from 3,000 samples are noisier than from 10,000: one column holding both would make estimator
+probes"), and metrics from 3,000 samples are noisier than from 10,000: one column holding both would
+make estimator
 differences look like differences between models. :func:`check_pooling` therefore
 refuses a table whose rows were scored under different settings, unless asked to keep
 them apart (one labelled column per setting, plus a ``metric_settings`` grouping key).
@@ -55,13 +56,16 @@ def settings_labels(df: pd.DataFrame) -> pd.Series:
     if frame.empty:
         return pd.Series(dtype=object, index=df.index)
     names = [n for n in EVAL_SETTINGS if frame[n].nunique() > 1]
-    return pd.Series([_label(r, names) or "same settings" for _, r in frame.iterrows()], index=df.index)
+    return pd.Series([_label(r, names) or "same "
+                                          "settings" for _, r in frame.iterrows()], index=df.index)
 
 
 def _describe(df: pd.DataFrame, labels: pd.Series) -> str:
     parts = []
     for label, rows in df.groupby(labels, sort=True):
-        exps = ", ".join(sorted(rows["exp_name"].astype(str).unique())) if "exp_name" in rows else "?"
+        exps = (
+            ", ".join(sorted(rows["exp_name"].astype(str).unique())) if "exp_name" in rows else "?"
+        )
         parts.append(f"{exps} ({label})")
     return "; ".join(parts)
 
@@ -74,7 +78,11 @@ def check_pooling(df: pd.DataFrame, keep_apart: bool = False) -> pd.DataFrame:
     row's label.
     """
     labels = settings_labels(df)
-    out = df.assign(metric_settings=labels) if len(df) else df.assign(metric_settings=pd.Series(dtype=object))
+    out = (
+        df.assign(metric_settings=labels)
+        if len(df)
+        else df.assign(metric_settings=pd.Series(dtype=object))
+    )
     if labels.nunique() <= 1:
         return out
     differing = [n for n in EVAL_SETTINGS if settings_frame(df)[n].nunique() > 1] or ["preset"]
@@ -84,10 +92,16 @@ def check_pooling(df: pd.DataFrame, keep_apart: bool = False) -> pd.DataFrame:
             f"{', '.join(differing)}): {_describe(df, labels)}. Values from different estimators "
             "in one column would look like differences between models. Load them separately, "
             "or keep them apart (load_experiments(..., keep_apart=True); report: --keep-apart) "
-            "for one labelled column per setting.")
+            "for one labelled column per setting."
+        )
     metrics = [c for c in df.columns if c.startswith(METRIC_PREFIX)]
-    split = {f"{m}[{label}]": df[m].where(labels == label) for m in metrics for label in sorted(labels.unique())}
-    split = {k: v for k, v in split.items() if v.notna().any()}  # a metric one setting never computed
+    split = {
+        f"{m}[{label}]": df[m].where(labels == label)
+        for m in metrics
+        for label in sorted(labels.unique())
+    }
+    # a metric one setting never computed
+    split = {k: v for k, v in split.items() if v.notna().any()}
     return pd.concat([out.drop(columns=metrics), pd.DataFrame(split, index=df.index)], axis=1)
 
 

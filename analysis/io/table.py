@@ -77,7 +77,8 @@ def higher_is_better(column: str) -> bool:
 
 
 def completed(df: pd.DataFrame) -> pd.DataFrame:
-    """Trials that finished (summaries further leave out collapsed ones: analysis.io.collapse.usable)."""
+    """Trials that finished (summaries further leave out collapsed ones:
+    analysis.io.collapse.usable)."""
     return df[df["status"] == DONE]
 
 
@@ -87,7 +88,8 @@ def resolve_metrics(df: pd.DataFrame, metrics: Sequence[str] | None) -> list[str
         return metric_columns(df)
     missing = [m for m in metrics if m not in df.columns]
     if missing:
-        raise KeyError(f"no column(s) {missing} in the trial table; metric columns: {metric_columns(df)}")
+        raise KeyError(f"no column(s) {missing} in the trial table; metric columns: "
+                       f"{metric_columns(df)}")
     return list(metrics)
 
 

@@ -49,7 +49,9 @@ def metric_reference(df: pd.DataFrame, ctx: Context) -> pd.DataFrame | None:
                                             o.reference_compute)
                 frames.append(ref.reference_table(rows, ref.read_eval_noise(exp_dir)))
         except Exception as exc:  # the figure and the comparisons stand without it
-            ctx.background["reference_error"] = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            ctx.background["reference_error"] = traceback.format_exception_only(type(exc), exc)[
+                -1
+            ].strip()
             frames = []
         table = pd.concat(frames, ignore_index=True) if frames else None
     ctx.background["reference"] = table
@@ -60,8 +62,11 @@ def _reference_by_metric(table: pd.DataFrame | None, metrics: list[str]) -> dict
     if table is None or table.empty:
         return {}
     rows = table.drop_duplicates("metric").set_index("metric")
-    return {m: rows.loc[short_name(base_metric(m))] for m in metrics
-            if short_name(base_metric(m)) in rows.index}
+    return {
+        m: rows.loc[short_name(base_metric(m))]
+        for m in metrics
+        if short_name(base_metric(m)) in rows.index
+    }
 
 
 def _x_range(points: dict[str, pd.DataFrame]) -> tuple[float, float] | None:
@@ -71,9 +76,14 @@ def _x_range(points: dict[str, pd.DataFrame]) -> tuple[float, float] | None:
     return float(fixed.min()) / X_MARGIN, float(fixed.max()) * X_MARGIN
 
 
-def dose_response_figure(trials: pd.DataFrame, metrics: list[str], reference: pd.DataFrame | None = None,
-                         lvae: str = "lvae", fixed: str = "beta_vae", level: float = 0.95,
-                         ) -> tuple[Figure, pd.DataFrame, list[str]]:
+def dose_response_figure(
+    trials: pd.DataFrame,
+    metrics: list[str],
+    reference: pd.DataFrame | None = None,
+    lvae: str = "lvae",
+    fixed: str = "beta_vae",
+    level: float = 0.95,
+) -> tuple[Figure, pd.DataFrame, list[str]]:
     """The report's first figure (also the robustness notebook's), from the usable trials:
     (figure, the curves drawn, the L-VAE cells whose learned beta lies too far outside the
     swept range to draw). ``reference`` is the floor-and-ceiling table, if computed."""
@@ -91,37 +101,58 @@ def dose_response_figure(trials: pd.DataFrame, metrics: list[str], reference: pd
 def _figure(df: pd.DataFrame, ctx: Context, s: Section, metrics: list[str]) -> None:
     o = ctx.options
     done = usable(completed(df), o.include_collapsed)
-    fig, curves, far = dose_response_figure(done, metrics, metric_reference(df, ctx), o.lvae, o.fixed,
-                                            o.level)
+    fig, curves, far = dose_response_figure(
+        done, metrics, metric_reference(df, ctx), o.lvae, o.fixed, o.level
+    )
     s.csv_only.append(("dose_response_curve", curves))
     if far:
-        s.notes.append(f"not drawn: learned beta_eff more than {X_MARGIN:g}x outside the swept "
-                       f"fixed-beta range in {name_list(far)}; a runaway beta is what L-VAE does "
-                       "without its regulariser (lambda = 0: beta = R/K grows as K shrinks; "
-                       "docs/objectives.md)")
-    add_figure(s, ctx, "metric against beta: fixed-beta curve, L-VAE at its learned beta, twins, "
-               "floor and ceiling", lambda: fig)
+        s.notes.append(
+            f"not drawn: learned beta_eff more than {X_MARGIN:g}x outside the swept "
+            f"fixed-beta range in {name_list(far)}; a runaway beta is what L-VAE does "
+            "without its regulariser (lambda = 0: beta = R/K grows as K shrinks; "
+            "docs/objectives.md)"
+        )
+    add_figure(
+        s,
+        ctx,
+        "metric against beta: fixed-beta curve, L-VAE at its learned beta, twins, "
+        "floor and ceiling",
+        lambda: fig,
+    )
 
 
-def _readings(table: pd.DataFrame, worst: pd.DataFrame, n_collapsed: int, s: Section,
-              level: float) -> None:
+def _readings(
+    table: pd.DataFrame, worst: pd.DataFrame, n_collapsed: int, s: Section, level: float
+) -> None:
     primary = table[table["family"] == PRIMARY]
     for _, r in primary.iterrows():
         adj = f"Holm-adjusted p = {r['p_holm']:.3g}" if pd.notna(r["p_holm"]) else "no p-value"
         s.readings.append(f"[primary] {r['reading']} ({adj}, {r['n_seeds']} seeds)")
     if primary.empty:
-        s.notes.append("no primary comparison could be made (no L-VAE cell with fixed-beta runs or "
-                       "a twin on shared seeds)")
+        s.notes.append(
+            "no primary comparison could be made (no L-VAE cell with fixed-beta runs or "
+            "a twin on shared seeds)"
+        )
         return
     key = ["contrast", "cell", "metric"]
     again = {tuple(r[key]): r for _, r in worst.iterrows()}
-    changed = [f"{r['cell']} {r['contrast']} {short_name(r['metric'])}" for _, r in primary.iterrows()
-               if tuple(r[key]) in again and (
-                   lb.decided(r, level) != lb.decided(again[tuple(r[key])], level)
-                   or np.sign(r["estimate"]) != np.sign(again[tuple(r[key])]["estimate"]))]
-    s.readings.append(f"with the {n_collapsed} collapsed trial(s) included, ranked worst: " + (
-        f"the conclusion changes for {name_list(changed)}" if changed
-        else "no primary conclusion changes"))
+    changed = [
+        f"{r['cell']} {r['contrast']} {short_name(r['metric'])}"
+        for _, r in primary.iterrows()
+        if tuple(r[key]) in again
+        and (
+            lb.decided(r, level) != lb.decided(again[tuple(r[key])], level)
+            or np.sign(r["estimate"]) != np.sign(again[tuple(r[key])]["estimate"])
+        )
+    ]
+    s.readings.append(
+        f"with the {n_collapsed} collapsed trial(s) included, ranked worst: "
+        + (
+            f"the conclusion changes for {name_list(changed)}"
+            if changed
+            else "no primary conclusion changes"
+        )
+    )
 
 
 def dose_response_section(df: pd.DataFrame, ctx: Context) -> Section:
@@ -131,27 +162,32 @@ def dose_response_section(df: pd.DataFrame, ctx: Context) -> Section:
     s.text.append(
         "L-VAE's learned beta is set by lambda and R/K, so L-VAE against each fixed beta mostly "
         "measures the difference in beta. The direct tests, paired over shared seeds: (1) the "
-        "fixed-beta curve (the VAE is beta = 1; twins left out), with each L-VAE cell placed at its "
-        "own learned beta_eff and its departure d_s = y_lvae,s - curve_s(beta_eff,s) averaged over "
-        "seeds; (2) the beta-matched twin, a beta-VAE fixed at the cell's median learned beta (2 "
-        "significant digits) on the same seeds, L-VAE - twin per seed. Means with Student t "
-        f"{o.level:.0%} intervals. Primary: MIG and DCI disentanglement under both contrasts, "
+        "fixed-beta curve (the VAE is beta = 1; twins left out), with each L-VAE cell placed at "
+        "its own learned beta_eff and its departure d_s = y_lvae,s - curve_s(beta_eff,s) averaged "
+        "over seeds; (2) the beta-matched twin, a beta-VAE fixed at the cell's median learned "
+        "beta (2 significant digits) on the same seeds, L-VAE - twin per seed. Means with Student "
+        f"t {o.level:.0%} intervals. Primary: MIG and DCI disentanglement under both contrasts, "
         "Holm-adjusted as one family; every other metric is exploratory, Benjamini-Hochberg "
-        "q-values within each contrast. Collapsed trials are left out (ranked worst in the "
-        "check at the end). See docs/analysis.md and docs/statistics.md.")
+        "q-values within each contrast. Collapsed trials are left out (ranked worst in the check "
+        "at the end). See docs/analysis.md and docs/statistics.md."
+    )
     metrics = primary_metrics(ctx)
     done = completed(df)
     s.notes += excluded_notes(done, ctx)
     guarded(s, "the dose-response figure", lambda: _figure(df, ctx, s, metrics))
-    table = lb.comparisons(usable(done, o.include_collapsed), ctx.metrics, o.lvae, o.fixed,
-                           level=o.level)
-    worst = lb.comparisons(lb.ranked_worst(done, ctx.metrics), metrics, o.lvae, o.fixed,
-                           level=o.level)
+    table = lb.comparisons(
+        usable(done, o.include_collapsed), ctx.metrics, o.lvae, o.fixed, level=o.level
+    )
+    worst = lb.comparisons(
+        lb.ranked_worst(done, ctx.metrics), metrics, o.lvae, o.fixed, level=o.level
+    )
     s.tables.append(("learned_vs_fixed", table))
     s.tables.append(("learned_vs_fixed_collapsed_ranked_worst", worst))
     if not lb.twin_pairs(done, o.lvae):
-        s.notes.append("no beta-matched twins in these experiments (sweeps/run.py trains them unless "
-                       "--no-matched): only the curve contrast is available")
+        s.notes.append(
+            "no beta-matched twins in these experiments (sweeps/run.py trains them "
+            "unless --no-matched): only the curve contrast is available"
+        )
     n_collapsed = int(done["collapsed"].astype(bool).sum()) if "collapsed" in done else 0
     _readings(table, worst, n_collapsed, s, ctx.options.level)
     return s
@@ -162,10 +198,12 @@ def floor_section(df: pd.DataFrame, ctx: Context) -> Section:
     s = Section("Floor and ceiling of every metric")
     s.text.append(
         f"Floor: untrained encoders of the trials' architecture ({len(ctx.options.floor_seeds)} "
-        "initialisation seeds), mean and 95% prediction range; ceiling: the ground-truth factors as "
-        "codes; both scored with the trials' sample sizes and settings. A cell is above the floor "
-        "when the lower end of its median's sign-test interval clears the floor's range; normalised "
-        "= (median - floor) / (ceiling - floor). Collapsed trials count here. See docs/metrics.md.")
+        "initialisation seeds), mean and 95% prediction range; ceiling: the ground-truth factors "
+        "as codes; both scored with the trials' sample sizes and settings. A cell is above the "
+        "floor when the lower end of its median's sign-test interval clears the floor's range; "
+        "normalised = (median - floor) / (ceiling - floor). Collapsed trials count here. See "
+        "docs/metrics.md."
+    )
     if not ctx.options.models or not ctx.options.floor_seeds:
         s.notes.append("skipped: model-based sections were turned off (models=False / --no-models)")
         return s
@@ -184,10 +222,13 @@ def floor_section(df: pd.DataFrame, ctx: Context) -> Section:
             sub = cells[cells["metric"] == r["metric"]]
             below = sorted(sub.loc[~sub["above_floor"].astype(bool), "cell"])
             s.readings.append(
-                f"{r['metric']}: floor {r['floor_mean']:.3g} [{r['floor_low']:.3g}, {r['floor_high']:.3g}], "
-                f"ceiling {r['ceiling']:.3g}; {int(sub['above_floor'].sum())} of {len(sub)} cells above "
-                f"the floor" + (f" (not: {name_list(below)})" if below else "")
-                + f"; normalised medians {sub['normalised'].min():.3g} to {sub['normalised'].max():.3g}")
+                f"{r['metric']}: floor {r['floor_mean']:.3g} [{r['floor_low']:.3g}, "
+                f"{r['floor_high']:.3g}], ceiling {r['ceiling']:.3g}; "
+                f"{int(sub['above_floor'].sum())} of {len(sub)} cells above the floor"
+                + (f" (not: {name_list(below)})" if below else "")
+                + f"; normalised medians {sub['normalised'].min():.3g} to "
+                f"{sub['normalised'].max():.3g}"
+            )
 
     guarded(s, "floor and ceiling", run)
     return s

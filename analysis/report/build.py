@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 #: the report's sections in order: what the numbers are worth first (scale, controls, headline)
 SECTIONS = [
-    ans.dose_response_section, ov.scale_section, ev.controls_section, ev.headline_section, ov.overview_section,
+    ans.dose_response_section, ov.scale_section, ev.controls_section, ev.headline_section,
+            ov.overview_section,
     ov.distributions_section, rb.variance_section, rb.sensitivity_section, rb.selection_section,
     ev.beta_vs_vae_section, rb.agreement_section, ov.dynamics_section, ev.metric_curves_section,
     stability_section, ans.floor_section, ms.udr_section, ms.traversals_section,
@@ -72,7 +73,8 @@ def build_report(df: pd.DataFrame, options: ReportOptions) -> tuple[str, list[Se
 
 def timings_table(sections: Sequence[Section]) -> pd.DataFrame:
     """Wall and CPU seconds per section, as written to report_timings.csv."""
-    return pd.DataFrame({"section": [s.title for s in sections], "seconds": [s.seconds for s in sections],
+    return pd.DataFrame({"section": [s.title for s in sections],
+                         "seconds": [s.seconds for s in sections],
                          "cpu_seconds": [s.cpu_seconds for s in sections]})
 
 
@@ -117,30 +119,35 @@ def write_report(
             write_csv_atomic(out / f"{name}.csv", table)
     timings = timings_table(sections)
     write_csv_atomic(out / f"{TIMINGS_NAME}.csv", timings)
-    log.info("report sections took %.1f s (the stability re-scoring runs alongside the sections before it; "
-             "each section's time is its own or, for stability, what was left to wait for): %s", seconds,
+    log.info("report sections took %.1f s (the stability re-scoring runs alongside the sections "
+             "before it; each section's time is its own or, for stability, what was left to wait "
+             "for): %s", seconds,
              ", ".join(f"{t.split(':')[0]} {s:.1f} s"
                        for t, s in zip(timings["section"], timings["seconds"], strict=True)))
     return write_text_atomic(out / REPORT_NAME, render(title, sections))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m "
+                                     "analysis.report", description=__doc__.split("\n\n")[0])
     p.add_argument("exp_dirs", nargs="+", help="experiment folders (each holds results.csv)")
     p.add_argument("--out", required=True, help="folder for report.html and the CSV tables")
     p.add_argument("--metrics", default=None,
-                   help="comma-separated metric columns to summarise (default: every metric.* column)")
+                   help="comma-separated metric columns to summarise (default: every metric.* "
+                        "column)")
     p.add_argument("--lvae-objective", default="lvae")
     p.add_argument("--fixed-objective", default="beta_vae")
     p.add_argument("--default-lambda", type=float, default=None,
                    help="L-VAE default lambda (default: lvae.objectives' default)")
     p.add_argument("--no-models", action="store_true",
                    help="skip the sections that load checkpoints (stability, UDR, traversals)")
-    p.add_argument("--stability-models", type=int, default=6, help="most models re-scored (default 6; at most a quarter of those with a checkpoint, at least 3)")
+    p.add_argument("--stability-models", type=int, default=6, help=
+                   "most models re-scored (default 6; at most a quarter of those with a "
+                   "checkpoint, at least 3)")
     p.add_argument("--stability-fits", type=int, default=None,
                    help="DCI re-fits the stability section may spend, the reference's included "
-                        f"(default: one per {SAMPLES_PER_FIT:,} training samples the experiment ran; "
-                        "docs/analysis.md, 'Report cost')")
+                        f"(default: one per {SAMPLES_PER_FIT:,} training samples the experiment "
+                        "ran; docs/analysis.md, 'Report cost')")
     p.add_argument("--parity-probe", action="store_true",
                    help="also re-score DCI with disentanglement_lib's slow GBT probe")
     p.add_argument("--no-figures", action="store_true", help="tables and notes only (fast)")
@@ -150,8 +157,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--udr-samples", type=int, default=1000, help="observations encoded for UDR")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep-apart", action="store_true",
-                   help="experiments scored with different metric settings get one labelled column per "
-                        "setting (default: refuse to pool them)")
+                   help="experiments scored with different metric settings get one labelled "
+                        "column per setting (default: refuse to pool them)")
     p.add_argument("--include-collapsed", action="store_true",
                    help="keep trials with a collapsed posterior in summaries and comparisons")
     args = p.parse_args(argv)
@@ -192,7 +199,8 @@ def _report_cli(args: argparse.Namespace) -> int:
         fixed=args.fixed_objective, default_lambda=args.default_lambda, models=not args.no_models,
         stability_models=args.stability_models, stability_fits=args.stability_fits,
         floor_seeds=floor_seeds(args.floor_seeds),
-        parity_probe=args.parity_probe, udr_samples=args.udr_samples, figures=not args.no_figures, seed=args.seed,
+        parity_probe=args.parity_probe, udr_samples=args.udr_samples, figures=not args.no_figures,
+                        seed=args.seed,
         keep_apart=args.keep_apart, include_collapsed=args.include_collapsed,
     )
     print(f"wrote {path}")

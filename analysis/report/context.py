@@ -38,20 +38,24 @@ class ReportOptions:
     models: bool = True  # sections that load checkpoints (stability, UDR, traversals)
     stability_models: int = 6
     stability_settings: dict[str, dict[str, Any]] | None = None  # None: stability.capped_settings()
-    stability_fits: int | None = None  # DCI re-fits budgeted (None: stability.fit_budget; ignored with stability_settings)
+    # DCI re-fits budgeted (None: stability.fit_budget; ignored with stability_settings)
+    stability_fits: int | None = None
     parity_probe: bool = False  # add the slow disentanglement_lib DCI probe to stability
     udr_samples: int = 1000
     #: initialisation seeds of the untrained encoders that give each metric's floor (empty: no
     #: floor and ceiling; docs/metrics.md)
     floor_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    reference_compute: Compute | None = None  # None: lvae.metrics.reference (analysis.studies.reference)
+    # None: lvae.metrics.reference (analysis.studies.reference)
+    reference_compute: Compute | None = None
     figures: bool = True  # False: tables and notes only (fast)
     include_collapsed: bool = False  # True: collapsed trials stay in summaries and comparisons
-    keep_apart: bool = False  # experiments scored with different metric settings get separate columns
+    # experiments scored with different metric settings get separate columns
+    keep_apart: bool = False
     level: float = 0.95  # confidence level of every interval
     seed: int = 0
     n_jobs: int | None = None  # parallel metric fits when re-scoring models (None: every core)
-    evaluate: Evaluate | None = None  # None: encode once per model and score from codes (analysis.studies.rescoring)
+    # None: encode once per model and score from codes (analysis.studies.rescoring)
+    evaluate: Evaluate | None = None
     load_run: LoadRun | None = None  # None: lvae.evaluate.load_run
 
 
@@ -72,10 +76,15 @@ def make_context(df: pd.DataFrame, options: ReportOptions) -> Context:
     metrics = options.metrics if options.metrics is not None else metric_columns(df)
     unknown = [m for m in metrics if m not in df.columns]
     if unknown:
-        raise KeyError(f"metric column(s) {unknown} not in the results; present: {metric_columns(df)}")
-    headline = [m for h in HEADLINE_METRICS for m in metrics if base_metric(m) == h][:2] or list(metrics[:2])
+        raise KeyError(f"metric column(s) {unknown} not in the results; present: "
+                       f"{metric_columns(df)}")
+    headline = [m for h in HEADLINE_METRICS for m in metrics if base_metric(m) == h][:2] or list(
+        metrics[:2]
+    )
     done = completed(df)
-    with_model = [t for t, r in zip(done["trial"], done["run_dir"], strict=True) if has_checkpoint(r)]
+    with_model = [
+        t for t, r in zip(done["trial"], done["run_dir"], strict=True) if has_checkpoint(r)
+    ]
     return Context(options=options, metrics=list(metrics), headline=headline, with_model=with_model)
 
 
@@ -88,9 +97,14 @@ def finished_trajectories(df: pd.DataFrame, ctx: Context) -> pd.DataFrame:
 
 
 def positive_controls(df: pd.DataFrame, ctx: Context) -> pd.DataFrame:
-    """The controls table (analysis.studies.controls), computed once: the report opens with its verdict."""
+    """The controls table (analysis.studies.controls), computed once: the report opens with its
+    verdict."""
     if ctx.controls is None:
         o = ctx.options
-        ctx.controls = controls_table([beta_grid_control(df, o.fixed, level=o.level, seed=o.seed),
-                                       lvae_tracking_control(df, finished_trajectories(df, ctx), o.lvae)])
+        ctx.controls = controls_table(
+            [
+                beta_grid_control(df, o.fixed, level=o.level, seed=o.seed),
+                lvae_tracking_control(df, finished_trajectories(df, ctx), o.lvae),
+            ]
+        )
     return ctx.controls

@@ -43,28 +43,32 @@ def _headline_columns(ctx: Context) -> list[str]:
 def controls_section(df: pd.DataFrame, ctx: Context) -> Section:
     s = Section("Positive controls")
     s.text.append(
-        "Effects that must appear if training and the metrics work. Across the fixed-beta grid (VAE = beta 1) "
-        "the final KL must fall and the reconstruction loss rise with beta: Spearman rho of the per-trial values "
-        f"with log beta and a {ctx.options.level:.0%} bootstrap interval over trials, holding when it excludes 0 "
-        "on the expected side. For each L-VAE cell the learned beta must sit at its stationary value: "
-        f"|ln beta_eff - ln beta_stationary| <= {TRACKING_TOLERANCE:g} at the last logged step, for every trial. "
-        "Collapsed trials are included (collapse is what a large beta is expected to cause). See docs/analysis.md.")
+        "Effects that must appear if training and the metrics work. Across the fixed-beta grid "
+        "(VAE = beta 1) the final KL must fall and the reconstruction loss rise with beta: "
+        f"Spearman rho of the per-trial values with log beta and a {ctx.options.level:.0%} "
+        "bootstrap interval over trials, holding when it excludes 0 on the expected side. For "
+        "each L-VAE cell the learned beta must sit at its stationary value: |ln beta_eff - ln "
+        f"beta_stationary| <= {TRACKING_TOLERANCE:g} at the last logged step, for every trial. "
+        "Collapsed trials are included (collapse is what a large beta is expected to cause). See "
+        "docs/analysis.md.")
     table = positive_controls(df, ctx)
     s.tables.append(("positive_controls", table))
     result = controls_verdict(table)
     s.readings.append({"hold": "every control that could be checked holds",
-                       "failed": "at least one control FAILED: the metric comparisons of this report are not "
-                                 "findings",
+                       "failed": "at least one control FAILED: the metric comparisons of this "
+                                 "report are not findings",
                        "not checked": "no control could be checked"}[result])
     for _, r in table.iterrows():
         if pd.isna(r["holds"]):
             s.notes.append(f"{r['control']} ({r['where']}): {r['detail']}")
         elif r["statistic"].startswith("Spearman"):
-            s.readings.append(f"{r['control']} ({r['where']}): rho = {num(r['value'])} [{num(r['lo'])}, "
-                              f"{num(r['hi'])}] over {r['n_trials']} trials: {'holds' if r['holds'] else 'FAILS'}")
+            s.readings.append(f"{r['control']} ({r['where']}): rho = {num(r['value'])} "
+                              f"[{num(r['lo'])}, {num(r['hi'])}] over {r['n_trials']} trials: "
+                              f"{'holds' if r['holds'] else 'FAILS'}")
         else:
-            s.readings.append(f"{r['control']} ({r['where']}): median {num(r['value'])}, max {num(r['hi'])}; "
-                              f"{r['detail']}: {'holds' if r['holds'] else 'FAILS'}")
+            holds = "holds" if r["holds"] else "FAILS"
+            s.readings.append(f"{r['control']} ({r['where']}): median {num(r['value'])}, max "
+                              f"{num(r['hi'])}; {r['detail']}: {holds}")
     return s
 
 
@@ -72,16 +76,18 @@ def headline_section(df: pd.DataFrame, ctx: Context) -> Section:
     s = Section("Headline table")
     metrics = _headline_columns(ctx)
     s.text.append("Per cell: finished trials, the collapse rate, and medians over seeds of "
-                  + ", ".join(short_name(m) for m in metrics) + " and the final beta_eff, each with the "
-                  "exact order-statistic interval of a median and the confidence that interval has (below 6 "
-                  f"seeds no interval reaches {ctx.options.level:.0%}; [min, max] is shown with its own). "
-                  "Metrics leave collapsed trials out; beta_eff keeps them. headline.csv holds the numbers.")
+                  + ", ".join(short_name(m) for m in metrics) +
+                  " and the final beta_eff, each with the exact order-statistic interval of a "
+                  "median and the confidence that interval has (below 6 seeds no interval reaches "
+                  f"{ctx.options.level:.0%}; [min, max] is shown with its own). Metrics leave "
+                  "collapsed trials out; beta_eff keeps them. headline.csv holds the numbers.")
     done = completed(df)
     s.notes += excluded_notes(done, ctx)
     if done.empty:
         s.notes.append("no finished trials: nothing to summarise")
         return s
-    table = headline_table(done, metrics, include_collapsed=ctx.options.include_collapsed, level=ctx.options.level)
+    table = headline_table(done, metrics, include_collapsed=ctx.options.include_collapsed,
+                           level=ctx.options.level)
     s.csv_only.append(("headline", table))
     names = [short_name(m) for m in metrics] + [BETA_EFF]
     shown = pd.DataFrame({"cell": table["cell"], "finished": table["n_finished"],
@@ -94,13 +100,15 @@ def headline_section(df: pd.DataFrame, ctx: Context) -> Section:
 def beta_vs_vae_section(df: pd.DataFrame, ctx: Context) -> Section:
     o = ctx.options
     s = Section("Fixed beta >= 4 vs the VAE (paired by seed)")
-    s.text.append("The literature reports higher disentanglement at beta >= 4 than at beta = 1. Per seed the "
-                  "difference beta-VAE - VAE, for each beta >= 4 and for the mean over them, with the exact "
-                  f"{o.level:.0%} sign-test interval of the median difference and P(beta better) with its "
-                  "Clopper-Pearson interval, reported whatever they show.")
+    s.text.append("The literature reports higher disentanglement at beta >= 4 than at beta = 1. "
+                  "Per seed the difference beta-VAE - VAE, for each beta >= 4 and for the mean "
+                  f"over them, with the exact {o.level:.0%} sign-test interval of the median "
+                  "difference and P(beta better) with its Clopper-Pearson interval, reported "
+                  "whatever they show.")
     done = completed(df)
     s.notes += excluded_notes(done, ctx)
-    table = beta_vs_vae(done, _headline_columns(ctx), fixed=o.fixed, include_collapsed=o.include_collapsed,
+    table = beta_vs_vae(done, _headline_columns(ctx), fixed=o.fixed,
+                        include_collapsed=o.include_collapsed,
                         level=o.level)
     table = add_q_values(table) if len(table) else table
     s.tables.append(("beta_vs_vae", table))
@@ -112,33 +120,38 @@ def beta_vs_vae_section(df: pd.DataFrame, ctx: Context) -> Section:
         if r["verdict"].startswith("no conclusion"):
             s.readings.append(head + r["verdict"] + f" (median difference {num(r['median_diff'])})")
         else:
-            s.readings.append(head + f"median difference {num(r['median_diff'])} [{num(r['median_diff_lo'])}, "
-                              f"{num(r['median_diff_hi'])}], P(beta better) {num(r['p_better'])} "
-                              f"[{num(r['p_better_lo'])}, {num(r['p_better_hi'])}]: {r['verdict']}")
+            s.readings.append(head + f"median difference {num(r['median_diff'])} "
+                                     f"[{num(r['median_diff_lo'])}, {num(r['median_diff_hi'])}], "
+                                     f"P(beta better) {num(r['p_better'])} "
+                                     f"[{num(r['p_better_lo'])}, {num(r['p_better_hi'])}]: "
+                                     f"{r['verdict']}")
     if len(table):
-        s.readings.append(multiplicity_reading(list(table["verdict"]), list(table["n_pairs"]), o.level))
+        s.readings.append(multiplicity_reading(list(table["verdict"]), list(table["n_pairs"]),
+                                               o.level))
         s.readings.append(q_reading(table))
     return s
 
 
 def metric_curves_section(df: pd.DataFrame, ctx: Context) -> Section:
     s = Section("Metrics along training")
-    s.text.append("Metrics the trainer scored every eval_every steps on a small sample with the fast DCI probe "
-                  "(TensorBoard metric/*): per cell the median over seeds (line), the interquartile band (shaded) "
-                  "and the seeds' min and max (dotted). A curve still moving at the last step means the run was "
-                  "too short for its end-of-run value to be the metric's settled value.")
+    s.text.append("Metrics the trainer scored every eval_every steps on a small sample with the "
+                  "fast DCI probe (TensorBoard metric/*): per cell the median over seeds (line), "
+                  "the interquartile band (shaded) and the seeds' min and max (dotted). A curve "
+                  "still moving at the last step means the run was too short for its end-of-run "
+                  "value to be the metric's settled value.")
     trials = completed(df)
     traj = finished_trajectories(df, ctx)
     metrics = tracked_metrics(traj, CURVE_METRICS)
     if not metrics:
-        s.notes.append("no metric/* scalars in the finished trials' TensorBoard events (the trainer logs them "
-                       "when eval_every > 0; the study preset sets it): no metric-vs-step curves")
+        s.notes.append("no metric/* scalars in the finished trials' TensorBoard events (the "
+                       "trainer logs them when eval_every > 0; the study preset sets it): no "
+                       "metric-vs-step curves")
         return s
     seen = set(traj.dropna(subset=metrics, how="all")["trial"])
     lacking = [t for t in trials["trial"] if t not in seen]
     if lacking:
-        s.notes.append(f"{len(lacking)} of {len(trials)} finished trials logged no metric/* values: "
-                       f"{name_list(lacking)}")
+        s.notes.append(f"{len(lacking)} of {len(trials)} finished trials logged no metric/* "
+                       f"values: {name_list(lacking)}")
     bands = metric_bands(traj, trials, metrics)
     ends = metric_endpoints(bands)
     s.csv_only.append(("metric_curve_bands", bands))
@@ -146,7 +159,8 @@ def metric_curves_section(df: pd.DataFrame, ctx: Context) -> Section:
     cost = tracking_cost(traj)
     if cost:
         s.text.append(f"Tracking cost: a median {cost['per_evaluation']:.2g} s per evaluation, "
-                      f"{cost['evaluations_per_trial']:.0f} evaluations and {cost['per_trial']:.2g} s per trial.")
+                      f"{cost['evaluations_per_trial']:.0f} evaluations and "
+                      f"{cost['per_trial']:.2g} s per trial.")
     shown = [m for m in CURVE_METRICS if m in metrics] or metrics[:4]
     add_figure(s, ctx, "metrics along training", lambda: plots.metric_curves(bands, shown))
     slopes = second_half_slopes(traj, trials, metrics, level=ctx.options.level)

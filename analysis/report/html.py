@@ -59,8 +59,8 @@ def render(title: str, sections: list[Section], max_rows: int = 200) -> str:
         parts += [f"<p class='reading'>{html.escape(r)}</p>" for r in s.readings]
         for name, png in s.figures:
             data = base64.b64encode(png).decode("ascii")
-            parts.append(f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
-                         f"<figcaption>{html.escape(name)}</figcaption></figure>")
+            parts.append(f"<figure><img alt='{html.escape(name)}' "
+                         f"src='data:image/png;base64,{data}'><figcaption>{html.escape(name)}</figcaption></figure>")
         parts += [_table_html(name, t, max_rows) for name, t in s.tables]
         parts += [f"<p>{len(t)} rows in {html.escape(name)}.csv</p>" for name, t in s.csv_only]
     parts.append("</body></html>")

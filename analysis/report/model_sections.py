@@ -40,12 +40,13 @@ def udr_section(df: pd.DataFrame, ctx: Context) -> Section:
     s = Section("Unsupervised model selection (UDR) vs supervised metrics")
     if not model_prelude(df, ctx, s):
         return s
-    s.text.append(f"UDR (Duan et al. 2020, Spearman variant, KL > 0.01 active latents) within each cell "
-                  f"over its seeds, on {o.udr_samples} observations shared by all models.")
+    s.text.append("UDR (Duan et al. 2020, Spearman variant, KL > 0.01 active latents) within each "
+                  f"cell over its seeds, on {o.udr_samples} observations shared by all models.")
     usable = df[df["trial"].isin(ctx.with_model)]
     lone = sorted(c for c, n in seeds_per_cell(usable).items() if n < 2)
     if lone:
-        s.notes.append(f"{len(lone)} cell(s) with fewer than two loadable seeds get no UDR: {name_list(lone)}")
+        s.notes.append(f"{len(lone)} cell(s) with fewer than two loadable seeds get no UDR: "
+                       f"{name_list(lone)}")
 
     def run() -> None:
         def encode(run_dirs: list[str]):
@@ -81,7 +82,8 @@ def traversals_section(df: pd.DataFrame, ctx: Context) -> Section:
     by = HEADLINE_METRICS[0]
     d = df[df["trial"].isin(ctx.with_model)]
     if by not in d.columns or d[by].isna().all():
-        s.notes.append(f"metric {short_name(by)} missing for every model with a checkpoint: no ranking")
+        s.notes.append(f"metric {short_name(by)} missing for every model with a checkpoint: no "
+                       "ranking")
         return s
     d = d[d[by].notna()].sort_values(by, ascending=False, kind="stable")
     picks = {"best": d.iloc[0], "median": d.iloc[(len(d) - 1) // 2]}

@@ -33,6 +33,7 @@ from analysis.report.text import (
     collapsed_notes,
     demo_presets,
     excluded_notes,
+    guarded,
     name_list,
     no_finished_note,
     num,
@@ -69,13 +70,14 @@ def scale_section(df: pd.DataFrame, ctx: Context) -> Section:
                   else f"{seeds.min()}-{seeds.max()}" if len(seeds) else "0")
         s.text.append(
             f"{exp}: preset {_setting(g, 'preset') or '?'}, {_steps(g)} training steps, "
-            f"{g['cell'].nunique()} cells with {spread} finished seed(s) each; metrics with DCI probe "
-            f"{_setting(g, 'eval.probe')}, {_setting(g, 'eval.num_train')} training / "
+            f"{g['cell'].nunique()} cells with {spread} finished seed(s) each; metrics with DCI "
+            f"probe {_setting(g, 'eval.probe')}, {_setting(g, 'eval.num_train')} training / "
             f"{_setting(g, 'eval.num_test')} test samples, {_setting(g, 'eval.num_bins')} bins, "
-            f"{_setting(g, 'eval.representation')} codes, evaluation seed {_setting(g, 'eval.seed')}")
+            f"{_setting(g, 'eval.representation')} codes, evaluation seed "
+            f"{_setting(g, 'eval.seed')}")
     if "metric_settings" in df.columns and df["metric_settings"].nunique() > 1:
-        s.notes.append("experiments scored with different metric settings are kept apart: each metric "
-                       "appears once per setting, labelled [setting]")
+        s.notes.append("experiments scored with different metric settings are kept apart: each "
+                       "metric appears once per setting, labelled [setting]")
     return s
 
 
@@ -92,8 +94,9 @@ def overview_section(df: pd.DataFrame, ctx: Context) -> Section:
         s.notes.append(f"{len(failed)} trials failed: {name_list(msgs)}")
     other = df[~df["status"].isin([DONE, "ERROR"])]
     if len(other):
-        s.notes.append(f"{len(other)} trials not finished ({', '.join(sorted(other['status'].unique()))}), "
-                       f"left out: {name_list(list(other['trial']))}")
+        s.notes.append(f"{len(other)} trials not finished "
+                       f"({', '.join(sorted(other['status'].unique()))}), left out: "
+                       f"{name_list(list(other['trial']))}")
     done = completed(df)
     s.notes += no_finished_note(done)
     for m in HEADLINE_METRICS[:2]:
@@ -106,8 +109,8 @@ def overview_section(df: pd.DataFrame, ctx: Context) -> Section:
     for m in ctx.metrics:
         miss = done.loc[done[m].isna(), "trial"].tolist()
         if miss and m not in never:
-            s.notes.append(f"metric {short_name(m)} missing for {len(miss)} of {len(done)} finished "
-                           f"trials: {name_list(miss)}")
+            s.notes.append(f"metric {short_name(m)} missing for {len(miss)} of {len(done)} "
+                           f"finished trials: {name_list(miss)}")
     s.notes += collapsed_notes(done)
     s.notes += single_seed_notes(done)
     cols = ["trial", "status", "cell", "seed", "steps", LOSS_KL, BETA_EFF, "wall_time_s", "error"]
@@ -120,7 +123,14 @@ def distributions_section(df: pd.DataFrame, ctx: Context) -> Section:
     done = completed(df)
     s.notes += no_finished_note(done) + single_seed_notes(done) + excluded_notes(done, ctx)
     if ctx.options.models:
-        done = fill_active_units(done)
+        filled: dict[str, pd.DataFrame] = {}
+
+        def fill() -> None:
+            filled["trials"] = fill_active_units(done, seed=ctx.options.seed,
+                                                 load_run=ctx.options.load_run)
+
+        guarded(s, "active units from the checkpoints", fill)
+        done = filled.get("trials", done)
     collapse = collapse_summary(done)
     s.text.append("Active units per cell (medians over trials): by KL, latents whose final KL "
                   "exceeds 0.01 nats (active_dims); by the variance over inputs of the posterior "
@@ -128,8 +138,8 @@ def distributions_section(df: pd.DataFrame, ctx: Context) -> Section:
                   "Neither decides collapse.")
     s.tables.append(("collapse_per_cell", collapse))
     for _, r in collapse[collapse["n_collapsed"] > 0].iterrows():
-        s.readings.append(f"{r['cell']}: {r['n_collapsed']} of {r['n_finished']} finished trials collapsed "
-                          f"({pct(r['collapse_rate'])})")
+        s.readings.append(f"{r['cell']}: {r['n_collapsed']} of {r['n_finished']} finished trials "
+                          f"collapsed ({pct(r['collapse_rate'])})")
     table = cell_summary(done, ctx.metrics, include_collapsed=ctx.options.include_collapsed)
     s.tables.append(("cell_summary", table))
     names = " and ".join(short_name(m) for m in ctx.headline)
@@ -146,8 +156,8 @@ def dynamics_section(df: pd.DataFrame, ctx: Context) -> Section:
     traj = finished_trajectories(df, ctx)
     missing = trials_without_events(trials, traj)
     if missing:
-        s.notes.append(f"no TensorBoard events for {len(missing)} of {len(trials)} finished trials: "
-                       f"{name_list(missing)}")
+        s.notes.append(f"no TensorBoard events for {len(missing)} of {len(trials)} finished "
+                       f"trials: {name_list(missing)}")
     bands = trajectory_bands(traj, trials)
     ends = trajectory_endpoints(traj, trials)
     s.tables.append(("beta_endpoints", ends))

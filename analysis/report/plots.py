@@ -54,7 +54,8 @@ def metric_boxplots(df: pd.DataFrame, metrics: Sequence[str], seed: int = 0) -> 
         groups = [data.loc[data["cell"] == c, metric].to_numpy(dtype=float) for c in shown]
         ax.boxplot(groups, showfliers=False)
         for i, g in enumerate(groups, start=1):
-            ax.scatter(i + rng.uniform(-0.15, 0.15, len(g)), g, s=14, color="k", alpha=0.7, zorder=3)
+            ax.scatter(i + rng.uniform(-0.15, 0.15, len(g)), g, s=14, color=
+                       "k", alpha=0.7, zorder=3)
         ax.set_xticks(range(1, len(shown) + 1), shown, rotation=60, ha="right", fontsize=8)
         ax.set_ylabel(short_name(metric))
         ax.set_title(f"{short_name(metric)} per cell (points: seeds)")
@@ -101,7 +102,8 @@ def metric_curves(bands: pd.DataFrame, metrics: Sequence[str]) -> Figure:
             i = cells.index(cell)
             color, style = COLORS[i % len(COLORS)], "-" if i < len(COLORS) else "--"
             g = g.sort_values("step")
-            ax.plot(g["step"], g["median"], style, marker="o", ms=3, color=color, label=cell, lw=1.5)
+            ax.plot(g["step"], g["median"], style, marker="o", ms=3, color=color, label=cell,
+                    lw=1.5)
             ax.fill_between(g["step"], g["q25"], g["q75"], color=color, alpha=0.2, lw=0)
             ax.plot(g["step"], g["min"], ":", color=color, lw=0.8)
             ax.plot(g["step"], g["max"], ":", color=color, lw=0.8)
@@ -146,7 +148,8 @@ def sensitivity_curves(table: pd.DataFrame, metrics: Sequence[str]) -> Figure:
     return fig
 
 
-def correlation_heatmap(corr: pd.DataFrame, title: str = "Spearman correlation over trials") -> Figure:
+def correlation_heatmap(corr: pd.DataFrame,
+                        title: str = "Spearman correlation over trials") -> Figure:
     n = len(corr)
     fig = _figure(1.0 + 0.8 * max(n, 3), 0.8 + 0.7 * max(n, 3))
     ax = fig.add_subplot()
@@ -189,13 +192,15 @@ def _reference_lines(ax, ref: pd.Series | None, top: float) -> None:
     ax.axhspan(ref["floor_low"], ref["floor_high"], color="0.8", zorder=0,
                label=f"floor (95% range, mean {ref['floor_mean']:.3g})")
     if ref["ceiling"] <= 1.5 * top:
-        ax.axhline(ref["ceiling"], color="0.3", ls="--", lw=1, label=f"ceiling {ref['ceiling']:.3g}")
+        ax.axhline(ref["ceiling"], color="0.3", ls="--", lw=1, label=
+                   f"ceiling {ref['ceiling']:.3g}")
     else:
         ax.set_title(f"ceiling {ref['ceiling']:.3g}: off the scale of these scores", fontsize=9)
 
 
 def dose_response(points: dict[str, pd.DataFrame], curves: dict[str, pd.DataFrame],
-                  reference: dict[str, pd.Series] | None = None, x_range: tuple[float, float] | None = None) -> Figure:
+                  reference: dict[str, pd.Series] | None = None,
+                  x_range: tuple[float, float] | None = None) -> Figure:
     """Each metric against beta on a log axis: fixed-beta seeds and their curve with its band,
     L-VAE trials at their learned beta_eff (with each cell's median as a bar), beta-matched
     twins, and the metric's floor and ceiling. ``x_range`` clips the axis (learned betas far
@@ -212,14 +217,17 @@ def dose_response(points: dict[str, pd.DataFrame], curves: dict[str, pd.DataFram
             ax.fill_between(band["beta"], band["lo"], band["hi"], color="C0", alpha=0.2, lw=0)
             ax.plot(band["beta"], band["mean"], color="C0", label="fixed-beta curve")
         shown = pts if x_range is None else pts[pts["x"].between(*x_range)]
-        style = {"fixed": ("C0", "o", "fixed beta (seeds)"), "twin": ("C2", "s", "beta-matched twin"),
+        style = {"fixed": ("C0", "o", "fixed beta "
+                                      "(seeds)"), "twin": ("C2", "s", "beta-matched twin"),
                  "learned": ("C3", "^", "L-VAE at its beta_eff")}
         for kind, (color, marker, label) in style.items():
             sub = shown[shown["kind"] == kind]
             if len(sub):
-                ax.scatter(sub["x"], sub["value"], s=18, color=color, marker=marker, alpha=0.7, label=label)
+                ax.scatter(sub["x"], sub["value"], s=18, color=color, marker=marker, alpha=0.7,
+                           label=label)
         for _, g in shown[shown["kind"] == "learned"].groupby("cell"):
-            ax.errorbar(np.median(g["x"]), np.median(g["value"]), xerr=[[np.median(g["x"]) - g["x"].min()],
+            ax.errorbar(np.median(g["x"]), np.median(g["value"]),
+                        xerr=[[np.median(g["x"]) - g["x"].min()],
                         [g["x"].max() - np.median(g["x"])]], color="C3", capsize=3, lw=1.5)
         _reference_lines(ax, (reference or {}).get(metric), float(shown["value"].max()))
         ax.set_xscale("log")

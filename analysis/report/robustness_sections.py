@@ -52,18 +52,21 @@ def variance_section(df: pd.DataFrame, ctx: Context) -> Section:
                   f"{ctx.options.level:.0%} generalized confidence intervals on the same unclipped "
                   "scale, so a point never lies outside its own interval; a negative component is "
                   "indistinguishable from zero. An objective share is given only with at least 4 "
-                  "objectives (the row's note says why otherwise). Seeds missing a cell are dropped. "
-                  "See docs/statistics.md.")
+                  "objectives (the row's note says why otherwise). Seeds missing a cell are "
+                  "dropped. See docs/statistics.md.")
     done = completed(df)
     s.notes += no_finished_note(done) + excluded_notes(done, ctx)
-    table = variance_decomposition(done, ctx.metrics, level=ctx.options.level, seed=ctx.options.seed,
+    table = variance_decomposition(done, ctx.metrics, level=ctx.options.level,
+                                   seed=ctx.options.seed,
                                    include_collapsed=ctx.options.include_collapsed)
     s.tables.append(("variance_decomposition", table))
     if len(done) and (seeds_per_cell(done) <= 1).all():
-        s.notes.append(f"{SINGLE_SEED}; seed and cell x seed variance cannot be told apart (NaN below)")
+        s.notes.append(f"{SINGLE_SEED}; seed and cell x seed variance cannot be told apart (NaN "
+                       "below)")
     for metric, rows in table[table["metric"].isin(ctx.headline)].groupby("metric", sort=False):
         by = rows.set_index("component")
-        parts = [f"{name} {pct(by.at[k, 'share'])} [{pct(by.at[k, 'share_lo'])}, {pct(by.at[k, 'share_hi'])}]"
+        parts = [f"{name} {pct(by.at[k, 'share'])} [{pct(by.at[k, 'share_lo'])}, "
+                 f"{pct(by.at[k, 'share_hi'])}]"
                  for k, name in COMPONENT_NAMES if k in by.index and pd.notna(by.at[k, "share"])]
         if parts:
             first = rows.iloc[0]
@@ -92,8 +95,10 @@ def sensitivity_section(df: pd.DataFrame, ctx: Context) -> Section:
             continue
         table = sensitivity(done, objective, param, ctx.metrics, include_collapsed=keep)
         s.tables.append((f"sensitivity_{short}", table))
-        trends.append(sensitivity_trend(done, objective, param, ctx.metrics, include_collapsed=keep))
-        add_figure(s, ctx, f"{' and '.join(short_name(m) for m in ctx.headline)} vs {short} ({objective})",
+        trends.append(sensitivity_trend(done, objective, param, ctx.metrics,
+                                        include_collapsed=keep))
+        add_figure(s, ctx, f"{' and '.join(short_name(m) for m in ctx.headline)} vs {short} "
+                           f"({objective})",
                    lambda table=table: plots.sensitivity_curves(table, ctx.headline))
         if (sub.groupby(param)["seed"].nunique() <= 1).all():
             s.notes.append(f"{objective}: {SINGLE_SEED} (one seed per {short} value)")
@@ -105,19 +110,22 @@ def sensitivity_section(df: pd.DataFrame, ctx: Context) -> Section:
                 s.notes.append(f"{r['objective']}: only one {short_name(r['param'])} value swept, "
                                f"no trend for {short_name(r['metric'])}")
                 continue
-            s.readings.append(f"{short_name(r['metric'])} vs {short_name(r['param'])} ({r['objective']}): "
-                              f"Spearman rho = {num(r['spearman_rho'])} over {r['n_trials']} trials")
+            s.readings.append(f"{short_name(r['metric'])} vs {short_name(r['param'])} "
+                              f"({r['objective']}): Spearman rho = {num(r['spearman_rho'])} over "
+                              f"{r['n_trials']} trials")
     return s
 
 
 def selection_section(df: pd.DataFrame, ctx: Context) -> Section:
     o = ctx.options
-    s = Section(f"Selection without labels: {o.lvae} at its default lambda vs fixed beta ({o.fixed}, VAE = beta 1)")
-    s.text.append(f"Paired over shared seeds (the same seed gives every objective the same initial weights and "
-                  f"data order): median of the per-seed differences L-VAE - fixed with an exact {o.level:.0%} "
-                  "sign-test interval, and P(L-VAE better on a seed) with an exact Clopper-Pearson interval. "
-                  "best/median/worst: the fixed beta ranked so on the other seeds (leave-one-seed-out), "
-                  "never on the seed it is compared on. See docs/analysis.md.")
+    s = Section(f"Selection without labels: {o.lvae} at its default lambda vs fixed beta "
+                f"({o.fixed}, VAE = beta 1)")
+    s.text.append("Paired over shared seeds (the same seed gives every objective the same initial "
+                  "weights and data order): median of the per-seed differences L-VAE - fixed with "
+                  f"an exact {o.level:.0%} sign-test interval, and P(L-VAE better on a seed) with "
+                  "an exact Clopper-Pearson interval. best/median/worst: the fixed beta ranked so "
+                  "on the other seeds (leave-one-seed-out), never on the seed it is compared on. "
+                  "See docs/analysis.md.")
     done = completed(df)
     present = set(done["objective"])
     for obj in (o.lvae, o.fixed):
@@ -125,10 +133,12 @@ def selection_section(df: pd.DataFrame, ctx: Context) -> Section:
             s.notes.append(f"no finished {obj} trials: comparison not possible")
     lam = o.default_lambda if o.default_lambda is not None else default_lvae_lambda(o.lvae)
     if lam is None:
-        s.notes.append(f"the L-VAE default lambda is unknown (lvae.objectives.OBJECTIVES[{o.lvae!r}] has "
-                       "no default): compared at the median swept lambda")
+        s.notes.append("the L-VAE default lambda is unknown "
+                       f"(lvae.objectives.OBJECTIVES[{o.lvae!r}] has no default): compared at the "
+                       "median swept lambda")
     s.notes += excluded_notes(done, ctx)
-    table, notes = compare_with_notes(done, ctx.metrics, default_lambda=lam, lvae=o.lvae, fixed=o.fixed,
+    table, notes = compare_with_notes(done, ctx.metrics, default_lambda=lam, lvae=o.lvae,
+                                      fixed=o.fixed,
                                       include_collapsed=o.include_collapsed, level=o.level)
     s.notes += notes if o.lvae in present else []
     table = add_q_values(table, ~table["comparison"].isin(LEAVE_ONE_OUT)) if len(table) else table
@@ -139,29 +149,43 @@ def selection_section(df: pd.DataFrame, ctx: Context) -> Section:
             s.notes.append(f"default lambda {lam:g} was not swept: nearest swept lambda "
                            f"{format_value(off['lambda_used'].iloc[0])} used instead")
     if len(table) and (table["selection"].str.startswith("in-sample")).any():
-        s.notes.append("best/median/worst fixed beta chosen on the same seeds they are compared on (no other "
-                       "seeds to choose on): those rows are selection-biased in favour of the fixed beta "
-                       "for 'best' and against it for 'worst'")
-    rows = table[table["metric"].isin(ctx.headline) & table["comparison"].isin(["median", "beta=1"])]
+        s.notes.append("best/median/worst fixed beta chosen on the same seeds they are compared "
+                       "on (no other seeds to choose on): those rows are selection-biased in "
+                       "favour of the fixed beta for 'best' and against it for 'worst'")
+    rows = table[table["metric"].isin(ctx.headline)
+                 & table["comparison"].isin(["median", "beta=1"])]
     s.readings += [selection_reading(r) for _, r in rows.iterrows()]
-    if len(table):  # every metric and comparison in the table (the CSV), not only the readings above
-        s.readings.append(multiplicity_reading(list(table["verdict"]), list(table["n_pairs"]), o.level))
-        s.readings.append(q_reading(table) + "; the leave-one-seed-out best/median/worst rows reuse "
-                          "the per-beta seed pairs and are not counted")
+    # every metric and comparison in the table (the CSV), not only the readings above
+    if len(table):
+        s.readings.append(
+            multiplicity_reading(list(table["verdict"]), list(table["n_pairs"]), o.level)
+        )
+        s.readings.append(
+            q_reading(table) + "; the leave-one-seed-out best/median/worst rows "
+            "reuse the per-beta seed pairs and are not counted"
+        )
     return s
 
 
 def selection_reading(r: pd.Series) -> str:
     """One comparison row in words, with its number of seeds and its interval."""
-    against = (f"beta = 1 ({r['fixed_cell']})" if r["comparison"] == "beta=1"
-               else f"the {r['comparison']} fixed beta ({r['selection'].split(' (')[0]}: {r['fixed_cell']})")
-    head = (f"{short_name(r['metric'])}: L-VAE default (lambda={format_value(r['lambda_used'])}) vs {against}, "
-            f"{r['n_pairs']} paired seeds: ")
+    against = (
+        f"beta = 1 ({r['fixed_cell']})"
+        if r["comparison"] == "beta=1"
+        else f"the {r['comparison']} fixed beta ({r['selection'].split(' (')[0]}: "
+        f"{r['fixed_cell']})"
+    )
+    head = (
+        f"{short_name(r['metric'])}: L-VAE default (lambda={format_value(r['lambda_used'])}) "
+        f"vs {against}, {r['n_pairs']} paired seeds: "
+    )
     if r["verdict"].startswith("no conclusion"):
         return head + r["verdict"] + f" (median difference {num(r['median_diff'])})"
-    return (head + f"median difference {num(r['median_diff'])} [{num(r['median_diff_lo'])}, "
-            f"{num(r['median_diff_hi'])}], P(L-VAE better) {num(r['p_better'])} "
-            f"[{num(r['p_better_lo'])}, {num(r['p_better_hi'])}]: {r['verdict']}")
+    return (
+        head + f"median difference {num(r['median_diff'])} [{num(r['median_diff_lo'])}, "
+        f"{num(r['median_diff_hi'])}], P(L-VAE better) {num(r['p_better'])} "
+        f"[{num(r['p_better_lo'])}, {num(r['p_better_hi'])}]: {r['verdict']}"
+    )
 
 
 def agreement_section(df: pd.DataFrame, ctx: Context) -> Section:
@@ -171,10 +195,14 @@ def agreement_section(df: pd.DataFrame, ctx: Context) -> Section:
     cols = agreement_columns(done)
     absent = [c for c in AGREEMENT_COLUMNS if c not in cols]
     if absent:
-        s.notes.append(f"left out of the correlation (no values): {', '.join(short_name(c) for c in absent)}")
+        s.notes.append(
+            f"left out of the correlation (no values): {', '.join(short_name(c) for c in absent)}"
+        )
     if len(done) < 3:
         s.notes.append(f"only {len(done)} finished trial(s): rank correlations need at least 3")
     corr = metric_agreement(done)
     s.tables.append(("metric_agreement", corr.reset_index(names="metric")))
-    add_figure(s, ctx, "Spearman correlation between metrics", lambda: plots.correlation_heatmap(corr))
+    add_figure(
+        s, ctx, "Spearman correlation between metrics", lambda: plots.correlation_heatmap(corr)
+    )
     return s

@@ -50,18 +50,21 @@ def stability_count(requested: int, available: int) -> int:
 
 def _smallest(trials: pd.DataFrame, column: str) -> float | None:
     """The smallest recorded value of a numeric column (None when not recorded)."""
-    values = pd.to_numeric(trials[column], errors="coerce").dropna() if column in trials else pd.Series(dtype=float)
+    values = pd.to_numeric(trials[column],
+                           errors="coerce").dropna() if column in trials else pd.Series(dtype=float)
     return float(values.min()) if len(values) else None
 
 
 def _change(setting: dict[str, Any], reference: dict[str, Any]) -> str:
     """What a setting changes from the reference, and which metrics it scores if fewer."""
-    text = ", ".join(f"{k}={v!r}" for k, v in setting.items() if k != "metrics" and reference.get(k) != v)
+    text = ", ".join(f"{k}={v!r}" for k, v in setting.items() if k !=
+                     "metrics" and reference.get(k) != v)
     fewer = [m for m in reference.get("metrics", ()) if m not in setting.get("metrics", ())]
     return (text or "(same)") + (f" ({', '.join(setting['metrics'])} only)" if fewer else "")
 
 
-def _budgeted(settings: dict[str, dict[str, Any]], df: pd.DataFrame, num_models: int, fits: int | None,
+def _budgeted(settings: dict[str, dict[str, Any]], df: pd.DataFrame, num_models: int,
+              fits: int | None,
               s: Section) -> dict[str, dict[str, Any]]:
     """The settings the experiment's fit budget pays for; the section says what it left out."""
     budget = fit_budget(df) if fits is None else fits
@@ -73,36 +76,42 @@ def _budgeted(settings: dict[str, dict[str, Any]], df: pd.DataFrame, num_models:
                   f"one per {SAMPLES_PER_FIT:,} training samples; this experiment trained on "
                   f"{training_samples(df):,}")
         what = "/".join(BUDGETED).upper()
-        done = (f"{what} re-fitted under {name_list(paid)} only, not under {name_list(lost)}" if paid else
+        done = (f"{what} re-fitted under {name_list(paid)} only, not under "
+                f"{name_list(lost)}" if paid else
                 f"{what} not re-scored (one comparison needs {2 * num_models} fits)")
         s.text.append(f"{done}: {budget} fits budgeted ({source}), {num_models} per setting "
                       "(docs/analysis.md, \"Report cost\"; --stability-fits raises it).")
     return kept
 
 
-def _plan(df: pd.DataFrame, ctx: Context, s: Section) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+def _plan(df: pd.DataFrame, ctx: Context, s: Section) -> tuple[pd.DataFrame,
+                                                               dict[str, dict[str, Any]]]:
     """The models to re-score and the settings to score them under; says both in ``s``."""
     o = ctx.options
     by = ctx.headline[0] if ctx.headline else HEADLINE_METRICS[0]
     chosen = pick_models(df[df["trial"].isin(ctx.with_model)], stability_count(o.stability_models,
-                                                                               len(ctx.with_model)), by=by)
+                                                                               len(ctx.with_model)),
+                         by=by)
     if o.stability_settings is not None:
         settings = o.stability_settings
     else:
-        settings = capped_settings(*(_smallest(chosen, EVAL_PREFIX + k) for k in ("num_train", "num_test")),
+        settings = capped_settings(*(_smallest(chosen,
+                                               EVAL_PREFIX + k) for k in ("num_train", "num_test")),
                                    parity_probe=o.parity_probe)
         settings = _budgeted(settings, df, len(chosen), o.stability_fits, s)
     reference = settings.get("reference", {})
-    s.text.append(f"{len(chosen)} model(s) spread over the {short_name(by)} ranking (of {len(ctx.with_model)} "
-                  f"with a checkpoint), re-scored under the reference setting {reference} and these changes "
-                  "to it: " + "; ".join(f"{k}: {_change(cfg, reference)}" for k, cfg in settings.items()
+    s.text.append(f"{len(chosen)} model(s) spread over the {short_name(by)} ranking (of "
+                  f"{len(ctx.with_model)} with a checkpoint), re-scored under the reference "
+                  f"setting {reference} and these changes to it: " +
+                  "; ".join(f"{k}: {_change(cfg, reference)}" for k, cfg in settings.items()
                                         if k != "reference"))
-    s.text.append("A setting recomputes only the metrics it can change (bins: MIG and modularity; probe: DCI); "
-                  "each model is encoded once per sample of observations.")
+    s.text.append("A setting recomputes only the metrics it can change (bins: MIG and modularity; "
+                  "probe: DCI); each model is encoded once per sample of observations.")
     return chosen, settings
 
 
-def _scores(chosen: pd.DataFrame, settings: dict[str, dict[str, Any]], ctx: Context) -> tuple[pd.DataFrame, float]:
+def _scores(chosen: pd.DataFrame, settings: dict[str, dict[str, Any]],
+            ctx: Context) -> tuple[pd.DataFrame, float]:
     """The re-scoring itself and its wall seconds."""
     o, t0 = ctx.options, time.perf_counter()
     runs = dict(zip(chosen["trial"], chosen["run_dir"], strict=True))
@@ -154,8 +163,9 @@ def stability_section(df: pd.DataFrame, ctx: Context) -> Section:
             s.notes.append(f"only {len(chosen)} model(s): rank correlations need at least 3")
         for _, r in ranks.iterrows():
             if r["metric"] in {short_name(m) for m in HEADLINE_METRICS[:2]}:
-                s.readings.append(f"{r['metric']}: rank correlation with the reference under {r['setting']} "
-                                  f"= {num(r['spearman'])} (largest rank change {num(r['max_rank_change'])})")
+                s.readings.append(f"{r['metric']}: rank correlation with the reference under "
+                                  f"{r['setting']} = {num(r['spearman'])} (largest rank change "
+                                  f"{num(r['max_rank_change'])})")
 
     guarded(s, "metric stability", collect)
     return s

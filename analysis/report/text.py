@@ -40,9 +40,9 @@ SINGLE_SEED = "only one seed per cell: spread cannot be estimated"
 DEMO_PRESETS = ("smoke", "local")
 
 
-DEMO_STATEMENT = ("This report demonstrates the pipeline; it is not evidence about L-VAE. Preset(s) {presets} "
-                  "train for a few hundred steps or fewer, with small metric samples, and their metric "
-                  "differences are expected to be noise.")
+DEMO_STATEMENT = ("This report demonstrates the pipeline; it is not evidence about L-VAE. "
+                  "Preset(s) {presets} train for a few hundred steps or fewer, with small "
+                  "metric samples, and their metric differences are expected to be noise.")
 
 
 def name_list(items: list[str]) -> str:
@@ -65,7 +65,8 @@ def single_seed_notes(done: pd.DataFrame) -> list[str]:
     if (seeds <= 1).all():
         return [SINGLE_SEED]
     lone = sorted(seeds.index[seeds <= 1])
-    return [f"{len(lone)} cell(s) have one seed, spread not estimated there: {name_list(lone)}"] if lone else []
+    return [f"{len(lone)} cell(s) have one seed, spread not estimated there: "
+            f"{name_list(lone)}"] if lone else []
 
 
 def collapsed_notes(done: pd.DataFrame) -> list[str]:
@@ -78,13 +79,14 @@ def collapsed_notes(done: pd.DataFrame) -> list[str]:
         return []
     kl = low["total_kl"] if "total_kl" in low else low[LOSS_KL]
     gain = low["recon_gain"] if "recon_gain" in low else pd.Series(np.nan, index=low.index)
-    names = [f"{t} (total KL {k:.2g} nats" + (f", reconstruction gain {g:.1%})" if pd.notna(g) else ")")
+    names = [f"{t} (total KL {k:.2g} "
+             "nats" + (f", reconstruction gain {g:.1%})" if pd.notna(g) else ")")
              for t, k, g in zip(low["trial"], kl, gain, strict=True)]
     return [f"{len(low)} of {len(done)} finished trials collapsed (final total KL below "
-            f"{COLLAPSE_TOTAL_KL:g} nat, or a reconstruction less than {COLLAPSE_RECON_GAIN:.0%} better "
-            "than the mean image's; docs/analysis.md), so their codes carry almost no information "
-            f"and their metrics score noise; they are left out of the summaries and comparisons "
-            f"below: {name_list(names)}"]
+            f"{COLLAPSE_TOTAL_KL:g} nat, or a reconstruction less than {COLLAPSE_RECON_GAIN:.0%} "
+            "better than the mean image's; docs/analysis.md), so their codes carry almost no "
+            "information and their metrics score noise; they are left out of the summaries and "
+            f"comparisons below: {name_list(names)}"]
 
 
 def excluded_notes(done: pd.DataFrame, ctx: Context) -> list[str]:
@@ -133,7 +135,8 @@ def guarded(s: Section, what: str, fn: Callable[[], None]) -> None:
 
 def _steps(g: pd.DataFrame) -> str:
     steps = g[TRAIN_STEPS] if TRAIN_STEPS in g else g["steps"]
-    return ", ".join(format_value(v) for v in sorted(pd.to_numeric(steps, errors="coerce").dropna().unique())) or "?"
+    values = sorted(pd.to_numeric(steps, errors="coerce").dropna().unique())
+    return ", ".join(format_value(v) for v in values) or "?"
 
 
 def _setting(g: pd.DataFrame, col: str) -> str:
@@ -144,7 +147,9 @@ def _setting(g: pd.DataFrame, col: str) -> str:
 
 def demo_presets(df: pd.DataFrame) -> list[str]:
     """The demonstration presets (smoke, local) among the experiments."""
-    return sorted({str(p) for p in df.get("preset", pd.Series(dtype=str)).dropna()} & set(DEMO_PRESETS))
+    return sorted(
+        {str(p) for p in df.get("preset", pd.Series(dtype=str)).dropna()} & set(DEMO_PRESETS)
+    )
 
 
 def report_title(df: pd.DataFrame, ctx: Context) -> str:

@@ -112,7 +112,8 @@ class Paired:
         lo, hi = median_interval(diff, level)
         p, p_lo, p_hi = win_probability(better, level)
         return cls(int(diff.size), float(np.median(diff)) if diff.size else math.nan, lo, hi,
-                   p, p_lo, p_hi, sign_test_p(diff), verdict(diff.size, lo, hi, higher_better, level, subject))
+                   p, p_lo, p_hi, sign_test_p(diff),
+                   verdict(diff.size, lo, hi, higher_better, level, subject))
 
 
 def null_verdict_rate(n: int, level: float = LEVEL) -> float:
@@ -133,9 +134,10 @@ def multiplicity_reading(verdicts: list[str], n_pairs: list[int], level: float =
     multiple comparisons; docs/analysis.md, "Paired comparisons")."""
     decided = sum(map(is_decided, verdicts))
     expected = sum(null_verdict_rate(int(n), level) for n in n_pairs)
-    return (f"{decided} of {len(verdicts)} comparisons reached a verdict at {level:.0%} each; with no "
-            f"difference anywhere about {expected:.1f} would by chance. Verdicts are not corrected for "
-            "multiple comparisons, and comparisons that share seeds and metrics err together.")
+    return (f"{decided} of {len(verdicts)} comparisons reached a verdict at {level:.0%} each; with "
+            f"no difference anywhere about {expected:.1f} would by chance. Verdicts are not "
+            "corrected for multiple comparisons, and comparisons that share seeds and metrics err "
+            "together.")
 
 
 def is_decided(text: str) -> bool:

@@ -129,13 +129,21 @@ def variance_decomposition(
 
 
 def _series_label(row: pd.Series, columns: Sequence[str]) -> str:
-    parts = [f"{short_name(c)}={format_value(row[c])}" if c.startswith(HP_PREFIX) else format_value(row[c])
-             for c in columns if pd.notna(row[c])]
+    parts = [
+        f"{short_name(c)}={format_value(row[c])}"
+        if c.startswith(HP_PREFIX)
+        else format_value(row[c])
+        for c in columns
+        if pd.notna(row[c])
+    ]
     return " ".join(parts) or "all"
 
 
 def sensitivity(
-    df: pd.DataFrame, objective: str, param: str, metrics: Sequence[str] | None = None,
+    df: pd.DataFrame,
+    objective: str,
+    param: str,
+    metrics: Sequence[str] | None = None,
     include_collapsed: bool = False,
 ) -> pd.DataFrame:
     """Each metric against one hyperparameter of one objective, with the seed spread.
@@ -150,22 +158,36 @@ def sensitivity(
     if sub.empty or param not in sub.columns:
         return pd.DataFrame(columns=cols)
     sub = sub[sub[param].notna()]
-    others = [c for c in ("dataset", "architecture", *hp_columns(sub))
-              if c != param and sub[c].dropna().nunique() > 1]
+    others = [
+        c
+        for c in ("dataset", "architecture", *hp_columns(sub))
+        if c != param and sub[c].dropna().nunique() > 1
+    ]
     series = sub.apply(lambda r: _series_label(r, others), axis=1) if len(sub) else []
     sub = sub.assign(series=series)
     rows = []
     for (label, value), group in sub.groupby(["series", param], sort=True):
         for m in metrics:
             vals = group[m]
-            rows.append({"objective": objective, "param": param, "series": label, "value": value,
-                         "metric": m, **_stats(vals),
-                         "n_seeds": int(group.loc[vals.notna(), "seed"].nunique())})
+            rows.append(
+                {
+                    "objective": objective,
+                    "param": param,
+                    "series": label,
+                    "value": value,
+                    "metric": m,
+                    **_stats(vals),
+                    "n_seeds": int(group.loc[vals.notna(), "seed"].nunique()),
+                }
+            )
     return pd.DataFrame(rows, columns=cols)
 
 
 def sensitivity_trend(
-    df: pd.DataFrame, objective: str, param: str, metrics: Sequence[str] | None = None,
+    df: pd.DataFrame,
+    objective: str,
+    param: str,
+    metrics: Sequence[str] | None = None,
     include_collapsed: bool = False,
 ) -> pd.DataFrame:
     """Spearman rank correlation of each metric with the hyperparameter, over trials."""
@@ -183,7 +205,18 @@ def sensitivity_trend(
                 warnings.simplefilter("ignore")
                 res = scipy.stats.spearmanr(d[param], d[m])
             rho, p = float(res.statistic), float(res.pvalue)
-        rows.append({"objective": objective, "param": param, "metric": m, "n_trials": len(d),
-                     "n_values": int(d[param].nunique()), "spearman_rho": rho, "p_value": p})
-    return pd.DataFrame(rows, columns=["objective", "param", "metric", "n_trials", "n_values",
-                                       "spearman_rho", "p_value"])
+        rows.append(
+            {
+                "objective": objective,
+                "param": param,
+                "metric": m,
+                "n_trials": len(d),
+                "n_values": int(d[param].nunique()),
+                "spearman_rho": rho,
+                "p_value": p,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=["objective", "param", "metric", "n_trials", "n_values", "spearman_rho", "p_value"],
+    )

@@ -24,7 +24,8 @@ def trajectory_bands(
         return pd.DataFrame(columns=cols)
     g = d.groupby(["cell", "objective", "step"], sort=True)[column]
     out = pd.DataFrame({
-        "median": g.median(), "q25": g.quantile(0.25), "q75": g.quantile(0.75), "min": g.min(), "max": g.max(),
+        "median": g.median(), "q25": g.quantile(0.25), "q75": g.quantile(0.75),
+                        "min": g.min(), "max": g.max(),
         "n_seeds": g.count(),
     }).reset_index()
     return out[cols]
@@ -34,7 +35,8 @@ def trajectory_endpoints(
     trajectories: pd.DataFrame, trials: pd.DataFrame, column: str = BETA_EFF
 ) -> pd.DataFrame:
     """Per cell: median over seeds of the first and last logged value of ``column``."""
-    d = with_trial_cells(trajectories, trials).dropna(subset=[column]).sort_values(["trial", "step"])
+    d = with_trial_cells(trajectories,
+                         trials).dropna(subset=[column]).sort_values(["trial", "step"])
     cols = ["cell", "objective", "first_step", "last_step", "start_median", "end_median", "n_seeds"]
     if d.empty:
         return pd.DataFrame(columns=cols)

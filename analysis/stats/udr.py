@@ -37,13 +37,15 @@ def _check(codes: Sequence[np.ndarray], kl: Sequence[np.ndarray] | None) -> list
     for i, c in enumerate(codes):
         a = np.asarray(c, dtype=float)
         if a.ndim != 2 or a.shape[0] < 3 or a.shape[1] < 1:
-            raise ValueError(f"codes[{i}] must be (num_inputs >= 3, num_latents >= 1), got {a.shape}")
+            raise ValueError(f"codes[{i}] must be (num_inputs >= 3, num_latents >= 1), got "
+                             f"{a.shape}")
         if not np.isfinite(a).all():
             raise ValueError(f"codes[{i}] must be finite")
         arrays.append(a)
     n = {a.shape[0] for a in arrays}
     if len(n) != 1:
-        raise ValueError(f"every model must encode the same inputs; got numbers of inputs {sorted(n)}")
+        raise ValueError("every model must encode the same inputs; got numbers of inputs "
+                         f"{sorted(n)}")
     if kl is not None:
         if len(kl) != len(arrays):
             raise ValueError(f"kl must have one entry per model ({len(arrays)}), got {len(kl)}")

@@ -34,12 +34,14 @@ TRACKING_TOLERANCE = 0.1
 MIN_BETAS, MIN_TRIALS = 3, 6
 #: loss column -> the sign its Spearman rho with log beta must have
 EXPECTED_SIGN = {LOSS_KL: -1, LOSS_RECON: +1}
-COLUMNS = ["control", "where", "statistic", "value", "lo", "hi", "n_trials", "n_hold", "holds", "detail"]
+COLUMNS = ["control", "where", "statistic", "value", "lo", "hi",
+           "n_trials", "n_hold", "holds", "detail"]
 STATIONARY = "objective.beta_stationary"
 
 
 def _spearman(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Spearman's rho along ``axis`` (vectorised for the bootstrap); 0 where a resample is constant."""
+    """Spearman's rho along ``axis`` (vectorised for the bootstrap); 0 where a resample is
+    constant."""
     rx = scipy.stats.rankdata(x, axis=axis)
     ry = scipy.stats.rankdata(y, axis=axis)
     rx = rx - rx.mean(axis=axis, keepdims=True)
@@ -54,7 +56,8 @@ def spearman_interval(x: np.ndarray, y: np.ndarray, level: float = 0.95, seed: i
     """Spearman's rho of (x, y) with a percentile bootstrap interval over pairs: (rho, lo, hi)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     rho = float(_spearman(x, y))
-    res = scipy.stats.bootstrap((x, y), _spearman, paired=True, vectorized=True, confidence_level=level,
+    res = scipy.stats.bootstrap((x, y), _spearman, paired=True, vectorized=True,
+                                confidence_level=level,
                                 n_resamples=n_resamples, method="percentile",
                                 rng=np.random.default_rng(seed))
     return rho, float(res.confidence_interval.low), float(res.confidence_interval.high)
@@ -63,27 +66,31 @@ def spearman_interval(x: np.ndarray, y: np.ndarray, level: float = 0.95, seed: i
 def _grid_rows(where: str, pool: pd.DataFrame, level: float, seed: int) -> list[dict[str, Any]]:
     rows = []
     for loss, sign in EXPECTED_SIGN.items():
-        d = pool[["beta", loss]].apply(pd.to_numeric, errors="coerce").dropna() if loss in pool else pool.iloc[:0]
+        d = pool[["beta", loss]].apply(pd.to_numeric,
+                                       errors="coerce").dropna() if loss in pool else pool.iloc[:0]
         d = d[d["beta"] > 0]
         base = {"control": f"{loss} {'falls' if sign < 0 else 'rises'} with beta", "where": where,
                 "statistic": "Spearman rho with log beta", "n_trials": len(d), "n_hold": np.nan}
         betas = d["beta"].nunique() if len(d) else 0
         if betas < MIN_BETAS or len(d) < MIN_TRIALS:
             rows.append({**base, "value": np.nan, "lo": np.nan, "hi": np.nan, "holds": np.nan,
-                         "detail": f"not checked: {betas} distinct beta(s) and {len(d)} trial(s); needs "
-                                   f"{MIN_BETAS} and {MIN_TRIALS}"})
+                         "detail": f"not checked: {betas} distinct beta(s) and {len(d)} "
+                                   f"trial(s); needs {MIN_BETAS} and {MIN_TRIALS}"})
             continue
-        rho, lo, hi = spearman_interval(np.log(d["beta"].to_numpy()), d[loss].to_numpy(), level, seed)
+        rho, lo, hi = spearman_interval(np.log(d["beta"].to_numpy()), d[loss].to_numpy(), level,
+                                        seed)
         holds = bool(hi < 0) if sign < 0 else bool(lo > 0)
         rows.append({**base, "value": rho, "lo": lo, "hi": hi, "holds": holds,
                      "detail": f"betas {', '.join(f'{b:g}' for b in sorted(d['beta'].unique()))}; "
-                               f"{level:.0%} bootstrap interval {'excludes' if holds else 'does not exclude'} "
+                               f"{level:.0%} bootstrap interval "
+                               f"{'excludes' if holds else 'does not exclude'} "
                                f"0 on the {'negative' if sign < 0 else 'positive'} side"})
     return rows
 
 
 def beta_grid_control(df: pd.DataFrame, fixed: str = "beta_vae", vae: str | None = "vae",
-                      beta_col: str = "hp.beta", level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+                      beta_col: str = "hp.beta", level: float = 0.95,
+                      seed: int = 0) -> pd.DataFrame:
     """KL falls and reconstruction rises with beta across the fixed-beta grid, per group."""
     finished = completed(df if "cell" in df.columns else with_cells(df))
     rows = []
@@ -117,13 +124,22 @@ def lvae_tracking_control(df: pd.DataFrame, trajectories: pd.DataFrame, lvae: st
                 "n_trials": len(err), "lo": np.nan}
         if err.empty:
             rows.append({**base, "value": np.nan, "hi": np.nan, "n_hold": np.nan, "holds": np.nan,
-                         "detail": f"not checked: none of {len(g)} trial(s) logged objective/beta_stationary"})
+                         "detail": f"not checked: none of {len(g)} trial(s) logged "
+                                   "objective/beta_stationary"})
             continue
         n_hold = int((err <= tolerance).sum())
-        missing = f"; {len(g) - len(err)} trial(s) without beta_stationary" if len(err) < len(g) else ""
-        rows.append({**base, "value": float(err.median()), "hi": float(err.max()), "n_hold": n_hold,
-                     "holds": n_hold == len(err),
-                     "detail": f"{n_hold} of {len(err)} trials within {tolerance:g}{missing}"})
+        missing = (f"; {len(g) - len(err)} trial(s) without beta_stationary"
+                   if len(err) < len(g) else "")
+        rows.append(
+            {
+                **base,
+                "value": float(err.median()),
+                "hi": float(err.max()),
+                "n_hold": n_hold,
+                "holds": n_hold == len(err),
+                "detail": f"{n_hold} of {len(err)} trials within {tolerance:g}{missing}",
+            }
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -149,16 +165,23 @@ def failed_controls(controls: pd.DataFrame) -> list[Mapping[str, Any]]:
 
 
 def opening_statement(controls: pd.DataFrame) -> str:
-    """The report's first words about its controls: failed ones make its comparisons not findings."""
+    """The report's first words about its controls: failed ones make its comparisons not
+    findings."""
     result = controls_verdict(controls)
     unchecked = int(controls["holds"].isna().sum()) if len(controls) else 0
     if result == "not checked":
-        return ("Positive controls could not be checked (no fixed-beta grid of 3 betas or L-VAE trials with "
-                "a logged stationary beta): nothing here vouches for training and metrics working.")
+        return (
+            "Positive controls could not be checked (no fixed-beta grid of 3 betas or L-VAE "
+            "trials with "
+            "a logged stationary beta): nothing here vouches for training and metrics working."
+        )
     if result == "failed":
         names = "; ".join(f"{r['control']} ({r['where']})" for r in failed_controls(controls))
-        return (f"The study's positive controls failed ({names}): training or the metrics did not show effects "
-                "they must show, so the metric comparisons in this report are not findings.")
+        return (
+            f"The study's positive controls failed ({names}): training or the metrics did not "
+            "show effects "
+            "they must show, so the metric comparisons in this report are not findings."
+        )
     held = controls.dropna(subset=["holds"])
     names = ", ".join(dict.fromkeys(held["control"]))
     rest = f"; {unchecked} could not be checked" if unchecked else ""

@@ -24,7 +24,8 @@ from analysis.stats.paired import LEVEL, median_interval_at
 def _median_columns(values: pd.Series, name: str, level: float) -> dict[str, float]:
     v = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
     lo, hi, conf = median_interval_at(v, level)
-    return {f"{name}_median": float(np.median(v)) if v.size else np.nan, f"{name}_lo": lo, f"{name}_hi": hi,
+    return {f"{name}_median": float(np.median(v)) if v.size else np.nan,
+            f"{name}_lo": lo, f"{name}_hi": hi,
             f"{name}_confidence": conf, f"{name}_n": int(v.size)}
 
 
@@ -37,12 +38,15 @@ def headline_table(df: pd.DataFrame, metrics: Sequence[str], include_collapsed: 
     rows = []
     for cell, g in finished.groupby("cell", sort=True):
         collapsed = int(g["collapsed"].astype(bool).sum()) if "collapsed" in g else 0
-        row = {"cell": cell, "objective": g["objective"].iloc[0], "n_finished": len(g), "n_collapsed": collapsed,
+        row = {"cell": cell, "objective": g["objective"].iloc[0],
+               "n_finished": len(g), "n_collapsed": collapsed,
                "collapse_rate": collapsed / len(g)}
         kept = use[use["cell"] == cell]
         for m in metrics:
-            row.update(_median_columns(kept[m] if m in kept else pd.Series(dtype=float), short_name(m), level))
-        row.update(_median_columns(g[BETA_EFF] if BETA_EFF in g else pd.Series(dtype=float), BETA_EFF, level))
+            row.update(_median_columns(kept[m] if m in kept else pd.Series(dtype=float),
+                                       short_name(m), level))
+        row.update(_median_columns(g[BETA_EFF] if BETA_EFF in g else pd.Series(dtype=float),
+                                   BETA_EFF, level))
         rows.append(row)
     return pd.DataFrame(rows)
 

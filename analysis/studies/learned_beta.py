@@ -88,7 +88,8 @@ def curve_rows(trials: pd.DataFrame, metrics: Sequence[str], lvae: str = "lvae",
     return rows
 
 
-def twin_pairs(trials: pd.DataFrame, lvae: str = "lvae") -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
+def twin_pairs(trials: pd.DataFrame,
+               lvae: str = "lvae") -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
     """(L-VAE cell, its trials, its twin's trials) for every L-VAE cell that has a twin."""
     done = completed(trials)
     twins = done[is_twin(done)]
@@ -103,9 +104,11 @@ def twin_pairs(trials: pd.DataFrame, lvae: str = "lvae") -> list[tuple[str, pd.D
     return out
 
 
-def _twin_reading(cell: str, metric: str, twin_beta: float, n: int, est: tuple, level: float) -> str:
+def _twin_reading(cell: str, metric: str, twin_beta: float, n: int, est: tuple,
+                  level: float) -> str:
     mean, lo, hi, _ = est
-    head = f"{cell} vs its twin (beta-VAE at {twin_beta:.2g}), {n} paired seeds: {short_name(metric)}"
+    head = (f"{cell} vs its twin (beta-VAE at {twin_beta:.2g}), {n} paired seeds: "
+            f"{short_name(metric)}")
     if n < dr.MIN_SEEDS or np.isnan(lo):
         return f"{head}: no conclusion can be drawn ({n} seed(s), at least {dr.MIN_SEEDS} needed)"
     verdict = "indistinguishable" if lo <= 0 <= hi else (

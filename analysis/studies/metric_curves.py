@@ -23,7 +23,8 @@ from analysis.stats.trajectories import trajectory_bands, with_trial_cells
 from lvae.contract import METRIC_PREFIX, TRACK_SECONDS_TAG
 
 COST_COLUMN = scalar_column(TRACK_SECONDS_TAG)
-BAND_COLUMNS = ["metric", "cell", "objective", "step", "median", "q25", "q75", "min", "max", "n_seeds"]
+BAND_COLUMNS = ["metric", "cell", "objective", "step", "median",
+                "q25", "q75", "min", "max", "n_seeds"]
 ENDPOINT_COLUMNS = ["metric", "cell", "objective", "n_seeds", "mid_step", "last_step", "mid_median",
                     "last_median", "change_second_half", "last_min", "last_max"]
 SLOPE_COLUMNS = ["metric", "cell", "objective", "n_seeds", "from_step", "last_step",
@@ -38,7 +39,8 @@ def tracked_metrics(trajectories: pd.DataFrame, preferred: Sequence[str] = ()) -
     return [c for c in preferred if c in present] + sorted(c for c in present if c not in preferred)
 
 
-def metric_bands(trajectories: pd.DataFrame, trials: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+def metric_bands(trajectories: pd.DataFrame, trials: pd.DataFrame,
+                 metrics: Sequence[str]) -> pd.DataFrame:
     """Long table: per metric, cell and evaluated step the median, quartiles, min and max
     over seeds, and the number of seeds evaluated at that step."""
     parts = [trajectory_bands(trajectories, trials, m).assign(metric=m) for m in metrics]
@@ -62,7 +64,8 @@ def metric_endpoints(bands: pd.DataFrame) -> pd.DataFrame:
         steps = g["step"].to_numpy(dtype=float)
         last = g.iloc[-1]
         mid = g[g["step"] == _nearest_step(steps, steps[-1] / 2)].iloc[0]
-        rows.append({"metric": metric, "cell": cell, "objective": objective, "n_seeds": int(last["n_seeds"]),
+        rows.append({"metric": metric, "cell": cell, "objective": objective,
+                     "n_seeds": int(last["n_seeds"]),
                      "mid_step": int(mid["step"]), "last_step": int(last["step"]),
                      "mid_median": mid["median"], "last_median": last["median"],
                      "change_second_half": last["median"] - mid["median"],

@@ -3,7 +3,8 @@
 The stability section asks how the models' ranking moves when an evaluation setting
 changes. Scoring every (model, setting) with ``lvae.evaluate.evaluate_run`` loads the
 model, draws and encodes the observations and fits every metric again; the DCI probe
-fits dominate (measured in docs/analysis.md, "Report cost"). Here each model is loaded once, each distinct
+fits dominate (measured in docs/analysis.md, "Report cost"). Here each model is loaded once, each
+distinct
 sample (``seed``, ``num_train``, ``num_test``) is encoded once, keeping the posterior
 means and log-variances so sampled codes need no second pass, a setting recomputes only
 the metrics it changes (bins change MIG and modularity, not DCI), and the metric fits
@@ -91,7 +92,8 @@ def sampled_codes(batches: Sequence[tuple[Any, Any]], seed: int) -> np.ndarray:
     return check_codes(np.concatenate(parts), "sampled codes")
 
 
-def encode_sample(model: Any, dataset: Any, seed: int, num_train: int, num_test: int) -> EncodedSample:
+def encode_sample(model: Any, dataset: Any, seed: int, num_train: int,
+                  num_test: int) -> EncodedSample:
     """Draw the sample lvae.metrics draws for this seed and sizes, and encode it once."""
     import torch
 
@@ -114,7 +116,8 @@ def encode_sample(model: Any, dataset: Any, seed: int, num_train: int, num_test:
 def _score(name: str, arrays: Arrays, seed: int, options: Mapping[str, Any]) -> dict[str, float]:
     from lvae.metrics.registry import METRICS, namespaced
 
-    return {k: float(v) for k, v in namespaced(name, METRICS[name].from_arrays(arrays, seed, **options)).items()}
+    return {k: float(v) for k,
+            v in namespaced(name, METRICS[name].from_arrays(arrays, seed, **options)).items()}
 
 
 def _check_array_metrics(settings: Mapping[str, Mapping[str, Any]]) -> None:
@@ -128,7 +131,8 @@ def _check_array_metrics(settings: Mapping[str, Mapping[str, Any]]) -> None:
                              f"({', '.join(arrays)}), not {bad}; pass evaluate= to score them")
 
 
-def _tasks(trial: str, samples: Mapping[tuple, EncodedSample], settings: Mapping[str, Mapping[str, Any]],
+def _tasks(trial: str, samples: Mapping[tuple, EncodedSample],
+           settings: Mapping[str, Mapping[str, Any]],
            reference: Mapping[str, Any]) -> list[tuple[str, str, str, Arrays, int, dict[str, Any]]]:
     """(trial, setting, metric, arrays, seed, options) for every metric a setting changes."""
     from lvae.metrics.registry import metric_options
@@ -136,21 +140,28 @@ def _tasks(trial: str, samples: Mapping[tuple, EncodedSample], settings: Mapping
     out = []
     for name, s in settings.items():
         metrics = affected(s, reference)
-        options = metric_options(metrics, **{**{k: v for k, v in s.items() if k not in NOT_OPTIONS}, "n_jobs": 1})
-        arrays = samples[tuple(s[k] for k in SAMPLE_KEYS)].arrays(s.get("representation", "mean"), s["seed"])
+        options = metric_options(metrics, **{**{k: v for k, v in s.items() if k not in NOT_OPTIONS},
+                                             "n_jobs": 1})
+        sample = samples[tuple(s[k] for k in SAMPLE_KEYS)]
+        arrays = sample.arrays(s.get("representation", "mean"), s["seed"])
         out += [(trial, name, m, arrays, s["seed"], options.get(m, {})) for m in metrics]
     return out
 
 
 def rescore(
-    run_dirs: Mapping[str, str | os.PathLike], settings: Mapping[str, Mapping[str, Any]],
-    load_run: LoadRun | None = None, n_jobs: int | None = None, reference: str = "reference",
+    run_dirs: Mapping[str, str | os.PathLike],
+    settings: Mapping[str, Mapping[str, Any]],
+    load_run: LoadRun | None = None,
+    n_jobs: int | None = None,
+    reference: str = "reference",
 ) -> pd.DataFrame:
     """Long table (trial, setting, metric, value): each model under each setting, only the
     metric keys a setting changes (see :func:`affected`). ``n_jobs``: parallel metric fits
     (None: every core)."""
     if reference not in settings:
-        raise ValueError(f"settings need a {reference!r} entry to compare with; got {sorted(settings)}")
+        raise ValueError(
+            f"settings need a {reference!r} entry to compare with; got {sorted(settings)}"
+        )
     _check_array_metrics(settings)
     load_run = load_run or default_load_run()
     keys = sorted({tuple(s[k] for k in SAMPLE_KEYS) for s in settings.values()})
@@ -161,10 +172,18 @@ def rescore(
         tasks += _tasks(trial, samples, settings, settings[reference])
     tasks.sort(key=lambda t: t[2] != "dci")  # the slow fits first: fewer idle cores at the end
     jobs = -1 if n_jobs is None else n_jobs
-    values = Parallel(n_jobs=jobs)(delayed(_score)(m, arrays, seed, opts) for _, _, m, arrays, seed, opts in tasks)
-    rows = [{"trial": trial, "setting": setting, "metric": key, "value": v}
-            for (trial, setting, *_), scores in zip(tasks, values, strict=True) for key, v in scores.items()]
+    values = Parallel(n_jobs=jobs)(
+        delayed(_score)(m, arrays, seed, opts) for _, _, m, arrays, seed, opts in tasks
+    )
+    rows = [
+        {"trial": trial, "setting": setting, "metric": key, "value": v}
+        for (trial, setting, *_), scores in zip(tasks, values, strict=True)
+        for key, v in scores.items()
+    ]
     out = pd.DataFrame(rows, columns=["trial", "setting", "metric", "value"])
     order = {name: i for i, name in enumerate(settings)}
-    return out.sort_values(["trial", "setting"], key=lambda c: c.map(order) if c.name == "setting" else c,
-                           kind="stable").reset_index(drop=True)
+    return out.sort_values(
+        ["trial", "setting"],
+        key=lambda c: c.map(order) if c.name == "setting" else c,
+        kind="stable",
+    ).reset_index(drop=True)

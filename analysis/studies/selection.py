@@ -31,8 +31,10 @@ from lvae.contract import HP_PREFIX
 PICKS = ("best", "median", "worst")
 #: training settings that must match for two cells to be compared (besides dataset/architecture)
 SHARED = (*TRAINING_HP_COLUMNS, "metric_settings")
-COLUMNS = ["dataset", "architecture", "metric", "comparison", "selection", "lambda_default", "lambda_used",
-           "lvae_cell", "fixed_cell", "beta", "n_pairs", "lvae_median", "fixed_median", "median_diff",
+COLUMNS = ["dataset", "architecture", "metric", "comparison",
+           "selection", "lambda_default", "lambda_used",
+           "lvae_cell", "fixed_cell", "beta", "n_pairs", "lvae_median",
+           "fixed_median", "median_diff",
            "median_diff_lo", "median_diff_hi", "p_better", "p_better_lo", "p_better_hi", "p_value",
            "verdict", "n_collapsed_lvae", "n_collapsed_fixed", "level"]
 
@@ -143,7 +145,8 @@ def _per_beta(x: pd.Series, fx: pd.DataFrame, all_fx: pd.DataFrame, m: str, leve
     out = []
     for cell, rows in fx.groupby("cell", sort=False):
         beta = rows["beta"].iloc[0]
-        collapsed = int(all_fx.loc[all_fx["cell"] == cell, "collapsed"].sum()) if "collapsed" in all_fx else 0
+        collapsed = int(all_fx.loc[all_fx["cell"] == cell,
+                                   "collapsed"].sum()) if "collapsed" in all_fx else 0
         out.append({**base, "comparison": f"beta={beta:g}", "selection": "none (every fixed beta)",
                     "fixed_cell": cell, "beta": beta, "n_collapsed_fixed": collapsed,
                     **_paired_row(x, _by_seed(rows, m), m, level)})
@@ -152,10 +155,12 @@ def _per_beta(x: pd.Series, fx: pd.DataFrame, all_fx: pd.DataFrame, m: str, leve
 
 def _pick(medians: pd.Series, which: str, better_high: bool) -> str:
     ranked = medians.sort_values(ascending=not better_high, kind="stable")
-    return ranked.index[{"best": 0, "median": (len(ranked) - 1) // 2, "worst": len(ranked) - 1}[which]]
+    return ranked.index[{"best": 0, "median": (len(ranked) - 1) // 2,
+                         "worst": len(ranked) - 1}[which]]
 
 
-def _held_out(x: pd.Series, fx: pd.DataFrame, m: str, which: str) -> tuple[pd.Series, list[str], bool]:
+def _held_out(x: pd.Series, fx: pd.DataFrame, m: str,
+              which: str) -> tuple[pd.Series, list[str], bool]:
     """Per L-VAE seed s, the fixed cell ranked ``which`` on the other seeds, and its value at s.
 
     Falls back to ranking on every seed (selection-biased, flagged) when no fixed cell has
@@ -165,7 +170,8 @@ def _held_out(x: pd.Series, fx: pd.DataFrame, m: str, which: str) -> tuple[pd.Se
     better = higher_is_better(m)
     picked, chosen, held_out = {}, [], True
     for s in x.index:
-        medians = pd.Series({c: v.drop(s, errors="ignore").median() for c, v in values.items()}).dropna()
+        medians = pd.Series({c: v.drop(s, errors="ignore").median() for c,
+                             v in values.items()}).dropna()
         if medians.empty:
             held_out = False
             break
@@ -226,8 +232,8 @@ def compare_with_notes(
         lam, lv_all = _lvae_rows(all_lv, default_lambda, defaults, lambda_col)
         if lv_all.empty or all_fx.empty:
             missing = [n for n, part in ((lvae, lv_all), ("fixed-beta", all_fx)) if part.empty]
-            notes.append(f"{where}: no finished {' or '.join(missing)} trials (with {lambda_col}) at these "
-                         "settings: no L-VAE vs fixed-beta comparison")
+            notes.append(f"{where}: no finished {' or '.join(missing)} trials (with {lambda_col}) "
+                         "at these settings: no L-VAE vs fixed-beta comparison")
             continue
         ok = group.index.intersection(use.index)
         fx = all_fx[all_fx.index.isin(ok)]
@@ -235,7 +241,8 @@ def compare_with_notes(
             lv = lv_cell[lv_cell.index.isin(ok)]
             base = {"dataset": key[0], "architecture": key[1], "lambda_default": default_lambda,
                     "lambda_used": lam, "lvae_cell": lvae_cell, "level": level,
-                    "n_collapsed_lvae": int(lv_cell["collapsed"].sum()) if "collapsed" in lv_cell else 0}
+                    "n_collapsed_lvae": int(lv_cell["collapsed"].sum()) if
+                    "collapsed" in lv_cell else 0}
             lacking = []
             for m in metrics:
                 x = _by_seed(lv, m)
@@ -247,12 +254,14 @@ def compare_with_notes(
             if lacking:
                 which = "any metric" if len(lacking) == len(metrics) else ", ".join(lacking)
                 notes.append(f"{lvae_cell} vs fixed beta: no values to compare for {which} "
-                             f"({len(lv_cell) - len(lv)} of {len(lv_cell)} L-VAE and {len(all_fx) - len(fx)} of "
-                             f"{len(all_fx)} fixed-beta trials collapsed and left out)")
+                             f"({len(lv_cell) - len(lv)} of {len(lv_cell)} L-VAE and "
+                             f"{len(all_fx) - len(fx)} of {len(all_fx)} fixed-beta trials "
+                             "collapsed and left out)")
     return pd.DataFrame(rows, columns=COLUMNS), notes
 
 
-def lvae_vs_fixed_beta(df: pd.DataFrame, metrics: Sequence[str] | None = None, **options: Any) -> pd.DataFrame:
+def lvae_vs_fixed_beta(df: pd.DataFrame, metrics: Sequence[str] | None = None,
+                       **options: Any) -> pd.DataFrame:
     """L-VAE at its default lambda vs every fixed beta (VAE = beta 1), paired over shared seeds.
 
     Per (dataset, architecture, training settings). The L-VAE rows are those at the

@@ -61,7 +61,8 @@ def settings_for(
     if parity_probe:
         variations.update(PARITY_PROBE)
     if "reference" not in variations:
-        raise ValueError(f"settings need a 'reference' entry to compare with; got {sorted(variations)}")
+        raise ValueError("settings need a 'reference' entry to compare with; got "
+                         f"{sorted(variations)}")
     base = dict(BASE_SETTINGS if base is None else base)
     return {name: {**base, **change} for name, change in variations.items()}
 
@@ -95,7 +96,8 @@ def training_samples(trials: pd.DataFrame) -> int:
     batch_col = HP_PREFIX + TRAINING_HPS["batch_size"]
     if "steps" not in done or batch_col not in done:
         return 0
-    samples = pd.to_numeric(done["steps"], errors="coerce") * pd.to_numeric(done[batch_col], errors="coerce")
+    samples = pd.to_numeric(done["steps"],
+                            errors="coerce") * pd.to_numeric(done[batch_col], errors="coerce")
     return int(samples.fillna(0).sum())
 
 
@@ -121,7 +123,8 @@ def within_budget(
     ref = out[reference]
     left = budget - num_models * len([m for m in ref["metrics"] if m in BUDGETED])
     lost = []
-    for name in [n for n in (VARIATIONS if candidates is None else candidates) if n in out and n != reference]:
+    names = VARIATIONS if candidates is None else candidates
+    for name in [n for n in names if n in out and n != reference]:
         refits = [m for m in affected(out[name], ref) if m in BUDGETED]
         if not refits or num_models * len(refits) <= left:
             left -= num_models * len(refits)
@@ -142,8 +145,12 @@ def default_evaluate() -> Evaluate:
     return evaluate_run
 
 
-def pick_models(df: pd.DataFrame, k: int = 6, by: str = HEADLINE_METRICS[0],
-                has_model: Callable[[str], bool] | None = None) -> pd.DataFrame:
+def pick_models(
+    df: pd.DataFrame,
+    k: int = 6,
+    by: str = HEADLINE_METRICS[0],
+    has_model: Callable[[str], bool] | None = None,
+) -> pd.DataFrame:
     """k finished trials spread evenly over the ranking by ``by`` (best, worst and between).
 
     A spread subset keeps rank correlations meaningful with few models; only trials whose
@@ -161,7 +168,8 @@ def pick_models(df: pd.DataFrame, k: int = 6, by: str = HEADLINE_METRICS[0],
 
 
 def reevaluation_table(
-    evaluate: Evaluate, run_dirs: Mapping[str, str | os.PathLike] | Sequence[str | os.PathLike],
+    evaluate: Evaluate,
+    run_dirs: Mapping[str, str | os.PathLike] | Sequence[str | os.PathLike],
     settings: Mapping[str, Mapping[str, Any]],
 ) -> pd.DataFrame:
     """Long table (trial, setting, metric, value): every model scored under every setting.
@@ -174,8 +182,10 @@ def reevaluation_table(
     for trial, run_dir in run_dirs.items():
         for name, kwargs in settings.items():
             values = evaluate(run_dir, **dict(kwargs))
-            rows += [{"trial": trial, "setting": name, "metric": key, "value": float(v)}
-                     for key, v in values.items()]
+            rows += [
+                {"trial": trial, "setting": name, "metric": key, "value": float(v)}
+                for key, v in values.items()
+            ]
     return pd.DataFrame(rows, columns=["trial", "setting", "metric", "value"])
 
 
@@ -183,18 +193,26 @@ def rank_stability(table: pd.DataFrame, reference: str = "reference") -> pd.Data
     """Per (setting, metric): Spearman and Kendall rank correlation of the models' scores
     with the reference setting, and the largest change of a model's rank."""
     if reference not in set(table["setting"]):
-        raise ValueError(f"no setting {reference!r} in the re-evaluation table; settings: "
-                         f"{sorted(set(table['setting']))}")
+        raise ValueError(
+            f"no setting {reference!r} in the re-evaluation table; settings: "
+            f"{sorted(set(table['setting']))}"
+        )
     wide = table.pivot_table(index="trial", columns=["setting", "metric"], values="value")
     rows = []
-    for (setting, metric) in wide.columns:
+    for setting, metric in wide.columns:
         if setting == reference or (reference, metric) not in wide.columns:
             continue
         pair = wide[[(reference, metric), (setting, metric)]].dropna()
         ref, other = pair.iloc[:, 0].to_numpy(), pair.iloc[:, 1].to_numpy()
-        row = {"setting": setting, "metric": metric, "n_models": len(pair),
-               "spearman": np.nan, "kendall": np.nan, "max_rank_change": np.nan,
-               "mean_abs_change": float(np.mean(np.abs(other - ref))) if len(pair) else np.nan}
+        row = {
+            "setting": setting,
+            "metric": metric,
+            "n_models": len(pair),
+            "spearman": np.nan,
+            "kendall": np.nan,
+            "max_rank_change": np.nan,
+            "mean_abs_change": float(np.mean(np.abs(other - ref))) if len(pair) else np.nan,
+        }
         if len(pair) >= 2 and np.ptp(ref) > 0 and np.ptp(other) > 0:
             row["spearman"] = float(scipy.stats.spearmanr(ref, other).statistic)
             row["kendall"] = float(scipy.stats.kendalltau(ref, other).statistic)
@@ -203,8 +221,18 @@ def rank_stability(table: pd.DataFrame, reference: str = "reference") -> pd.Data
             ranks_other = scipy.stats.rankdata(-other)
             row["max_rank_change"] = float(np.max(np.abs(ranks_ref - ranks_other)))
         rows.append(row)
-    return pd.DataFrame(rows, columns=["setting", "metric", "n_models", "spearman", "kendall",
-                                       "max_rank_change", "mean_abs_change"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "setting",
+            "metric",
+            "n_models",
+            "spearman",
+            "kendall",
+            "max_rank_change",
+            "mean_abs_change",
+        ],
+    )
 
 
 #: the stability section's re-scoring table, as the report writes it into <exp>/report/
@@ -217,8 +245,9 @@ def seed_settings() -> list[str]:
     return [name for name, change in VARIATIONS.items() if set(change) == {"seed"}]
 
 
-def eval_noise(scores: pd.DataFrame, reference: str = "reference",
-               others: Sequence[str] | None = None) -> pd.DataFrame:
+def eval_noise(
+    scores: pd.DataFrame, reference: str = "reference", others: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Per metric key: the pooled SD of one model's score over evaluation seeds,
     sqrt(mean over models of the variance across its seeds), from the stability section's
     long table (trial, setting, metric, value), and how many models it pools."""
@@ -242,6 +271,8 @@ def read_eval_noise(exp_dir: PathLike, path: PathLike | None = None) -> pd.DataF
     scores = pd.read_csv(path)
     missing = [c for c in ("trial", "setting", "metric", "value") if c not in scores.columns]
     if missing:
-        raise ValueError(f"{path} lacks column(s) {missing}; expected the report's "
-                         "stability_scores table (trial, setting, metric, value)")
+        raise ValueError(
+            f"{path} lacks column(s) {missing}; expected the report's "
+            "stability_scores table (trial, setting, metric, value)"
+        )
     return eval_noise(scores)

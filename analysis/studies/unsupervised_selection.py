@@ -33,8 +33,8 @@ def udr_table(codes: Codes, groups: Mapping[str, Sequence[str]], **udr_options) 
             rows += [{"trial": t, "group": group, "udr": np.nan, "n_models": len(present)}
                      for t in trials]
             continue
-        res = udr([codes[t][0] for t in present],
-                  None if any(codes[t][1] is None for t in present) else [codes[t][1] for t in present],
+        kls = [codes[t][1] for t in present]
+        res = udr([codes[t][0] for t in present], None if any(k is None for k in kls) else kls,
                   **udr_options)
         rows += [{"trial": t, "group": group, "udr": float(s), "n_models": len(present),
                   "n_active": int(a.sum())}
@@ -105,7 +105,8 @@ def udr_selection(
                 continue
             u, v = d["udr"].to_numpy(), d[m].to_numpy(dtype=float)
             best = int(np.argmax(u))
-            rho = scipy.stats.spearmanr(u, v).statistic if np.ptp(u) > 0 and np.ptp(v) > 0 else np.nan
+            rho = scipy.stats.spearmanr(u,
+                                        v).statistic if np.ptp(u) > 0 and np.ptp(v) > 0 else np.nan
             k = min(subset_size, len(d))
             hit_rate, chance = _subset_hits(u, v, k, n_draws, rng)
             row.update({

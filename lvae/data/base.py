@@ -86,14 +86,16 @@ class GroundTruthDataset(abc.ABC):
         self._require_factors()
         idx = np.atleast_1d(np.asarray(index, dtype=np.int64))
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
-            raise DatasetError(f"{self.name}: index must be in [0, {len(self)}), got {idx.min()}..{idx.max()}")
+            raise DatasetError(f"{self.name}: index must be in [0, {len(self)}), got "
+                               f"{idx.min()}..{idx.max()}")
         return np.stack(np.unravel_index(idx, self.factor_sizes), axis=1).astype(np.int64)
 
     # --------------------------------------------------------------- sampling
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n factor combinations drawn uniformly and independently per factor."""
         self._require_factors()
-        return rng.integers(0, np.asarray(self.factor_sizes), size=(n, self.num_factors)).astype(np.int64)
+        return rng.integers(0, np.asarray(self.factor_sizes),
+                            size=(n, self.num_factors)).astype(np.int64)
 
     def sample_observations_from_factors(
         self, factors: np.ndarray, rng: np.random.Generator | None = None
@@ -114,4 +116,5 @@ class GroundTruthDataset(abc.ABC):
         """float32 array (N, C, 64, 64) in [0, 1] for the given row indices."""
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, len={len(self)}, factors={dict(zip(self.factor_names, self.factor_sizes, strict=True))})"
+        return (f"{type(self).__name__}(name={self.name!r}, len={len(self)}, "
+                f"factors={dict(zip(self.factor_names, self.factor_sizes, strict=True))})")

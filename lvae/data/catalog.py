@@ -44,5 +44,6 @@ def get_dataset(name: str, root: str | os.PathLike | None = None) -> GroundTruth
         raise KeyError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}")
     folder = resolve_root(root)
     if folder.exists() and not folder.is_dir():
-        raise DatasetError(f"data root {folder} is a file; expected the folder holding <root>/{name}/...")
+        raise DatasetError(f"data root {folder} is a file; expected the folder holding "
+                           f"<root>/{name}/...")
     return DATASETS[name](folder)

@@ -116,7 +116,8 @@ def open_celeba_folder(
     images_dir = folder / IMAGES_DIR
     cache = folder / CACHE_NAME
     if not cache.exists():
-        require_images(images_dir, ".jpg", expected_count, f", expected {expected_count} (the rows of {ATTR_FILE})",
+        require_images(images_dir, ".jpg", expected_count,
+                       f", expected {expected_count} (the rows of {ATTR_FILE})",
                        dataset="celeba", layout=LAYOUT, source=SOURCE)
     images = cached_images(
         cache,

@@ -153,8 +153,9 @@ def memmap_npz_member(member: NpyMember) -> np.memmap:
         raise DatasetError(
             f"{member.path}: key {member.key!r} is compressed inside the npz, so it cannot be "
             "memory-mapped; extract it once to an .npy next to the npz (e.g. "
-            f"np.save('{member.path.with_suffix('.npy')}', np.load('{member.path}')['{member.key}'])"
-            ", needs the array's size in RAM) or re-save the npz with np.savez (not savez_compressed)"
+            f"np.save('{member.path.with_suffix('.npy')}', "
+            f"np.load('{member.path}')['{member.key}']), needs the array's size in RAM) or re-save "
+            "the npz with np.savez (not savez_compressed)"
         )
     nbytes = int(np.prod(member.shape, dtype=np.int64)) * member.dtype.itemsize
     size = member.path.stat().st_size

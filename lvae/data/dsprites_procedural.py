@@ -123,23 +123,26 @@ class ProceduralGridCache:
                 shape, fortran, dtype = read_header(f)
                 offset = f.tell()
         except (OSError, ValueError) as err:
-            raise DatasetError(f"cache {path} is corrupt: not a readable .npy file ({err})") from err
+            raise DatasetError(f"cache {path} is corrupt: not a readable .npy file "
+                               f"({err})") from err
         if dtype != np.uint8 or fortran:
             raise DatasetError(
                 f"cache {path} is corrupt: field 'dtype' must be C-order uint8, got {dtype}"
                 f"{' (Fortran order)' if fortran else ''}"
             )
         if tuple(shape) != expected:
-            raise DatasetError(f"cache {path} is corrupt: field 'shape' must be {expected}, got {shape}")
+            raise DatasetError(f"cache {path} is corrupt: field 'shape' must be {expected}, got "
+                               f"{shape}")
         size = path.stat().st_size
         want = offset + self.rows * PACKED_ROW_BYTES
         if size != want:
             raise DatasetError(
-                f"cache {path} is corrupt: file size must be {want} bytes for {expected}, got {size} "
-                "(truncated or padded)"
+                f"cache {path} is corrupt: file size must be {want} bytes for {expected}, got "
+                f"{size} (truncated or padded)"
             )
         packed = np.asarray(np.load(path, mmap_mode="r"))
-        rows = np.random.default_rng(RENDERER_VERSION).choice(self.rows, _SPOT_CHECK_ROWS, replace=False)
+        rows = np.random.default_rng(RENDERER_VERSION).choice(self.rows, _SPOT_CHECK_ROWS,
+                                                              replace=False)
         rows.sort()
         want_rows = self._render_rows(rows)
         bad = np.flatnonzero((packed[rows] != want_rows).any(axis=1))
@@ -176,7 +179,8 @@ class ProceduralGridCache:
         )
         start = time.perf_counter()
         with atomic_path(self.path, fsync=True) as tmp:
-            out = npy_format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(self.rows, PACKED_ROW_BYTES))
+            out = npy_format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                         shape=(self.rows, PACKED_ROW_BYTES))
             self._fill(out)
             out.flush()
             del out

@@ -171,7 +171,8 @@ def _check_factors(factors: np.ndarray) -> np.ndarray:
     bad = (f < 0) | (f >= sizes)
     if bad.any():
         col = int(np.argwhere(bad)[0][1])
-        raise ValueError(f"dSprites factor column {col} must be in [0, {sizes[col]}), got {int(f[bad][0])}")
+        raise ValueError(f"dSprites factor column {col} must be in [0, {sizes[col]}), got "
+                         f"{int(f[bad][0])}")
     return f.astype(np.int64)
 
 
@@ -198,7 +199,8 @@ def block_factors(block: int) -> tuple[int, int, int, int]:
     """(color, shape, scale, orientation) classes of block ``block`` (1024 grid rows each)."""
     if not 0 <= block < NUM_BLOCKS:
         raise ValueError(f"dSprites block must be in [0, {NUM_BLOCKS}), got {block}")
-    return tuple(int(i) for i in np.unravel_index(block, FACTOR_SIZES[:4]))  # type: ignore[return-value]
+    return tuple(int(i) for i in np.unravel_index(block,
+                                                  FACTOR_SIZES[:4]))  # type: ignore[return-value]
 
 
 def _windows(scale: float) -> tuple[np.ndarray, np.ndarray]:

@@ -118,7 +118,8 @@ def count_files(folder: Path, suffix: str) -> int:
         return sum(1 for e in it if e.name.endswith(suffix) and e.is_file())
 
 
-def require_images(images_dir: Path, suffix: str, expected: int, mismatch: str, **release: str) -> None:
+def require_images(images_dir: Path, suffix: str, expected: int, mismatch: str,
+                   **release: str) -> None:
     """Before a cache is built from it: the release's image folder exists and holds
     ``expected`` files; otherwise the error says ``holds N <suffix> images<mismatch>``."""
     require_file(images_dir, **release)
@@ -265,7 +266,8 @@ def open_numbered_folder(
     cache = folder / spec.cache_name
     if not cache.exists():
         require_images(images_dir, ".png", n,
-                       f" but {labels_path.name} has {labels.shape[0]} rows; expected {n} = prod{sizes} of each",
+                       f" but {labels_path.name} has {labels.shape[0]} rows; expected {n} = "
+                       f"prod{sizes} of each",
                        dataset=spec.name, layout=spec.layout, source=spec.source)
     images = cached_images(
         cache,

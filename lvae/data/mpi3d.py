@@ -84,7 +84,8 @@ def _map_npy(path: Path, want: tuple[int, ...]) -> np.ndarray:
         ) from exc
     if images.shape != want or images.dtype != np.uint8 or not images.flags.c_contiguous:
         raise DatasetError(
-            f"{path}: 'images' must be C-order uint8 with shape {want}, got {images.dtype} {images.shape}"
+            f"{path}: 'images' must be C-order uint8 with shape {want}, got {images.dtype} "
+            f"{images.shape}"
         )
     return images
 

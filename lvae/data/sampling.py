@@ -117,7 +117,8 @@ class DeviceSampler:
         self.generator.manual_seed(seed)
 
     def batch(self, n: int) -> torch.Tensor:
-        index = torch.randint(0, len(self.images), (n,), generator=self.generator, device=self.device)
+        index = torch.randint(0, len(self.images), (n,), generator=self.generator,
+                              device=self.device)
         return self.images.take(index).contiguous(memory_format=self.memory_format)
 
     def get_state(self) -> torch.Tensor:
@@ -127,7 +128,8 @@ class DeviceSampler:
         self.generator.set_state(state.cpu())
 
 
-def make_sampler(dataset: GroundTruthDataset, device: torch.device, seed: int, on_device: bool | None,
+def make_sampler(dataset: GroundTruthDataset, device: torch.device, seed: int,
+                 on_device: bool | None,
                  memory_format: torch.memory_format = torch.contiguous_format) -> BatchSampler:
     """``on_device`` None: resident on accelerators when the images fit, host on CPU
     (measured: on CPU both paths cost well under 1% of a step, and the host path keeps

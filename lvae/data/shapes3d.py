@@ -93,7 +93,8 @@ def _validate(path: Path, sizes: tuple[int, ...]) -> np.ndarray:
             for key, (shape, dtype) in expected.items():
                 if key not in f or not isinstance(f[key], h5py.Dataset):
                     raise DatasetError(
-                        f"{path}: missing dataset {key!r} ({dtype} {shape}); found {sorted(f.keys())}"
+                        f"{path}: missing dataset {key!r} ({dtype} {shape}); found "
+                        f"{sorted(f.keys())}"
                     )
                 d = f[key]
                 if d.shape != shape or d.dtype != dtype:
@@ -129,7 +130,8 @@ def _check_label_order(path: Path, labels: np.ndarray, sizes: tuple[int, ...]) -
         r = int(wrong[0])
         raise DatasetError(
             f"{path}: dataset 'labels' is not in C order of {FACTOR_NAMES}: row {r} has the "
-            f"classes {classes[r].tolist()}, expected {np.stack(np.unravel_index(r, sizes)).tolist()}"
+            f"classes {classes[r].tolist()}, expected "
+            f"{np.stack(np.unravel_index(r, sizes)).tolist()}"
         )
 
 

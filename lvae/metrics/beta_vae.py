@@ -90,7 +90,8 @@ def beta_vae_score(
     rng = as_generator(seed)
     seed_int = int(rng.integers(2**31 - 1)) if isinstance(seed, np.random.Generator) else int(seed)
 
-    train_x, train_y = generate_points(dataset, encode, num_train, batch_size, rng, encode_batch_size)
+    train_x, train_y = generate_points(dataset, encode, num_train, batch_size, rng,
+                                       encode_batch_size)
     if np.unique(train_y).size < 2:
         raise ValueError(
             f"num_train={num_train} points drew a single factor; the classifier needs at least 2"

@@ -52,7 +52,8 @@ def _probabilities(raw: np.ndarray, binary: bool) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _split_reductions(nodes: np.ndarray, leaf: np.ndarray, residual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _split_reductions(nodes: np.ndarray, leaf: np.ndarray,
+                      residual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(feature of each split, its squared-error reduction of ``residual``)."""
     num_nodes = len(nodes)
     total = np.bincount(leaf, weights=residual, minlength=num_nodes)

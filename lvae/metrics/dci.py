@@ -128,7 +128,8 @@ def logistic_probe(x_train, y_train, x_test, y_test, seed: int) -> ProbeResult:
 def _check_importance(importance: object) -> np.ndarray:
     r = as_array(importance, "importance", np.float64)
     if r.ndim != 2:
-        raise ValueError(f"importance must be a 2-D (num_codes, num_factors) array, got shape {r.shape}")
+        raise ValueError("importance must be a 2-D (num_codes, num_factors) array, got shape "
+                         f"{r.shape}")
     if not np.isfinite(r).all() or (r < 0).any():
         raise ValueError("importance must hold finite, non-negative values")
     return r
@@ -176,7 +177,8 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
     if n_jobs is None:
         return -1
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be None, a positive int or a negative joblib count, got {n_jobs!r}")
+        raise ValueError("n_jobs must be None, a positive int or a negative joblib count, got "
+                         f"{n_jobs!r}")
     return int(n_jobs)
 
 
@@ -230,7 +232,8 @@ def dci(
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     n_jobs = resolve_n_jobs(n_jobs)
     if ctr.shape[1] < 2:
-        raise ValueError(f"codes_train must have at least 2 code dims for completeness, got {ctr.shape[1]}")
+        raise ValueError("codes_train must have at least 2 code dims for completeness, got "
+                         f"{ctr.shape[1]}")
     keep = varying_factors(ftr, "factors_train")
     if keep.size < 2:
         raise ValueError(

@@ -40,7 +40,8 @@ def modularity_from_mi(mutual_information: np.ndarray) -> float:
     """Mean per-code modularity of a (D, K) MI matrix (K >= 2)."""
     m = as_array(mutual_information, "mutual_information", np.float64)
     if m.ndim != 2 or m.shape[1] < 2:
-        raise ValueError(f"modularity needs an MI matrix with at least 2 factors, got shape {m.shape}")
+        raise ValueError("modularity needs an MI matrix with at least 2 factors, got shape "
+                         f"{m.shape}")
     squared = np.square(m)
     max_squared = np.max(squared, axis=1)
     numerator = np.sum(squared, axis=1) - max_squared
@@ -91,12 +92,14 @@ def modularity_explicitness(
     num_bins = check_num_bins(num_bins, ctr.shape[0], "codes_train")
     keep = varying_factors(ftr, "factors_train")
     if keep.size < 2:
-        raise ValueError(f"modularity needs at least 2 factors that vary in factors_train, got {keep.size}")
+        raise ValueError("modularity needs at least 2 factors that vary in factors_train, got "
+                         f"{keep.size}")
     ftr, fte = ftr[:, keep], fte[:, keep]
     mi = discrete_mutual_info(histogram_discretize(ctr, num_bins), ftr)
     xs_train, xs_test = standardize(ctr, cte)
     aucs = np.array(
-        [explicitness_per_factor(xs_train, ftr[:, j], xs_test, fte[:, j]) for j in range(ftr.shape[1])]
+        [explicitness_per_factor(xs_train, ftr[:, j], xs_test,
+                                 fte[:, j]) for j in range(ftr.shape[1])]
     )
     return {
         "modularity": modularity_from_mi(mi),

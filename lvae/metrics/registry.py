@@ -68,7 +68,8 @@ def _mig(arrays: Arrays, seed: int, num_bins: int = 20) -> dict[str, Any]:
     return mig(arrays[0], arrays[1], num_bins=num_bins)
 
 
-def _dci(arrays: Arrays, seed: int, probe: str = "gbt", n_jobs: int | None = None) -> dict[str, Any]:
+def _dci(arrays: Arrays, seed: int, probe: str = "gbt",
+         n_jobs: int | None = None) -> dict[str, Any]:
     return dci(*arrays, probe=probe, seed=seed, n_jobs=n_jobs)
 
 
@@ -81,7 +82,8 @@ def _modularity(arrays: Arrays, seed: int, num_bins: int = 20) -> dict[str, Any]
 
 
 def _factor_vae(dataset, encode, seed, num_train, num_test, **options) -> dict[str, Any]:
-    return factor_vae_score(dataset, encode, seed, num_train=num_train, num_eval=num_test, **options)
+    return factor_vae_score(dataset, encode, seed, num_train=num_train, num_eval=num_test,
+                            **options)
 
 
 def _beta_vae(dataset, encode, seed, num_train, num_test, **options) -> dict[str, Any]:
@@ -156,7 +158,8 @@ def setting_targets() -> dict[str, tuple[tuple[str, ...], str]]:
         for setting, keyword in spec.settings.items():
             names, known = out.get(setting, ((), keyword))
             if known != keyword:
-                raise ValueError(f"setting {setting!r} is {known!r} for {names} but {keyword!r} for {name!r}")
+                raise ValueError(f"setting {setting!r} is {known!r} for {names} but {keyword!r} "
+                                 f"for {name!r}")
             out[setting] = ((*names, name), keyword)
     return out
 
@@ -182,7 +185,8 @@ def _spec(name: str, options: Mapping[str, Any]) -> MetricSpec:
     unknown = sorted(set(options) - spec.options)
     if unknown:
         raise ValueError(
-            f"metric {name!r} got unknown option(s) {unknown}; valid options: {sorted(spec.options)}"
+            f"metric {name!r} got unknown option(s) {unknown}; valid options: "
+            f"{sorted(spec.options)}"
         )
     return spec
 
@@ -258,7 +262,8 @@ def compute_many(
             scores = spec.from_arrays(arrays, seed, **opts)
         else:
             scores = spec.from_dataset(
-                dataset, encode, seed, num_train, num_test, encode_batch_size=encode_batch_size, **opts
+                dataset, encode, seed, num_train, num_test, encode_batch_size=encode_batch_size,
+                                       **opts
             )
         out.update(namespaced(name, scores))
     return out

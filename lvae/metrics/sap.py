@@ -45,7 +45,8 @@ def sap_score_matrix(
 def avg_top_two_gap(score_matrix: np.ndarray) -> float:
     """Mean over factors (columns) of best minus second-best score."""
     if score_matrix.ndim != 2 or score_matrix.shape[0] < 2:
-        raise ValueError(f"SAP needs a score matrix with at least 2 code dims, got {score_matrix.shape}")
+        raise ValueError("SAP needs a score matrix with at least 2 code dims, got "
+                         f"{score_matrix.shape}")
     s = np.sort(score_matrix, axis=0)
     return float(np.mean(s[-1] - s[-2]))
 
@@ -64,7 +65,8 @@ def sap(
     """
     ctr, ftr, cte, fte = check_train_test(codes_train, factors_train, codes_test, factors_test)
     if ctr.shape[1] < 2:
-        raise ValueError(f"codes_train must have at least 2 code dims for a gap, got {ctr.shape[1]}")
+        raise ValueError("codes_train must have at least 2 code dims for a gap, got "
+                         f"{ctr.shape[1]}")
     keep = varying_factors(ftr, "factors_train")
     scores = sap_score_matrix(ctr, ftr[:, keep], cte, fte[:, keep], seed=seed)
     return {"sap": avg_top_two_gap(scores)}

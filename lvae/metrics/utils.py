@@ -38,16 +38,19 @@ def check_codes(codes: object, name: str) -> np.ndarray:
     """(N, D) finite float64 codes, or ValueError naming ``name``."""
     arr = as_array(codes, name)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (num_points, num_codes), got shape {arr.shape}")
+        raise ValueError(f"{name} must be a 2-D array (num_points, num_codes), got shape "
+                         f"{arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one point and one code dim, got shape {arr.shape}")
+        raise ValueError(f"{name} must have at least one point and one code dim, got shape "
+                         f"{arr.shape}")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise ValueError(f"{name} must be a numeric array, got dtype {arr.dtype}")
     arr = arr.astype(np.float64, copy=False)
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(
-            f"{name} must be finite; found {arr[bad[0], bad[1]]} at point {bad[0]}, code dim {bad[1]}"
+            f"{name} must be finite; found {arr[bad[0], bad[1]]} at point {bad[0]}, code dim "
+            f"{bad[1]}"
         )
     return arr
 
@@ -60,7 +63,8 @@ def check_factors(factors: object, name: str) -> np.ndarray:
             f"{name} must be a 2-D array (num_points, num_factors), got shape {arr.shape}"
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one point and one factor, got shape {arr.shape}")
+        raise ValueError(f"{name} must have at least one point and one factor, got shape "
+                         f"{arr.shape}")
     if not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"{name} must hold integer class indices, got dtype {arr.dtype}")
     if (arr < 0).any():
@@ -168,7 +172,8 @@ def discrete_mutual_info(discrete_codes: np.ndarray, factors: np.ndarray) -> np.
 
 def discrete_entropy(factors: np.ndarray) -> np.ndarray:
     """(K,) entropy of each factor in nats, computed as I(y; y) like disentanglement_lib."""
-    return np.array([mutual_info_score(factors[:, j], factors[:, j]) for j in range(factors.shape[1])])
+    return np.array([mutual_info_score(factors[:, j],
+                                       factors[:, j]) for j in range(factors.shape[1])])
 
 
 def standardize(
@@ -187,7 +192,8 @@ def as_generator(seed: int | np.random.Generator) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer or np.random.Generator, got {seed!r}")
+        raise ValueError("seed must be a non-negative integer or np.random.Generator, got "
+                         f"{seed!r}")
     return np.random.default_rng(int(seed))
 
 

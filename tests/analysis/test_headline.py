@@ -29,7 +29,8 @@ def test_median_interval_covers_at_the_confidence_it_states(n):
 
 
 def table(metric, betas=(1.0, 4.0, 8.0), seeds=8, **extra):
-    rows = [{"objective": "vae" if b == 1 else "beta_vae", "hp.beta": np.nan if b == 1 else b, "seed": s,
+    rows = [{"objective": "vae" if b == 1 else "beta_vae", "hp.beta": np.nan if b == 1 else b,
+             "seed": s,
              "metric.mig": metric(b, s), "beta_eff": b, "collapsed": False, **extra} for b in betas
             for s in range(seeds)]
     return trial_table(rows)
@@ -42,7 +43,9 @@ def test_headline_rows_per_cell():
     r = h.loc["beta_vae beta=8"]
     assert (r["n_finished"], r["n_collapsed"], r["collapse_rate"]) == (5, 1, 0.2)
     assert r["mig_n"] == 4 and r["mig_median"] == pytest.approx(0.815)  # collapsed seed 4 left out
-    assert (r["mig_lo"], r["mig_hi"]) == pytest.approx((0.8, 0.83)) and r["mig_confidence"] == pytest.approx(0.875)
+    assert (r["mig_lo"],
+            r["mig_hi"]) == pytest.approx((0.8,
+                                           0.83)) and r["mig_confidence"] == pytest.approx(0.875)
     assert r["beta_eff_n"] == 5  # beta_eff keeps the collapsed trial
     assert interval_text(h.loc["vae"], "mig") == "0.12 [0.1, 0.14] (94%, n=5)"
 
@@ -54,8 +57,10 @@ def test_planted_advantage_is_found_and_noise_is_not():
     assert better["median_diff"].to_numpy() == pytest.approx([0.1, 0.1, 0.1])
     rng = np.random.default_rng(0)
     noise = [beta_vs_vae(table(lambda b, s: rng.normal()), ["metric.mig"]) for _ in range(100)]
-    decided = sum((n["verdict"] != "inconclusive: the interval includes no difference").sum() for n in noise)
-    assert decided <= 0.05 * 300  # each 95% sign-test interval excludes 0 in at most ~5% under no effect
+    decided = sum((n["verdict"] != "inconclusive: the interval includes no "
+                                   "difference").sum() for n in noise)
+    # each 95% sign-test interval excludes 0 in at most ~5% under no effect
+    assert decided <= 0.05 * 300
     few = beta_vs_vae(table(lambda b, s: 0.1 * b, seeds=5), ["metric.mig"])
     assert few["verdict"].str.startswith("no conclusion can be drawn: 5 paired seed(s)").all()
     assert beta_vs_vae(table(lambda b, s: 1.0, betas=(1.0, 2.0)), ["metric.mig"]).empty

@@ -97,7 +97,8 @@ def test_trajectories_read_back_what_was_written(tmp_path):
     ]
     exp = write_experiment(tmp_path, "exp", trials)
     traj = load_beta_trajectories(exp)
-    assert list(traj.columns[:6]) == ["trial", "step", "beta_eff", "loss_total", "loss_recon", "loss_kl"]
+    assert list(traj.columns[:6]) == ["trial", "step", "beta_eff",
+                                      "loss_total", "loss_recon", "loss_kl"]
     lv = traj[traj["trial"] == "exp/exp_00000"]
     np.testing.assert_array_equal(lv["step"], [0, 20, 40, 60, 80, 100])
     np.testing.assert_allclose(lv["beta_eff"], [1.0, 1.4, 1.8, 2.2, 2.6, 3.0], rtol=1e-6)
@@ -126,7 +127,8 @@ def test_empty_trajectories_have_the_columns(tmp_path):
 
 
 def test_categorical_hyperparameter_stays_text(tmp_path):
-    trials = [TrialSpec("lvae", {"lambda": 0.1, "regulariser": r}, 0) for r in ("log_ratio_sq", "weight_diff_sq")]
+    trials = [TrialSpec("lvae", {"lambda": 0.1, "regulariser": r},
+                        0) for r in ("log_ratio_sq", "weight_diff_sq")]
     trials.append(TrialSpec("beta_vae", {"beta": 4.0}, 0))
     df = load_experiments(write_experiment(tmp_path, "exp", trials))
     assert list(df["hp.regulariser"][:2]) == ["log_ratio_sq", "weight_diff_sq"]
@@ -141,7 +143,9 @@ def test_minimal_results_csv_gets_the_optional_columns(tmp_path):
                   "dataset": ["toy"], "architecture": ["conv"], "trial_dir": ["a"]}).to_csv(
         exp / "results.csv", index=False)
     df = load_experiments(exp)
-    assert df.loc[0, "error"] == "" and np.isnan(df.loc[0, "beta_eff"]) and df.loc[0, "trial"] == "mini/a"
+    assert df.loc[0,
+                  "error"] == "" and np.isnan(df.loc[0,
+                                                     "beta_eff"]) and df.loc[0, "trial"] == "mini/a"
 
 
 def test_pooling_different_metric_settings_is_refused(tmp_path):
@@ -153,13 +157,20 @@ def test_pooling_different_metric_settings_is_refused(tmp_path):
         load_experiments(fast, slow)
     message = str(err.value)
     assert "differ in probe, num_train" in message
-    assert "fast (probe=hgb,num_train=100)" in message and "slow (probe=gbt,num_train=10000)" in message
+    assert "fast (probe=hgb,num_train=100)" in message
+    assert "slow (probe=gbt,num_train=10000)" in message
     assert "keep_apart=True" in message and "--keep-apart" in message
     df = load_experiments(fast, slow, keep_apart=True)
     assert "metric.mig" not in df.columns
     hgb, gbt = "metric.mig[probe=hgb,num_train=100]", "metric.mig[probe=gbt,num_train=10000]"
-    assert df.loc[df["exp_name"] == "fast", hgb].notna().all() and df.loc[df["exp_name"] == "fast", gbt].isna().all()
-    assert df.loc[df["exp_name"] == "slow", gbt].notna().all() and df.loc[df["exp_name"] == "slow", hgb].isna().all()
+    assert (
+        df.loc[df["exp_name"] == "fast", hgb].notna().all()
+        and df.loc[df["exp_name"] == "fast", gbt].isna().all()
+    )
+    assert (
+        df.loc[df["exp_name"] == "slow", gbt].notna().all()
+        and df.loc[df["exp_name"] == "slow", hgb].isna().all()
+    )
     assert set(df["metric_settings"]) == {"probe=hgb,num_train=100", "probe=gbt,num_train=10000"}
     # the same settings pool without complaint
     same = write_experiment(tmp_path, "same", trials["baselines"], preset="local")
@@ -169,11 +180,31 @@ def test_pooling_different_metric_settings_is_refused(tmp_path):
 def test_report_keeps_settings_apart_when_asked(tmp_path, capsys):
     trials = standard_trials(seeds=(0, 1), trajectories=False)
     a = write_experiment(tmp_path, "a", trials["lvae_reg"])
-    b = write_experiment(tmp_path, "b", trials["baselines"], eval_settings={**EVAL_SETTINGS, "num_bins": 10})
-    assert report_main([str(a), str(b), "--out", str(tmp_path / "r"), "--no-models", "--no-figures"]) == 2
-    assert "refusing to pool metrics computed with different settings (they differ in num_bins)" in capsys.readouterr().err
-    assert report_main([str(a), str(b), "--out", str(tmp_path / "r"), "--no-models", "--no-figures",
-                        "--keep-apart"]) == 0
+    b = write_experiment(
+        tmp_path, "b", trials["baselines"], eval_settings={**EVAL_SETTINGS, "num_bins": 10}
+    )
+    assert (
+        report_main([str(a), str(b), "--out", str(tmp_path / "r"), "--no-models", "--no-figures"])
+        == 2
+    )
+    assert (
+        "refusing to pool metrics computed with different settings (they differ in num_bins)"
+        in capsys.readouterr().err
+    )
+    assert (
+        report_main(
+            [
+                str(a),
+                str(b),
+                "--out",
+                str(tmp_path / "r"),
+                "--no-models",
+                "--no-figures",
+                "--keep-apart",
+            ]
+        )
+        == 0
+    )
     cells = pd.read_csv(tmp_path / "r" / "cell_summary.csv")
     assert {"metric.mig[num_bins=20]", "metric.mig[num_bins=10]"} <= set(cells["metric"])
     page = (tmp_path / "r" / "report.html").read_text()
@@ -193,28 +224,43 @@ def test_older_results_without_settings_are_keyed_by_preset(tmp_path):
 def test_missing_objective_parameters_get_their_defaults(tmp_path):
     from lvae.objectives import OBJECTIVES
 
-    trials = [TrialSpec("lvae", {}, 0), TrialSpec("lvae", {"lambda": 0.1}, 1), TrialSpec("beta_vae", {}, 0)]
+    trials = [
+        TrialSpec("lvae", {}, 0),
+        TrialSpec("lvae", {"lambda": 0.1}, 1),
+        TrialSpec("beta_vae", {}, 0),
+    ]
     df = load_experiments(write_experiment(tmp_path, "exp", trials))
     lv = df[df["objective"] == "lvae"]
     assert (lv["hp.lambda"] == OBJECTIVES["lvae"].defaults["lambda"]).all()
     assert (lv["hp.regulariser"] == OBJECTIVES["lvae"].defaults["regulariser"]).all()
     assert lv["cell"].nunique() == 1  # explicit and default lambda 0.1 are one cell
-    assert df.loc[df["objective"] == "beta_vae", "hp.beta"].item() == OBJECTIVES["beta_vae"].defaults["beta"]
+    assert (
+        df.loc[df["objective"] == "beta_vae", "hp.beta"].item()
+        == OBJECTIVES["beta_vae"].defaults["beta"]
+    )
     assert df.loc[df["objective"] == "beta_vae", "hp.lambda"].isna().all()
 
 
 def test_collapse_from_results_or_from_tensorboard(tmp_path):
-    trials = [TrialSpec("lvae", {"lambda": 0.1}, 0, kl_dims=(1.5, 0.02, 0.001)),
-              TrialSpec("lvae", {"lambda": 0.1}, 1, kl_dims=(0.5, 0.3, 0.0)),
-              TrialSpec("lvae", {"lambda": 0.1}, 2, kl_dims=(0.009, 0.0))]
+    trials = [
+        TrialSpec("lvae", {"lambda": 0.1}, 0, kl_dims=(1.5, 0.02, 0.001)),
+        TrialSpec("lvae", {"lambda": 0.1}, 1, kl_dims=(0.5, 0.3, 0.0)),
+        TrialSpec("lvae", {"lambda": 0.1}, 2, kl_dims=(0.009, 0.0)),
+    ]
     df = load_experiments(write_experiment(tmp_path, "new", trials))
     # total KL below 1 nat collapses a trial whatever its per-latent count (lvae.collapse)
-    assert df["active_dims"].tolist() == [2, 2, 0] and df["collapsed"].tolist() == [False, True, True]
+    assert df["active_dims"].tolist() == [2, 2, 0] and df["collapsed"].tolist() == [
+        False,
+        True,
+        True,
+    ]
     assert df["total_kl"].tolist() == pytest.approx([1.521, 0.8, 0.009])
     # an older results.csv without kl.dim_* columns: the last kl/dim_* in TensorBoard decides
-    old = [TrialSpec("lvae", {"lambda": 0.1}, 0, trajectory=[(0, 1.0)]),
-           TrialSpec("lvae", {"lambda": 0.1}, 1, loss_kl=0.001),
-           TrialSpec("lvae", {"lambda": 0.1}, 2, loss_kl=3.0)]
+    old = [
+        TrialSpec("lvae", {"lambda": 0.1}, 0, trajectory=[(0, 1.0)]),
+        TrialSpec("lvae", {"lambda": 0.1}, 1, loss_kl=0.001),
+        TrialSpec("lvae", {"lambda": 0.1}, 2, loss_kl=3.0),
+    ]
     df = load_experiments(write_experiment(tmp_path, "old", old, eval_settings=None))
     assert df["active_dims"].iloc[0] == 1  # write_tb logs kl/dim_00 = 0.5: one latent, 0.5 nats
     # no events either: the final KL term decides (0.001 and 3.0 nats)

@@ -29,7 +29,8 @@ def rising(seed: int, top: float) -> dict[str, list[tuple[int, float]]]:
 @pytest.fixture(scope="module")
 def curves(tmp_path_factory):
     trials = ([TrialSpec("vae", {}, s, metric_curves=rising(s, 0.2)) for s in range(4)]
-              + [TrialSpec("beta_vae", {"beta": 4.0}, s, metric_curves=rising(s, 0.4)) for s in range(4)]
+              + [TrialSpec("beta_vae", {"beta": 4.0}, s,
+                           metric_curves=rising(s, 0.4)) for s in range(4)]
               + [TrialSpec("beta_vae", {"beta": 8.0}, 0)])  # no tb folder: no curve
     exp = write_experiment(tmp_path_factory.mktemp("curves"), "exp", trials)
     df = load_experiments(exp)
@@ -38,25 +39,31 @@ def curves(tmp_path_factory):
 
 def test_metric_tags_are_read_only_when_asked(curves):
     df, traj = curves
-    assert tracked_metrics(traj, ["metric.dci.disentanglement"]) == ["metric.dci.disentanglement", "metric.mig"]
+    assert tracked_metrics(traj,
+                           ["metric.dci.disentanglement"]) == ["metric.dci.disentanglement",
+                                                               "metric.mig"]
     assert not tracked_metrics(read_trajectories(df))
 
 
 def test_bands_summarise_the_seeds_of_each_cell(curves):
     df, traj = curves
     bands = metric_bands(traj, df, ["metric.mig", "metric.dci.disentanglement"])
-    row = bands[(bands["metric"] == "metric.mig") & (bands["cell"] == "beta_vae beta=4") & (bands["step"] == 200)]
+    row = bands[(bands["metric"] == "metric.mig") & (bands["cell"] ==
+                                                     "beta_vae beta=4") & (bands["step"] == 200)]
     values = 0.4 * 200 / 400 + 0.01 * np.arange(4)
     assert row["median"].item() == pytest.approx(np.median(values))
     assert row["q25"].item() == pytest.approx(np.quantile(values, 0.25))
-    assert (row["min"].item(), row["max"].item(), row["n_seeds"].item()) == pytest.approx((0.2, 0.23, 4))
+    assert (row["min"].item(), row["max"].item(),
+            row["n_seeds"].item()) == pytest.approx((0.2, 0.23, 4))
     assert set(bands["step"]) == set(STEPS) and "beta_vae beta=8" not in set(bands["cell"])
     ends = metric_endpoints(bands).set_index(["metric", "cell"])
     mig = ends.loc[("metric.mig", "beta_vae beta=4")]
     assert (mig["mid_step"], mig["last_step"]) == (200, 400)
     assert mig["change_second_half"] == pytest.approx(0.2)  # still rising: the run was short
-    assert ends.loc[("metric.dci.disentanglement", "vae"), "change_second_half"] == pytest.approx(0.0)
-    assert tracking_cost(traj) == {"per_evaluation": 0.5, "per_trial": 2.0, "evaluations_per_trial": 4.0}
+    assert ends.loc[("metric.dci.disentanglement", "vae"),
+                    "change_second_half"] == pytest.approx(0.0)
+    assert tracking_cost(traj) == {"per_evaluation": 0.5, "per_trial": 2.0,
+                                   "evaluations_per_trial": 4.0}
     fig = metric_curves(bands, ["metric.mig", "metric.dci.disentanglement"])
     assert len([ax for ax in fig.axes if ax.lines]) == 2
 

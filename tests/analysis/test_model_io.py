@@ -25,7 +25,8 @@ def test_encode_runs_same_inputs_codes_and_kl(exp):
     codes, kls = encode_runs(runs, num_samples=64, seed=0, load_run=fake_load_run)
     assert [c.shape for c in codes] == [(64, 4)] * 3 and [k.shape for k in kls] == [(4,)] * 3
     # the toy models are permutations of each other: the same code columns in another order
-    assert sorted(map(tuple, np.round(codes[0].T, 6))) == sorted(map(tuple, np.round(codes[1].T, 6)))
+    assert sorted(map(tuple,
+                      np.round(codes[0].T, 6))) == sorted(map(tuple, np.round(codes[1].T, 6)))
     for k in kls:  # two dead latents (mu = 0, logvar = 0) have KL 0
         assert (np.sort(k)[:2] == 0).all() and (np.sort(k)[2:] > 0.01).all()
     again, _ = encode_runs(runs, num_samples=64, seed=0, load_run=fake_load_run)
@@ -78,6 +79,7 @@ def test_traversal_image_uses_the_trainers_grid(exp):
     grid = traversal_image(df["run_dir"][0], seed=0, steps=5, load_run=fake_load_run)
     # 4 latents x 5 steps of 64x64 tiles with 1-pixel padding
     assert grid.shape == (1, 4 * 65 + 1, 5 * 65 + 1)
-    tiles = [[grid[0, 1 + 65 * r : 65 * r + 65, 1 + 65 * c : 65 * c + 65] for c in range(5)] for r in range(4)]
+    tiles = [[grid[0, 1 + 65 * r : 65 * r + 65,
+                   1 + 65 * c : 65 * c + 65] for c in range(5)] for r in range(4)]
     # each row sweeps its own latent: the first and last tile of a row differ
     assert all(np.abs(row[0] - row[-1]).max() > 1e-3 for row in tiles)

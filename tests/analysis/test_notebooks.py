@@ -27,7 +27,8 @@ def kernel_env(tmp_path_factory):
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "lvae analysis test", "language": "python"}))
-    exps = [write_experiment(root, name, ts) for name, ts in standard_trials(seeds=(0, 1), curves=True).items()]
+    exps = [write_experiment(root, name, ts) for name,
+            ts in standard_trials(seeds=(0, 1), curves=True).items()]
     old = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "LVAE_EXPERIMENT")}
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(root), old["JUPYTER_PATH"]]))
     os.environ["LVAE_EXPERIMENT"] = os.pathsep.join(map(str, exps))
@@ -47,7 +48,8 @@ def test_committed_without_outputs_and_up_to_date(name):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(not c.outputs and c.execution_count is None for c in code)
     assert "os.environ.get(\"LVAE_EXPERIMENT\"" in code[0].source
-    assert path.read_text() == render(name), "regenerate with: python -m analysis.report.make_notebooks"
+    assert path.read_text() == render(name), ("regenerate with: python -m "
+                                              "analysis.report.make_notebooks")
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))

@@ -21,7 +21,8 @@ SIMS = 400
 @pytest.mark.parametrize("n", [2, 6, 10])
 def test_p_better_interval_covers_one_half_under_pure_noise(n):
     rng = np.random.default_rng(n)
-    d = rng.normal(size=(SIMS, n)) - rng.normal(size=(SIMS, n))  # L-VAE and fixed: same distribution
+    # L-VAE and fixed: same distribution
+    d = rng.normal(size=(SIMS, n)) - rng.normal(size=(SIMS, n))
     cover = np.mean([lo <= 0.5 <= hi for _, lo, hi in (win_probability(row) for row in d)])
     assert cover >= 0.90, cover  # 95% nominal; Clopper-Pearson is conservative
 
@@ -47,7 +48,8 @@ def test_verdicts_follow_the_interval():
     assert Paired.of(-np.full(8, 0.1)).verdict == "L-VAE worse"
     assert Paired.of(np.array([-1.0, 1, -2, 2, -3, 3, 0.5])).verdict.startswith("inconclusive")
     few = Paired.of(np.ones(3))
-    assert few.n_pairs == 3 and few.verdict.startswith("no conclusion can be drawn: 3 paired seed(s)")
+    assert few.n_pairs == 3 and few.verdict.startswith("no conclusion can be drawn: 3 paired "
+                                                       "seed(s)")
 
 
 def test_a_real_difference_is_found_with_enough_seeds():
@@ -71,7 +73,8 @@ def test_null_verdict_rate_matches_simulated_verdicts_under_no_difference(n):
     decided = np.mean([not v.startswith(("no conclusion", "inconclusive")) for v in verdicts])
     rate = null_verdict_rate(n)
     assert rate <= 0.05
-    assert abs(decided - rate) <= 4 * np.sqrt(max(rate, 1e-4) * (1 - rate) / sims) + 1e-9, (decided, rate)
+    assert abs(decided - rate) <= 4 * np.sqrt(max(rate,
+                                                  1e-4) * (1 - rate) / sims) + 1e-9, (decided, rate)
     assert (rate == 0.0) == (n < min_pairs())
 
 

@@ -19,26 +19,33 @@ from analysis.stats.robustness import collapse_summary
 def sweep(metric, seeds=(0, 1, 2, 3)) -> pd.DataFrame:
     rows = []
     for lam in (0.001, 0.01, 0.1, 1.0):
-        rows += [{"objective": "lvae", "hp.lambda": lam, "seed": s, "metric.m": metric("lvae", lam, s)}
+        rows += [{"objective": "lvae", "hp.lambda": lam, "seed": s,
+                  "metric.m": metric("lvae", lam, s)}
                  for s in seeds]
     for beta in (1.0, 4.0, 16.0):
-        rows += [{"objective": "beta_vae", "hp.beta": beta, "seed": s, "metric.m": metric("beta_vae", beta, s)}
+        rows += [{"objective": "beta_vae", "hp.beta": beta, "seed": s,
+                  "metric.m": metric("beta_vae", beta, s)}
                  for s in seeds]
     return trial_table(rows)
 
 
 def test_cell_labels_name_what_varies():
     df = with_cells(sweep(lambda o, h, s: 0.0))
-    assert set(df["cell"]) == {"lvae lambda=0.001", "lvae lambda=0.01", "lvae lambda=0.1", "lvae lambda=1",
+    assert set(df["cell"]) == {"lvae "
+                               "lambda=0.001", "lvae "
+                                               "lambda=0.01", "lvae lambda=0.1", "lvae lambda=1",
                                "beta_vae beta=1", "beta_vae beta=4", "beta_vae beta=16"}
-    df2 = with_cells(pd.concat([sweep(lambda o, h, s: 0.0), sweep(lambda o, h, s: 0.0).assign(architecture="mlp")]))
+    df2 = with_cells(pd.concat([sweep(lambda o, h, s: 0.0),
+                                sweep(lambda o, h, s: 0.0).assign(architecture="mlp")]))
     assert "lvae lambda=0.01 mlp" in set(df2["cell"])
 
 
 def test_cell_summary_statistics_and_counts():
-    df = trial_table([{"objective": "lvae", "hp.lambda": 0.1, "seed": s, "metric.a": v, "metric.b": b}
+    df = trial_table([{"objective": "lvae", "hp.lambda": 0.1,
+                       "seed": s, "metric.a": v, "metric.b": b}
                 for s, v, b in [(0, 1.0, 1.0), (1, 2.0, np.nan), (2, 3.0, 3.0), (3, 10.0, np.nan)]]
-               + [{"objective": "lvae", "hp.lambda": 0.1, "seed": 4, "metric.a": 99.0, "metric.b": 99.0,
+               + [{"objective": "lvae", "hp.lambda": 0.1, "seed": 4,
+                   "metric.a": 99.0, "metric.b": 99.0,
                    "status": "ERROR"}])
     out = cell_summary(df).set_index("metric")
     a = out.loc["metric.a"]
@@ -59,7 +66,10 @@ def test_collapsed_trials_are_counted_per_cell_and_left_out():
     assert r["n_collapsed"] == 2 and r["collapse_rate"] == 0.5 and r["n_finished"] == 4
     assert r["n_seeds"] == 2 and r["max"] == 1.0  # the collapsed seeds are not in the statistics
     assert out.loc["lvae lambda=1", "collapse_rate"] == 0.0
-    assert cell_summary(df, include_collapsed=True).set_index("cell").loc["lvae lambda=0.1", "max"] == 100.0
+    assert (
+        cell_summary(df, include_collapsed=True).set_index("cell").loc["lvae lambda=0.1", "max"]
+        == 100.0
+    )
     rates = collapse_summary(df).set_index("cell")["collapse_rate"]
     assert rates["lvae lambda=0.1"] == 0.5 and rates.drop("lvae lambda=0.1").eq(0).all()
     curve = sensitivity(df, "lvae", "hp.lambda", ["metric.m"]).set_index("value")

@@ -48,7 +48,8 @@ def test_rotated_codes_score_between():
 
 def test_inactive_latents_are_ignored_via_kl_or_variance():
     codes = permuted_copies(3, d=4)
-    noisy = [np.hstack([c, np.random.default_rng(i).normal(size=(len(c), 2)) * 1e-3]) for i, c in enumerate(codes)]
+    noisy = [np.hstack([c, np.random.default_rng(i).normal(size=(len(c), 2)) * 1e-3]) for i,
+             c in enumerate(codes)]
     kl = [np.array([1.0] * 4 + [0.0, 0.0]) for _ in noisy]
     with_kl = udr(noisy, kl)
     assert (with_kl.model_scores > 0.9).all()
@@ -129,7 +130,8 @@ def test_udr_for_trials_encodes_per_dataset_and_skips_lone_seeds():
 
     rows = [{"objective": "lvae", "hp.lambda": 0.1, "seed": s, "dataset": ds, "metric.dci": 0.0}
             for ds in ("a", "b") for s in (0, 1)]
-    rows.append({"objective": "lvae", "hp.lambda": 1.0, "seed": 0, "dataset": "a", "metric.dci": 0.0})
+    rows.append({"objective": "lvae", "hp.lambda": 1.0, "seed": 0,
+                 "dataset": "a", "metric.dci": 0.0})
     df = trial_table(rows)
     calls = []
 

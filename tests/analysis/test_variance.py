@@ -20,9 +20,11 @@ def _by_component(table: pd.DataFrame) -> pd.DataFrame:
 def test_a_large_cell_effect_is_found_in_a_trial_table():
     rng = np.random.default_rng(5)
     effect = {lam: 3.0 * i for i, lam in enumerate((0.001, 0.01, 0.1, 1.0))}
-    rows = [{"objective": "lvae", "hp.lambda": lam, "seed": s, "metric.m": effect[lam] + rng.normal(0, 0.1)}
+    rows = [{"objective": "lvae", "hp.lambda": lam, "seed": s,
+             "metric.m": effect[lam] + rng.normal(0, 0.1)}
             for lam in effect for s in range(4)]
-    rows += [{"objective": "beta_vae", "hp.beta": b, "seed": s, "metric.m": rng.normal(4.5, 0.1) + (b == 4) * 2.0}
+    rows += [{"objective": "beta_vae", "hp.beta": b, "seed": s,
+              "metric.m": rng.normal(4.5, 0.1) + (b == 4) * 2.0}
              for b in (1.0, 4.0) for s in range(4)]
     r = _by_component(variance_decomposition(trial_table(rows)))
     assert r.at["cell", "share_lo"] > 0.5 and r.at["seed", "share_hi"] < 0.05
@@ -30,7 +32,8 @@ def test_a_large_cell_effect_is_found_in_a_trial_table():
     assert np.isnan(r.at["objective", "share"]) and "4" in r.at["objective", "note"]
     for k in ("cell", "seed", "cell_seed"):  # a point never lies outside its own interval
         assert r.at[k, "share_lo"] <= r.at[k, "share"] <= r.at[k, "share_hi"]
-    assert r.at["cell", "n_cells"] == 6 and r.at["cell", "n_seeds"] == 4 and r.at["cell", "n_trials"] == 24
+    assert r.at["cell", "n_cells"] == 6 and r.at["cell",
+                                                 "n_seeds"] == 4 and r.at["cell", "n_trials"] == 24
 
 
 def test_a_seed_main_effect_is_attributed_to_the_seed():
@@ -69,4 +72,6 @@ def test_same_seed_same_numbers():
     table = trial_table(rows)
     a, b = variance_decomposition(table, seed=7), variance_decomposition(table, seed=7)
     pd.testing.assert_frame_equal(a, b)
-    assert variance_decomposition(table, seed=8)["share_lo"].tolist() != pytest.approx(a["share_lo"].tolist())
+    assert variance_decomposition(table, seed=8)["share_lo"].tolist() != pytest.approx(
+        a["share_lo"].tolist()
+    )

@@ -15,8 +15,10 @@ def test_bench_gpu_runs_tiny_on_cpu(tmp_path):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bench_gpu.py"), "--tiny", "--device", "cpu", "--json", str(out)],
-        capture_output=True, text=True, timeout=600, cwd=REPO, env={**os.environ, "TMPDIR": str(scratch)},
+        [sys.executable, str(REPO / "benchmarks" / "bench_gpu.py"),
+         "--tiny", "--device", "cpu", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+                          env={**os.environ, "TMPDIR": str(scratch)},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for heading in ("== 1.", "== 2.", "== 3.", "== 4.", "== 5.", "== 6."):
@@ -32,5 +34,6 @@ def test_bench_gpu_runs_tiny_on_cpu(tmp_path):
     (packed,) = r["packing"]
     assert packed["processes"] == 2 and not packed["errors"] and len(packed["per_process"]) == 2
     assert r["best"]["trials_per_hour"] > 0
-    left = [p.name for p in scratch.iterdir() if not p.name.startswith("torchinductor")]  # torch's cache
+    # torch's cache
+    left = [p.name for p in scratch.iterdir() if not p.name.startswith("torchinductor")]
     assert not left, f"run folders and barriers are removed at exit, found {left}"

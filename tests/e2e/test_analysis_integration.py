@@ -39,7 +39,9 @@ def test_load_real_experiment_and_trajectories(copied):
     from lvae.objectives import OBJECTIVES
 
     assert set(df["eval.probe"]) == {"hgb"} and set(df["eval.num_train"]) == {400}
-    assert set(df["hp.train_steps"]) == {get_preset("smoke").steps} and set(df["preset"]) == {"smoke"}
+    assert set(df["hp.train_steps"]) == {get_preset("smoke").steps} and set(df["preset"]) == {
+        "smoke"
+    }
     lv = df[df["objective"] == "lvae"]
     assert (lv["hp.regulariser"] == OBJECTIVES["lvae"].defaults["regulariser"]).all()
     kl = [c for c in df.columns if c.startswith("kl.dim_")]
@@ -63,22 +65,36 @@ def test_report_cli_on_a_copied_folder(copied, tmp_path):
     env = {**os.environ, "MPLBACKEND": "Agg"}
     proc = subprocess.run(
         [sys.executable, "-m", "analysis.report", str(copied), "--out", str(tmp_path / "report")],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (tmp_path / "report" / "report.html").read_text()
     assert "data:image/png;base64," in html and "beta" in html.lower()
     assert "only one seed" in html.lower()  # smoke runs one seed per cell: the report says so
-    assert "This report demonstrates the pipeline; it is not evidence about L-VAE. Preset(s) smoke" in html
+    assert (
+        "This report demonstrates the pipeline; it is not evidence about L-VAE. Preset(s) smoke"
+    ) in html
     steps = get_preset("smoke").steps
-    assert f"preset smoke, {steps} training steps" in html and "DCI probe hgb, 400 training / 200 test samples" in html
+    assert (
+        f"preset smoke, {steps} training steps" in html
+        and "DCI probe hgb, 400 training / 200 test samples" in html
+    )
     assert "Positive controls" in html and (tmp_path / "report" / "report_timings.csv").is_file()
-    # one seed per cell: no conclusion, or (if the default L-VAE collapsed) why there is no comparison
+    # one seed per cell: no conclusion, or (if the default L-VAE collapsed) why there is no
+    # comparison
     df = load_experiments(copied)
     default = df[(df["objective"] == "lvae") & (df["hp.lambda"] == 0.1)].iloc[0]
     if default["collapsed"]:
-        assert re.search(r"lvae lambda=0.1 vs fixed beta: no values to compare for any metric \(1 of 1 L-VAE and "
-                         r"[0-2] of 2 fixed-beta trials collapsed and left out\)", html)
+        assert re.search(
+            r"lvae lambda=0.1 vs fixed beta: no values to compare for any metric \(1 "
+            r"of 1 L-VAE and "
+            r"[0-2] of 2 fixed-beta trials collapsed and left out\)",
+            html,
+        )
     else:
         assert "no conclusion can be drawn: 1 paired seed(s)" in html
     assert list((tmp_path / "report").glob("*.csv"))
@@ -93,23 +109,38 @@ def test_sweep_wrote_its_report(smoke_experiment):
 def test_notebooks_run_on_the_real_experiment(name, copied, tmp_path):
     spec = tmp_path / "kernels" / "lvae-int"
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "lvae", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "lvae",
+                "language": "python",
+            }
+        )
+    )
     old = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "LVAE_EXPERIMENT")}
     os.environ["JUPYTER_PATH"] = str(tmp_path)
     os.environ["LVAE_EXPERIMENT"] = str(copied)
     try:
         nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
-        NotebookClient(nb, kernel_name="lvae-int", timeout=600,
-                       resources={"metadata": {"path": str(REPO)}}).execute()
+        NotebookClient(
+            nb, kernel_name="lvae-int", timeout=600, resources={"metadata": {"path": str(REPO)}}
+        ).execute()
     finally:
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
     assert not errors
-    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    images = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "image/png" in o.get("data", {})
+    ]
     assert images, "the notebook drew no figure"

@@ -98,7 +98,8 @@ def test_renaming_in_contract_py_moves_writer_and_reader_together(tmp_path: Path
     the analysis reads them (a copy of a name anywhere on the way would break this)."""
     code = RENAMED_RUN.format(renames=RENAMES)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)])}
-    proc = subprocess.run([sys.executable, "-c", code, str(REPO / "lvae" / "contract.py"), str(tmp_path)],
+    proc = subprocess.run([sys.executable, "-c", code, str(REPO / "lvae" / "contract.py"),
+                           str(tmp_path)],
                           capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -129,9 +130,11 @@ def test_sweeps_and_analysis_never_spell_a_contract_name() -> None:
     assert {"beta/effective", "beta_eff", "metric.", "results.csv", "run"} <= set(names)
     files = [*sorted((REPO / "sweeps").rglob("*.py")), *sorted((REPO / "analysis").rglob("*.py")),
              REPO / "lvae" / "evaluate.py"]
-    found = [f"{path.relative_to(REPO)}:{node.lineno}: {node.value!r} is lvae.contract.{names[node.value]}"
+    found = [f"{path.relative_to(REPO)}:{node.lineno}: {node.value!r} is "
+             f"lvae.contract.{names[node.value]}"
              for path in files for node in ast.walk(ast.parse(path.read_text()))
-             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names]
+             if isinstance(node, ast.Constant) and isinstance(node.value,
+                                                              str) and node.value in names]
     assert not found, "\n".join(found)
 
 
@@ -148,10 +151,11 @@ def test_results_columns_and_eval_settings_match_the_contract() -> None:
 def test_analysis_import_stays_light() -> None:
     """analysis reads files: importing it (and the report) loads no torch, scikit-learn,
     Ray or sweeps; lvae.contract gives it the names (docs/architecture.md)."""
-    code = ("import sys, analysis, analysis.report\n"
-            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'sklearn', 'ray', 'sweeps'})\n"
-            "assert not heavy, heavy\nassert 'lvae.contract' in sys.modules")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=600)
+    code = ("import sys, analysis, analysis.report\nheavy = sorted({m.split('.')[0] for m in "
+            "sys.modules} & {'torch', 'sklearn', 'ray', 'sweeps'})\nassert not heavy, "
+            "heavy\nassert 'lvae.contract' in sys.modules")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 

@@ -48,7 +48,8 @@ class TrialSpec:
     loss_kl: float = 5.0
     #: final KL per latent (results.csv's kl.dim_XX); all below 0.01 nats: collapsed
     kl_dims: tuple[float, ...] = (2.0, 1.5, 0.003, 0.001)
-    #: L-VAE only: objective/beta_stationary = beta_eff * this at every logged step (None: not logged)
+    #: L-VAE only: objective/beta_stationary = beta_eff * this at every logged step (None: not
+    #: logged)
     stationary_ratio: float | None = 1.0
     #: metrics along training, {key: [(step, value), ...]} logged as metric/<key> (None: none)
     metric_curves: dict[str, list[tuple[int, float]]] | None = None
@@ -72,11 +73,13 @@ def trial_table(rows: list[dict]) -> pd.DataFrame:
     return df
 
 
-def linear_trajectory(start: float, end: float, steps: int = 100, every: int = 20) -> list[tuple[int, float]]:
+def linear_trajectory(start: float, end: float, steps: int = 100,
+                      every: int = 20) -> list[tuple[int, float]]:
     return [(s, start + (end - start) * s / steps) for s in range(0, steps + 1, every)]
 
 
-def write_tb(tb_dir: Path, trajectory: Sequence[tuple[int, float]], extra: dict[str, float] | None = None,
+def write_tb(tb_dir: Path, trajectory: Sequence[tuple[int, float]],
+             extra: dict[str, float] | None = None,
              stationary_ratio: float | None = None,
              metric_curves: dict[str, list[tuple[int, float]]] | None = None) -> None:
     """Scalars under the contract's tags (what the trainer's SummaryWriter writes)."""
@@ -100,6 +103,23 @@ def write_tb(tb_dir: Path, trajectory: Sequence[tuple[int, float]], extra: dict[
     writer.close()
 
 
+def _write_run(run: Path, t: TrialSpec, config: dict, done: bool) -> None:
+    """A trial's run folder: config, result and metrics, checkpoint, TensorBoard events."""
+    (run / "config.json").write_text(json.dumps(config))
+    if done:
+        final = {"beta/effective": t.beta_final}
+        (run / "result.json").write_text(json.dumps({"config": config, "steps": 100,
+                                                     "final": final}))
+        (run / "metrics.json").write_text(json.dumps({"seed": 0, "num_train": 100,
+                                                      "num_test": 50, "metrics": t.metrics}))
+    if t.checkpoint and done:
+        torch.save({"config": config, "step": 100, "model": {}}, run / "checkpoint.pt")
+    if t.trajectory is not None or t.metric_curves:
+        lvae = t.objective == "lvae"
+        write_tb(run / "tb", t.trajectory or [], {"w_kl": 1.0} if lvae else None,
+                 t.stationary_ratio if lvae else None, t.metric_curves)
+
+
 def write_experiment(root: Path, name: str, trials: Iterable[TrialSpec], preset: str = "tiny",
                      eval_settings: dict | None = EVAL_SETTINGS) -> Path:
     """An experiment folder in the contract's layout; returns EXP (``eval_settings=None``:
@@ -115,26 +135,17 @@ def write_experiment(root: Path, name: str, trials: Iterable[TrialSpec], preset:
         config = {"dataset": t.dataset, "architecture": t.architecture, "objective": t.objective,
                   "objective_params": {k: v for k, v in t.hps.items() if k in ("lambda", "beta")},
                   "latent_dim": 4, "seed": t.seed, "steps": 100}
-        (run / "config.json").write_text(json.dumps(config))
         done = t.status == "TERMINATED"
-        if done:
-            (run / "result.json").write_text(json.dumps({"config": config, "steps": 100,
-                                                         "final": {"beta/effective": t.beta_final}}))
-            (run / "metrics.json").write_text(json.dumps({"seed": 0, "num_train": 100, "num_test": 50,
-                                                          "metrics": t.metrics}))
-        if t.checkpoint and done:
-            torch.save({"config": config, "step": 100, "model": {}}, run / "checkpoint.pt")
-        if t.trajectory is not None or t.metric_curves:
-            lvae = t.objective == "lvae"
-            write_tb(run / "tb", t.trajectory or [], {"w_kl": 1.0} if lvae else None,
-                     t.stationary_ratio if lvae else None, t.metric_curves)
+        _write_run(run, t, config, done)
         row = {"trial_id": trial_id, "status": t.status, "error": t.error, "experiment": name,
-               "space": name, "preset": preset, "dataset": t.dataset, "architecture": t.architecture,
+               "space": name, "preset": preset, "dataset": t.dataset,
+               "architecture": t.architecture,
                "objective": t.objective, "seed": t.seed,
                **{f"hp.{k}": v for k, v in t.hps.items()},
                "steps": 100 if done else 40, "loss_total": t.loss_recon + 5 * t.beta_final,
                "loss_recon": t.loss_recon, "loss_kl": t.loss_kl, "beta_eff": t.beta_final,
-               **{f"metric.{k}": (t.metrics.get(k, math.nan) if done else math.nan) for k in ALL_METRICS},
+               **{f"metric.{k}": t.metrics.get(k, math.nan) if done else math.nan
+                  for k in ALL_METRICS},
                "node": "127.0.0.1", "wall_time_s": 12.5, "trial_dir": trial_dir}
         if eval_settings is not None:
             row.update({f"eval.{k}": v for k, v in eval_settings.items()})
@@ -143,8 +154,9 @@ def write_experiment(root: Path, name: str, trials: Iterable[TrialSpec], preset:
     df = pd.DataFrame(rows)
     hp = sorted(c for c in df.columns if c.startswith("hp."))
     extra = sorted(c for c in df.columns if c.startswith(("eval.", "kl.dim_")))
-    order = (["trial_id", "status", "error", "experiment", "space", "preset", "dataset", "architecture",
-              "objective", "seed"] + hp + ["steps", "loss_total", "loss_recon", "loss_kl", "beta_eff"]
+    order = (["trial_id", "status", "error", "experiment", "space", "preset", "dataset",
+              "architecture", "objective", "seed"] + hp
+             + ["steps", "loss_total", "loss_recon", "loss_kl", "beta_eff"]
              + [f"metric.{k}" for k in ALL_METRICS] + extra + ["node", "wall_time_s", "trial_dir"])
     df[order].to_csv(exp / "results.csv", index=False)
     return exp
@@ -181,7 +193,8 @@ def standard_trials(seeds: Sequence[int] = (0, 1, 2), trajectories: bool = True,
 
     out: dict[str, list[TrialSpec]] = {}
     for name, cells in (("lvae_reg", [("lvae", {"lambda": lam}) for lam in LAMBDAS]),
-                        ("baselines", [("beta_vae", {"beta": b}) for b in BETAS] + [("controlvae", {})])):
+                        ("baselines",
+                         [("beta_vae", {"beta": b}) for b in BETAS] + [("controlvae", {})])):
         trials = grid(cells, seeds, standard_metrics)
         for t in trials:
             t.beta_final = beta_of(t.objective, t.hps)
@@ -244,7 +257,8 @@ def fake_load_run(run_dir: str | Path) -> SimpleNamespace:
     if not (Path(run_dir) / "checkpoint.pt").is_file():
         raise FileNotFoundError(f"{run_dir}: no checkpoint")
     model = ToyModel(int(config["seed"])).eval()
-    return SimpleNamespace(model=model, config=SimpleNamespace(**config), dataset=ToyDataset(), step=100)
+    return SimpleNamespace(model=model, config=SimpleNamespace(**config), dataset=ToyDataset(),
+                           step=100)
 
 
 def fake_evaluate(run_dir: str | Path, **settings) -> dict[str, float]:
@@ -255,7 +269,8 @@ def fake_evaluate(run_dir: str | Path, **settings) -> dict[str, float]:
 
 
 def space_table(space: str, preset: str = "local", seeds: Sequence[int] = (0, 1, 2, 3, 4, 5),
-                metric: Callable[[str, dict, int], float] | None = None, canonical: bool = True) -> pd.DataFrame:
+                metric: Callable[[str, dict, int], float] | None = None,
+                canonical: bool = True) -> pd.DataFrame:
     """A trial table with the cells a sweep space builds, hyperparameters as results.csv holds
     them: every effective parameter (``canonical``) or, as before, only those the space set."""
     from sweeps.presets import get_preset

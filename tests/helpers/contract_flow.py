@@ -20,7 +20,8 @@ from lvae import contract as c
 CONFIG = {
     "cell": {"label": "lvae_lambda=0.1", "objective": "lvae", "objective_params": {"lambda": 0.1},
              "architecture": "conv"},
-    "train": {"dataset": "toy", "steps": 60, "evaluate": ["mig", "dci"], "eval_options": {"dci_probe": "hgb"}},
+    "train": {"dataset": "toy", "steps": 60, "evaluate": ["mig", "dci"],
+              "eval_options": {"dci_probe": "hgb"}},
     "seed": 0,
 }
 STEPS = (0, 30, 60)
@@ -28,10 +29,13 @@ STEPS = (0, 30, 60)
 
 def trainer_result() -> dict[str, Any]:
     """What lvae.train.train returns: the last record under its tags, the end metrics."""
-    final = {c.TOTAL_TAG: 30.0, c.RECON_TAG: 25.0, c.KL_TAG: 5.0, c.BETA_TAG: 2.5, c.STEPS_PER_S_TAG: 9.0,
-             c.OBJECTIVE_PREFIX + "beta_stationary": 2.4, c.KL_DIM_TAG + "00": 1.2, c.KL_DIM_TAG + "01": 0.001,
+    final = {c.TOTAL_TAG: 30.0, c.RECON_TAG: 25.0, c.KL_TAG: 5.0, c.BETA_TAG: 2.5,
+             c.STEPS_PER_S_TAG: 9.0,
+             c.OBJECTIVE_PREFIX + "beta_stationary": 2.4, c.KL_DIM_TAG +
+             "00": 1.2, c.KL_DIM_TAG + "01": 0.001,
              c.RECON_BASELINE_TAG: 575.0}
-    return {"steps": STEPS[-1], "final": final, "metrics": {"mig": 0.25, "dci.disentanglement": 0.5},
+    return {"steps": STEPS[-1], "final": final,
+            "metrics": {"mig": 0.25, "dci.disentanglement": 0.5},
             "eval_time_s": 0.5}
 
 

@@ -14,7 +14,8 @@ RUN = [sys.executable, str(REPO / "sweeps" / "run.py")]
 def run_sweep(args: list[str], timeout: float = 600, **kw) -> subprocess.CompletedProcess:
     """``python sweeps/run.py ARGS`` as a user runs it."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(RUN + args, capture_output=True, text=True, timeout=timeout, env=env, **kw)
+    return subprocess.run(RUN + args, capture_output=True, text=True, timeout=timeout, env=env,
+                          **kw)
 
 
 def start_sweep(args: list[str]) -> subprocess.Popen:

@@ -23,7 +23,8 @@ def lvae_run(tmp_path_factory, data_root):
     train(
         TrainConfig(
             dataset="dsprites_procedural", data_root=str(data_root), objective="lvae", steps=30,
-            batch_size=32, lr=1e-3, log_every=10, checkpoint_every=30, image_every=0, threads=1, out=str(out),
+            batch_size=32, lr=1e-3, log_every=10, checkpoint_every=30, image_every=0, threads=1,
+                    out=str(out),
         )
     )
     return out
@@ -63,7 +64,8 @@ def test_sampled_codes_differ_from_means_and_are_seeded(lvae_run):
 
 def test_cli_writes_metrics_json_and_prints_table(lvae_run):
     proc = subprocess.run(
-        [sys.executable, "-m", "lvae.evaluate", str(lvae_run), "--metrics", "mig,dci", "--num-train", "300",
+        [sys.executable, "-m", "lvae.evaluate", str(lvae_run),
+         "--metrics", "mig,dci", "--num-train", "300",
          "--num-test", "150", "--seed", "5", "--dci-probe", "hgb"],
         capture_output=True, text=True,
     )
@@ -77,7 +79,8 @@ def test_cli_writes_metrics_json_and_prints_table(lvae_run):
 
 def test_folder_without_checkpoint_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(TrainConfig(out=str(tmp_path)).to_dict()))
-    proc = subprocess.run([sys.executable, "-m", "lvae.evaluate", str(tmp_path)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "lvae.evaluate", str(tmp_path)],
+                          capture_output=True, text=True)
     assert proc.returncode == 2 and "no checkpoint" in proc.stderr
     assert not (tmp_path / "metrics.json").exists()
 

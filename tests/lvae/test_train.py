@@ -84,7 +84,8 @@ def test_run_stopped_after_its_last_checkpoint_resumes_to_its_final_record(tmp_p
 def test_controller_state_resumes_exactly(tmp_path, toy_dataset):
     params = {"c_step_every": 2}
     for sub, steps in (("a", 12), ("b", 6), ("b", 12)):
-        train(toy_config(tmp_path / sub, objective="controlvae", objective_params=params, steps=steps))
+        train(toy_config(tmp_path / sub, objective="controlvae", objective_params=params,
+                         steps=steps))
     a = load_checkpoint(tmp_path / "a" / "run" / "checkpoint.pt")["objective"]
     b = load_checkpoint(tmp_path / "b" / "run" / "checkpoint.pt")["objective"]
     assert a.keys() == b.keys() and len(a) > 0
@@ -223,7 +224,8 @@ def test_channels_last_default_follows_the_cpu(tmp_path, toy_dataset, monkeypatc
     from lvae import device
     from lvae.train import build_run
 
-    for capability, expected in (("AVX512", torch.channels_last), ("AVX2", torch.contiguous_format)):
+    for capability, expected in (("AVX512", torch.channels_last),
+                                 ("AVX2", torch.contiguous_format)):
         monkeypatch.setattr(device.torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
         assert build_run(toy_config(tmp_path)).memory_format == expected
     assert build_run(toy_config(tmp_path, channels_last=True)).memory_format == torch.channels_last
@@ -330,8 +332,10 @@ def test_resident_images_are_the_datasets_observations(toy_dataset):
 
     images = resident_images(toy_dataset, torch.device("cpu"))
     index = np.array([0, 7, len(toy_dataset) - 1])
-    assert torch.equal(images.take(torch.from_numpy(index)), torch.from_numpy(toy_dataset.observations(index)))
-    assert resident_images(toy_dataset, torch.device("cpu"), limit_bytes=1000) is None  # does not fit
+    assert torch.equal(images.take(torch.from_numpy(index)),
+                       torch.from_numpy(toy_dataset.observations(index)))
+    # does not fit
+    assert resident_images(toy_dataset, torch.device("cpu"), limit_bytes=1000) is None
 
 
 #: relative difference of the logged losses, bf16 autocast vs fp32 (measured over these
@@ -348,11 +352,13 @@ def test_bf16_autocast_losses_agree_with_fp32(tmp_path, toy_dataset, objective):
     for precision in ("fp32", "bf16"):
         records = []
         train(toy_config(tmp_path / precision, objective=objective, steps=30, log_every=5,
-                         checkpoint_every=30, image_every=0, precision=precision), hook=records.append)
+                         checkpoint_every=30, image_every=0, precision=precision),
+              hook=records.append)
         runs[precision] = records
     for a, b in zip(runs["fp32"], runs["bf16"], strict=True):
         for key in ("loss/total", "loss/recon", "loss/kl"):
-            assert b[key] == pytest.approx(a[key], rel=BF16_RTOL[key]), (a["step"], key, a[key], b[key])
+            assert b[key] == pytest.approx(a[key],
+                                           rel=BF16_RTOL[key]), (a["step"], key, a[key], b[key])
     assert runs["fp32"][-1]["loss/total"] != runs["bf16"][-1]["loss/total"]  # bf16 did run
 
 
@@ -366,7 +372,8 @@ def test_compiled_forward_trains_with_the_same_checkpoint_keys(tmp_path, toy_dat
     monkeypatch.setattr(step_module.torch, "compile",
                         lambda fn, mode=None: real_compile(fn, backend="aot_eager"))
     eager = train(toy_config(tmp_path / "eager", steps=6, checkpoint_every=6))
-    compiled = train(toy_config(tmp_path / "compiled", steps=6, checkpoint_every=6, compile="default"))
+    compiled = train(toy_config(tmp_path / "compiled", steps=6, checkpoint_every=6, compile=
+                                "default"))
     for key in ("loss/total", "loss/recon", "loss/kl"):
         assert compiled["final"][key] == pytest.approx(eager["final"][key], rel=1e-4)
     a = load_checkpoint(tmp_path / "eager" / "run" / "checkpoint.pt")["model"]

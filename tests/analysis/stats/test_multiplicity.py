@@ -116,4 +116,5 @@ def test_q_values_leave_uncounted_rows_out_of_the_family():
     expected = multipletests(table.loc[counted, "p_value"], method="fdr_bh")[1]
     np.testing.assert_allclose(out.loc[counted, "q_bh"], expected)
     assert out.loc[~counted, "q_bh"].isna().all()
-    assert q_reading(out).startswith(f"exploratory: {int((expected < 0.05).sum())} of 3 comparisons")
+    assert q_reading(out).startswith(f"exploratory: {int((expected < 0.05).sum())} of 3 "
+                                     "comparisons")

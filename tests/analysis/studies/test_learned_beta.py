@@ -33,14 +33,34 @@ def table(lvae_shift: float = 0.0, twin_shift: float = 0.0, seed: int = 0) -> pd
                          "beta_eff": b, "metric.mig": curve_value(b) + seed_effect[s],
                          "metric.sap": 0.1 + seed_effect[s]})
         b_eff = 3.0 * np.exp(rng.normal(0, 0.05))
-        rows.append({"objective": "lvae", "hp.lambda": 0.1, "seed": s, "beta_eff": b_eff,
-                     "sweep_cell": "lvae_lambda=0.1",
-                     "metric.mig": curve_value(b_eff) + seed_effect[s] + lvae_shift + rng.normal(0, 0.002),
-                     "metric.sap": 0.1 + seed_effect[s]})
-        rows.append({"objective": "beta_vae", "hp.beta": 3.0, "seed": s, "beta_eff": 3.0,
-                     "matched_to": "lvae_lambda=0.1",
-                     "metric.mig": curve_value(b_eff) + seed_effect[s] + twin_shift + rng.normal(0, 0.002),
-                     "metric.sap": 0.1 + seed_effect[s]})
+        rows.append(
+            {
+                "objective": "lvae",
+                "hp.lambda": 0.1,
+                "seed": s,
+                "beta_eff": b_eff,
+                "sweep_cell": "lvae_lambda=0.1",
+                "metric.mig": curve_value(b_eff)
+                + seed_effect[s]
+                + lvae_shift
+                + rng.normal(0, 0.002),
+                "metric.sap": 0.1 + seed_effect[s],
+            }
+        )
+        rows.append(
+            {
+                "objective": "beta_vae",
+                "hp.beta": 3.0,
+                "seed": s,
+                "beta_eff": 3.0,
+                "matched_to": "lvae_lambda=0.1",
+                "metric.mig": curve_value(b_eff)
+                + seed_effect[s]
+                + twin_shift
+                + rng.normal(0, 0.002),
+                "metric.sap": 0.1 + seed_effect[s],
+            }
+        )
     return with_cells(trial_table(rows).assign(collapsed=False))
 
 
@@ -82,4 +102,6 @@ def test_collapsed_trials_ranked_worst_take_the_lowest_score():
     df.loc[df.index[0], "collapsed"] = True
     worst = ranked_worst(df, ["metric.mig"])
     assert worst.loc[df.index[0], "metric.mig"] == df["metric.mig"].min()
-    assert (worst.drop(index=df.index[0])["metric.mig"] == df.drop(index=df.index[0])["metric.mig"]).all()
+    assert (
+        worst.drop(index=df.index[0])["metric.mig"] == df.drop(index=df.index[0])["metric.mig"]
+    ).all()

@@ -62,8 +62,11 @@ def test_normalised_scores_and_the_above_the_floor_rule(tmp_path):
     reference, cells = floor_and_ceiling(exp, compute=FakeCompute())
     mig = reference.set_index("metric").loc["mig"]
     # the floor's 95% range: normal prediction interval over the 5 init seeds 0.10..0.14
-    half = scipy.stats.t.ppf(0.975, 4) * np.std([0.10, 0.11, 0.12, 0.13, 0.14], ddof=1) * np.sqrt(1.2)
-    assert mig["floor_mean"] == pytest.approx(0.12) and mig["floor_low"] == pytest.approx(0.12 - half)
+    half = scipy.stats.t.ppf(0.975, 4) * np.std([0.10, 0.11, 0.12, 0.13, 0.14],
+                                                ddof=1) * np.sqrt(1.2)
+    assert mig["floor_mean"] == pytest.approx(0.12) and mig["floor_low"] == pytest.approx(
+        0.12 - half
+    )
     assert mig["floor_high"] == pytest.approx(0.12 + half) and mig["ceiling"] == pytest.approx(0.90)
     assert mig["n_init_seeds"] == len(INIT_SEEDS)
     assert np.isnan(mig["eval_noise_sd"])  # no report, so no stability table yet
@@ -72,7 +75,8 @@ def test_normalised_scores_and_the_above_the_floor_rule(tmp_path):
     assert high["median"] == pytest.approx(0.65) and high["n_seeds"] == 6
     assert high["normalised"] == pytest.approx((0.65 - 0.12) / (0.90 - 0.12))
     assert (high["median_lo"], high["median_hi"]) == (0.5, 0.9)  # 6 seeds: [min, max] at 97%
-    assert high["above_floor"] and not low["above_floor"]  # one seed at 0.12, inside the floor's range
+    # one seed at 0.12, inside the floor's range
+    assert high["above_floor"] and not low["above_floor"]
     assert set(cells["metric"]) == {"mig", "dci.disentanglement", "dci.completeness"}
 
 
@@ -113,10 +117,14 @@ def test_an_unreadable_cache_is_recomputed(tmp_path, caplog):
 
 
 def test_evaluation_noise_comes_from_the_stability_table(tmp_path):
-    scores = pd.DataFrame({"trial": ["A", "A", "B", "B", "A"],
-                           "setting": ["reference", "eval_seed1", "reference", "eval_seed1",
-                                       "bins10"],
-                           "metric": ["mig"] * 5, "value": [0.1, 0.3, 0.2, 0.2, 5.0]})
+    scores = pd.DataFrame(
+        {
+            "trial": ["A", "A", "B", "B", "A"],
+            "setting": ["reference", "eval_seed1", "reference", "eval_seed1", "bins10"],
+            "metric": ["mig"] * 5,
+            "value": [0.1, 0.3, 0.2, 0.2, 5.0],
+        }
+    )
     noise = eval_noise(scores).set_index("metric")
     # sqrt((0.02 + 0) / 2): the variances over seeds, pooled; other settings ignored
     assert noise.loc["mig", "eval_noise_sd"] == pytest.approx(0.1)
@@ -145,12 +153,15 @@ def test_real_floor_and_ceiling_on_a_toy_dataset_through_the_cli(tmp_path, capsy
     assert reference.set_index("metric").loc["mig", "ceiling"] == cached.loc["mig", "ceiling"]
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ("no_eval", "does not record eval.probe"),
-    ("no_latent", "hp.latent_dim"),
-    ("no_finished", "no finished trial"),
-    ("bad_seeds", "--init-seeds must be"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("no_eval", "does not record eval.probe"),
+        ("no_latent", "hp.latent_dim"),
+        ("no_finished", "no finished trial"),
+        ("bad_seeds", "--init-seeds must be"),
+    ],
+)
 def test_bad_input_is_one_error_line(tmp_path, capsys, change, message):
     exp = experiment(tmp_path, {"a": [0.5]}, eval_settings={} if change == "no_eval" else None)
     table = pd.read_csv(exp / "results.csv")
@@ -171,11 +182,14 @@ def test_missing_folder_is_one_error_line(tmp_path, capsys):
 
 
 def test_import_loads_neither_torch_nor_sklearn():
-    code = ("import sys, analysis.studies.reference\n"
-            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'sklearn'})\n"
-            "assert not heavy, heavy")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                          timeout=300)
+    code = (
+        "import sys, analysis.studies.reference\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'sklearn'})\n"
+        "assert not heavy, heavy"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
@@ -188,16 +202,19 @@ def test_acceptance_study_floor_below_the_vae_and_ceiling_above_08(tmp_path, dat
     exp.mkdir()
     shutil.copy(STUDY / "results.csv", exp / "results.csv")
     t0 = time.perf_counter()
-    reference, cells = floor_and_ceiling(exp, metrics=["mig", "dci"],
-                                         compute=default_compute(str(data_root), n_jobs=None))
+    reference, cells = floor_and_ceiling(
+        exp, metrics=["mig", "dci"], compute=default_compute(str(data_root), n_jobs=None)
+    )
     seconds = time.perf_counter() - t0
     ref = reference.set_index("metric")
     vae = cells[cells["cell"] == "vae"].set_index("metric")
     for key in ("mig", "dci.disentanglement"):
         r = ref.loc[key]
-        print(f"{key}: floor mean {r['floor_mean']:.4f} "
-              f"[{r['floor_low']:.4f}, {r['floor_high']:.4f}] "
-              f"over {r['n_init_seeds']} init seeds, ceiling {r['ceiling']:.4f}, "
-              f"VAE median {vae.loc[key, 'median']:.4f} ({seconds:.0f} s)")
+        print(
+            f"{key}: floor mean {r['floor_mean']:.4f} "
+            f"[{r['floor_low']:.4f}, {r['floor_high']:.4f}] "
+            f"over {r['n_init_seeds']} init seeds, ceiling {r['ceiling']:.4f}, "
+            f"VAE median {vae.loc[key, 'median']:.4f} ({seconds:.0f} s)"
+        )
         assert r["ceiling"] > 0.8
         assert r["floor_high"] < vae.loc[key, "median"]

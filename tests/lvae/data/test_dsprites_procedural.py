@@ -126,7 +126,8 @@ def test_heart_shortcut_equals_eight_direction_erosion() -> None:
     scale = rng.choice(R.FACTOR_VALUES[2], size=t.size)
     # Points on the outline (in px), then jittered by up to 3 erosion radii.
     u = 16 * np.sin(t) ** 3 * R.HEART_SCALE_X * scale
-    v = ((13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t)) * R.HEART_SCALE_Y + R.HEART_SHIFT_UP) * scale
+    curve = 13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t)
+    v = (curve * R.HEART_SCALE_Y + R.HEART_SHIFT_UP) * scale
     jitter = rng.uniform(-3, 3, size=(2, t.size)) * R.HEART_EROSION * scale
     u, v = u + jitter[0], v + jitter[1]
     brute = R._heart_curve(u, v, scale)
@@ -155,7 +156,9 @@ def test_render_factors_rejects_bad_input() -> None:
 
 
 # ------------------------------------------------------------------- the cache
-def test_cache_builds_then_reuses_without_rendering(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_builds_then_reuses_without_rendering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = ProceduralGridCache(tmp_path / NAME, num_blocks=2, workers=2)
     assert f"_v{R.RENDERER_VERSION}" in cache.path.name
     packed = cache.load()
@@ -170,7 +173,9 @@ def test_cache_builds_then_reuses_without_rendering(tmp_path: Path, monkeypatch:
     again = ProceduralGridCache(tmp_path / NAME, num_blocks=2).load()
     np.testing.assert_array_equal(again, packed)
     assert cache.path.stat().st_mtime_ns == mtime
-    assert sorted(p.name for p in cache.directory.iterdir() if p.name != ".lock") == [cache.path.name]
+    assert sorted(p.name for p in cache.directory.iterdir() if p.name != ".lock") == [
+        cache.path.name
+    ]
 
 
 def _corrupt_truncate(path: Path) -> None:
@@ -201,7 +206,9 @@ def _corrupt_content(path: Path) -> None:
         (_corrupt_content, "differ from the renderer"),
     ],
 )
-def test_corrupt_cache_is_detected_and_regenerated(tmp_path: Path, caplog: pytest.LogCaptureFixture, corrupt, message: str) -> None:
+def test_corrupt_cache_is_detected_and_regenerated(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, corrupt, message: str
+) -> None:
     cache = ProceduralGridCache(tmp_path, num_blocks=1)
     good = np.array(cache.load())
     corrupt(cache.path)
@@ -210,7 +217,9 @@ def test_corrupt_cache_is_detected_and_regenerated(tmp_path: Path, caplog: pytes
     assert str(cache.path) in str(err.value)
     with caplog.at_level(logging.WARNING, logger="lvae.data.dsprites_procedural"):
         fixed = cache.load()
-    assert any(message in r.getMessage() and "regenerating" in r.getMessage() for r in caplog.records)
+    assert any(
+        message in r.getMessage() and "regenerating" in r.getMessage() for r in caplog.records
+    )
     np.testing.assert_array_equal(fixed, good)
 
 
@@ -238,7 +247,9 @@ def test_leftover_temp_file_of_killed_build_is_removed(tmp_path: Path) -> None:
 
 
 def test_renderer_must_return_a_packed_block(tmp_path: Path) -> None:
-    cache = ProceduralGridCache(tmp_path, num_blocks=1, render=lambda b: np.zeros((1024, 64, 64), np.uint8))
+    cache = ProceduralGridCache(
+        tmp_path, num_blocks=1, render=lambda b: np.zeros((1024, 64, 64), np.uint8)
+    )
     with pytest.raises(ValueError, match=r"expected uint8 \(1024, 512\)"):
         cache.load()
     assert not cache.path.exists()
@@ -273,14 +284,18 @@ def test_factor_index_round_trip(dataset: ProceduralDSprites) -> None:
     idx = rng.integers(0, NUM_IMAGES, 1000)
     np.testing.assert_array_equal(dataset.index_of(dataset.factors_of(idx)), idx)
     assert int(dataset.index_of([0, 2, 5, 39, 31, 31])[0]) == NUM_IMAGES - 1
-    np.testing.assert_allclose(dataset.latent_values(np.array([[0, 2, 5, 39, 31, 0]]))[0], [1, 3, 1, 2 * np.pi, 1, 0])
+    np.testing.assert_allclose(
+        dataset.latent_values(np.array([[0, 2, 5, 39, 31, 0]]))[0], [1, 3, 1, 2 * np.pi, 1, 0]
+    )
     with pytest.raises(DatasetError, match="pos_x"):
         dataset.index_of([0, 0, 0, 0, 32, 0])
 
 
 def test_observations_equal_renderer_for_their_factors(dataset: ProceduralDSprites) -> None:
     rng = np.random.default_rng(2)
-    factors = np.concatenate([block_as_factors(b)[rng.choice(1024, 20, replace=False)] for b in REAL_BLOCKS])
+    factors = np.concatenate(
+        [block_as_factors(b)[rng.choice(1024, 20, replace=False)] for b in REAL_BLOCKS]
+    )
     obs = dataset.sample_observations_from_factors(factors, rng)
     assert obs.shape == (60, 1, 64, 64) and obs.dtype == np.float32
     np.testing.assert_array_equal(obs[:, 0], R.render_factors(factors).astype(np.float32))

@@ -56,7 +56,8 @@ def test_registry_imports_no_loader() -> None:
 
 
 def _run(code: str) -> None:
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=600)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          timeout=600)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -69,7 +70,8 @@ def test_each_loader_imports_first_in_a_fresh_interpreter(module: str) -> None:
 
 def test_registry_first_then_names_without_torch() -> None:
     """The registry alone registers nothing; listing the names loads every loader, and
-    neither pulls in torch (dataset memory is measured in tests/lvae/data/test_loaders_dsprites.py)."""
+    neither pulls in torch (dataset memory is measured in
+    tests/lvae/data/test_loaders_dsprites.py)."""
     loaders = [f"{PACKAGE}.{m}" for m in LOADERS]
     _run(f"import sys\nfrom {PACKAGE}.registry import DATASETS\n"
          f"assert not DATASETS and not [m for m in {loaders!r} if m in sys.modules]\n"

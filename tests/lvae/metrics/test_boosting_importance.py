@@ -34,7 +34,9 @@ def _reference_importance(model, x, y):
                 f = nodes["feature_idx"][q]
                 go_left = x[members, f] <= nodes["num_threshold"][q]
                 parts = [members[go_left], members[~go_left]]
-                score = sum(r[p].sum() ** 2 / len(p) for p in parts if len(p)) - r[members].sum() ** 2 / len(members)
+                score = sum(r[p].sum() ** 2 / len(p) for p in parts if len(p)) - r[
+                    members
+                ].sum() ** 2 / len(members)
                 importance[f] += score
                 visit(nodes["left"][q], parts[0])
                 visit(nodes["right"][q], parts[1])
@@ -71,7 +73,9 @@ def test_matches_an_independent_reference(num_classes):
 
 def test_importance_follows_the_informative_features():
     x, y = _data(1000, 4, seed=1)
-    model = HistGradientBoostingClassifier(max_depth=3, early_stopping=False, random_state=0).fit(x, y)
+    model = HistGradientBoostingClassifier(max_depth=3, early_stopping=False, random_state=0).fit(
+        x, y
+    )
     got = residual_importance(model, x, y)
     assert got[0] > 0.5  # the main driver
     assert got[[1, 2]].min() > got[[3, 4]].max()  # the interaction beats pure noise
@@ -92,7 +96,9 @@ def test_close_to_gradient_boosting_feature_importances():
 def test_no_split_gives_zero_importance():
     x = np.random.default_rng(0).normal(size=(50, 3))
     y = np.repeat([0, 1], 25)
-    model = HistGradientBoostingClassifier(max_iter=3, min_samples_leaf=40, early_stopping=False).fit(x, y)
+    model = HistGradientBoostingClassifier(
+        max_iter=3, min_samples_leaf=40, early_stopping=False
+    ).fit(x, y)
     np.testing.assert_array_equal(residual_importance(model, x, y), np.zeros(3))
 
 

@@ -21,7 +21,9 @@ def _identity_codes(factors: np.ndarray, seed: int, noise_dims: int = 2) -> np.n
     rng = np.random.default_rng(seed)
     scales = rng.uniform(0.5, 3.0, size=factors.shape[1])
     order = rng.permutation(factors.shape[1] + noise_dims)
-    noise = 0.01 * np.random.default_rng(factors.shape[0]).normal(size=(factors.shape[0], noise_dims))
+    noise = 0.01 * np.random.default_rng(factors.shape[0]).normal(
+        size=(factors.shape[0], noise_dims)
+    )
     return np.concatenate([factors * scales, noise], axis=1)[:, order]
 
 
@@ -69,7 +71,8 @@ def test_scores_match_reference_on_random_importance(seed):
     assert completeness(r) == pytest.approx(c, rel=1e-12)
     # And scipy's entropy along the axes disentanglement_lib uses.
     assert disentanglement(r) == pytest.approx(
-        float(np.sum((1 - scipy.stats.entropy(r.T + 1e-11, base=4)) * r.sum(1) / r.sum())), rel=1e-14
+        float(np.sum((1 - scipy.stats.entropy(r.T + 1e-11, base=4)) * r.sum(1) / r.sum())),
+        rel=1e-14,
     )
 
 
@@ -97,7 +100,12 @@ def test_identity_codes_score_high(probe):
     out = dci(_identity_codes(ftr, 7), ftr, _identity_codes(fte, 7), fte, probe=probe, n_jobs=1)
     assert out["disentanglement"] > 0.9
     assert out["completeness"] > 0.9
-    assert set(out) == {"disentanglement", "completeness", "informativeness_train", "informativeness_test"}
+    assert set(out) == {
+        "disentanglement",
+        "completeness",
+        "informativeness_train",
+        "informativeness_test",
+    }
     assert out["informativeness_test"] > 0.95
 
 
@@ -116,7 +124,9 @@ def test_hgb_probe_tracks_gbt_on_entangled_codes():
 
 def test_logistic_probe_finds_linear_codes():
     ftr, fte = _factors(200, 0), _factors(100, 1)
-    out = dci(_identity_codes(ftr, 7), ftr, _identity_codes(fte, 7), fte, probe="logistic", n_jobs=1)
+    out = dci(
+        _identity_codes(ftr, 7), ftr, _identity_codes(fte, 7), fte, probe="logistic", n_jobs=1
+    )
     assert out["disentanglement"] > 0.6 and out["completeness"] > 0.6
     assert out["informativeness_test"] > 0.9
 
@@ -143,8 +153,11 @@ def test_duplicated_code_lowers_completeness():
     codes_tr, codes_te = ftr.astype(float), fte.astype(float)
     base = dci(codes_tr, ftr, codes_te, fte, n_jobs=1)
     dup = dci(
-        np.concatenate([codes_tr, codes_tr[:, :2]], axis=1), ftr,
-        np.concatenate([codes_te, codes_te[:, :2]], axis=1), fte, n_jobs=1,
+        np.concatenate([codes_tr, codes_tr[:, :2]], axis=1),
+        ftr,
+        np.concatenate([codes_te, codes_te[:, :2]], axis=1),
+        fte,
+        n_jobs=1,
     )
     assert dup["completeness"] < base["completeness"] - 0.1
 
@@ -168,7 +181,9 @@ def test_importance_columns_follow_factor_order(n_jobs):
     rng = np.random.default_rng(0)
     factors = np.stack([rng.integers(0, s, 300) for s in (2, 5, 3, 4)], axis=1)
     codes = np.concatenate([factors[:, ::-1] * 1.0, 0.01 * rng.normal(size=(300, 1))], axis=1)
-    r, train_acc, _ = importance_matrix(codes, factors, codes, factors, probe="logistic", n_jobs=n_jobs)
+    r, train_acc, _ = importance_matrix(
+        codes, factors, codes, factors, probe="logistic", n_jobs=n_jobs
+    )
     np.testing.assert_array_equal(r[:4].argmax(axis=0), [3, 2, 1, 0])  # code 3 - j holds factor j
     assert (train_acc > 0.95).all()
 
@@ -197,7 +212,11 @@ def _ok(n=50):
         (2, np.full((50, 4), np.nan), "codes_test must be finite"),
         (2, np.zeros((50, 3)), "codes_train has 4 code dims but codes_test has 3"),
         (0, np.zeros((50, 4, 1)), "codes_train must be a 2-D array"),
-        (1, np.column_stack([np.zeros((50, 3), dtype=int), np.arange(50) % 2]), "at least 2 factors that vary"),
+        (
+            1,
+            np.column_stack([np.zeros((50, 3), dtype=int), np.arange(50) % 2]),
+            "at least 2 factors that vary",
+        ),
     ],
 )
 @pytest.mark.filterwarnings("ignore:factors_train. skipping factor")

@@ -27,7 +27,8 @@ from lvae.metrics.registry import (
 @pytest.fixture(scope="module")
 def produced() -> set[str]:
     """Every result key the registered metrics produce (computed on a tiny dataset)."""
-    return set(compute_many(list(METRICS), TinyDataset(), identity_encoder, 0, 200, 100, options=FAST))
+    return set(compute_many(list(METRICS), TinyDataset(), identity_encoder, 0, 200, 100,
+                            options=FAST))
 
 
 def test_settings_are_declared_once_per_metric() -> None:
@@ -45,7 +46,8 @@ def test_a_new_metric_is_its_registry_entry(monkeypatch) -> None:
     """Registering a metric is enough for the CLI, option routing and re-scoring."""
     from analysis.studies.rescoring import affected
 
-    spec = MetricSpec(frozenset({"num_bins"}), from_arrays=lambda arrays, seed, num_bins=20: {"toy": 1.0},
+    spec = MetricSpec(frozenset({"num_bins"}), from_arrays=lambda arrays, seed,
+                      num_bins=20: {"toy": 1.0},
                       needs_test=False, settings={"num_bins": "num_bins"})
     monkeypatch.setitem(METRICS, "toy", spec)
     check_metric_names(["toy", "mig"])

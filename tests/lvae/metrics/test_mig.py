@@ -34,10 +34,15 @@ def _reference_mig(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -
     for i in range(mus.shape[0]):
         discretized[i, :] = np.digitize(mus[i, :], np.histogram(mus[i, :], num_bins)[1][:-1])
     m = np.array(
-        [[mutual_info_score(ys[j], discretized[i]) for j in range(ys.shape[0])] for i in range(mus.shape[0])]
+        [
+            [mutual_info_score(ys[j], discretized[i]) for j in range(ys.shape[0])]
+            for i in range(mus.shape[0])
+        ]
     )
     # Factor entropy from class frequencies (disentanglement_lib uses MI(y, y); same value).
-    h = np.array([-(q[q > 0] * np.log(q[q > 0])).sum() for q in (np.bincount(y) / y.size for y in ys)])
+    h = np.array(
+        [-(q[q > 0] * np.log(q[q > 0])).sum() for q in (np.bincount(y) / y.size for y in ys)]
+    )
     sorted_m = np.sort(m, axis=0)[::-1]
     return float(np.mean((sorted_m[0] - sorted_m[1]) / h))
 

@@ -27,7 +27,10 @@ def _reference(mus_train, ys_train, mus_test, ys_test, num_bins=20) -> tuple[flo
     for i in range(mus_train.shape[0]):
         disc[i] = np.digitize(mus_train[i], np.histogram(mus_train[i], num_bins)[1][:-1])
     mi = np.array(
-        [[mutual_info_score(ys_train[j], disc[i]) for j in range(ys_train.shape[0])] for i in range(disc.shape[0])]
+        [
+            [mutual_info_score(ys_train[j], disc[i]) for j in range(ys_train.shape[0])]
+            for i in range(disc.shape[0])
+        ]
     )
     sq = np.square(mi)
     mx = np.max(sq, axis=1)
@@ -43,8 +46,12 @@ def _reference(mus_train, ys_train, mus_test, ys_test, num_bins=20) -> tuple[flo
             warnings.simplefilter("ignore")
             clf = LogisticRegression().fit(xtr, ys_train[j])
         mlb = MultiLabelBinarizer()
-        tr.append(roc_auc_score(mlb.fit_transform(np.expand_dims(ys_train[j], 1)), clf.predict_proba(xtr)))
-        te.append(roc_auc_score(mlb.fit_transform(np.expand_dims(ys_test[j], 1)), clf.predict_proba(xte)))
+        tr.append(
+            roc_auc_score(mlb.fit_transform(np.expand_dims(ys_train[j], 1)), clf.predict_proba(xtr))
+        )
+        te.append(
+            roc_auc_score(mlb.fit_transform(np.expand_dims(ys_test[j], 1)), clf.predict_proba(xte))
+        )
     return float(np.mean(score)), float(np.mean(te)), float(np.mean(tr))
 
 
@@ -107,7 +114,9 @@ def test_single_valued_factor_is_skipped_and_too_few_factors_raise():
     wtr[:, 0] = wte[:, 0] = 1
     with pytest.warns(UserWarning, match=r"skipping factor\(s\) \[0\]"):
         got = modularity_explicitness(ftr.astype(float), wtr, fte.astype(float), wte)
-    assert got == modularity_explicitness(ftr.astype(float), ftr[:, 1:], fte.astype(float), fte[:, 1:])
+    assert got == modularity_explicitness(
+        ftr.astype(float), ftr[:, 1:], fte.astype(float), fte[:, 1:]
+    )
     with pytest.raises(ValueError, match="at least 2 factors"):
         modularity_explicitness(ftr.astype(float), ftr[:, :1], fte.astype(float), fte[:, :1])
 

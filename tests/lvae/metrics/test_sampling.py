@@ -96,7 +96,8 @@ def test_factor_vae_is_deterministic_and_independent_of_encode_batching():
 
     def mixed(obs):
         f = obs[:, 0, 0, :3].astype(np.float64)
-        return np.stack([f[:, 0] + 0.8 * f[:, 1], f[:, 1] + 0.8 * f[:, 2], f[:, 2] + 0.8 * f[:, 0]], axis=1)
+        return np.stack([f[:, 0] + 0.8 * f[:, 1], f[:, 1] + 0.8 * f[:, 2], f[:, 2] + 0.8 * f[:, 0]],
+                        axis=1)
 
     kw = dict(batch_size=8, num_train=100, num_eval=60, num_variance_estimate=200)
     a = factor_vae_score(ds, mixed, seed=4, **kw)
@@ -115,7 +116,8 @@ def test_factor_vae_bad_input():
 
 # ------------------------------------------------------------------- BetaVAE
 def test_beta_vae_identity_scores_near_one():
-    out = beta_vae_score(TinyDataset(), identity_encoder, seed=0, batch_size=16, num_train=200, num_eval=100)
+    out = beta_vae_score(TinyDataset(), identity_encoder, seed=0, batch_size=16, num_train=200,
+                         num_eval=100)
     assert out["train_accuracy"] > 0.95 and out["eval_accuracy"] > 0.95
 
 
@@ -139,11 +141,14 @@ def test_beta_vae_deterministic_per_seed():
 
 # ------------------------------------------------------------------ registry
 EXPECTED_KEYS = {
+    "active_units": {"active_units"},
     "mig": {"mig"},
-    "dci": {"dci.disentanglement", "dci.completeness", "dci.informativeness_train", "dci.informativeness_test"},
+    "dci": {"dci.disentanglement", "dci.completeness", "dci.informativeness_train",
+            "dci.informativeness_test"},
     "sap": {"sap"},
     "modularity": {"modularity", "modularity.explicitness", "modularity.explicitness_train"},
-    "factor_vae": {"factor_vae.train_accuracy", "factor_vae.eval_accuracy", "factor_vae.num_active_dims"},
+    "factor_vae": {"factor_vae.train_accuracy", "factor_vae.eval_accuracy",
+                   "factor_vae.num_active_dims"},
     "beta_vae": {"beta_vae.train_accuracy", "beta_vae.eval_accuracy"},
 }
 
@@ -166,7 +171,8 @@ def test_compute_many_equals_compute_per_metric():
     together = compute_many(list(EXPECTED_KEYS), ds, identity_encoder, 3, 200, 100, options=FAST)
     assert set(together) == set().union(*EXPECTED_KEYS.values())
     for name in EXPECTED_KEYS:
-        alone = namespaced(name, compute(name, ds, identity_encoder, 3, 200, 100, **FAST.get(name, {})))
+        alone = namespaced(name,
+                           compute(name, ds, identity_encoder, 3, 200, 100, **FAST.get(name, {})))
         assert alone == {k: together[k] for k in EXPECTED_KEYS[name]}
     assert together["mig"] > 0.9 and together["factor_vae.eval_accuracy"] == 1.0
 

@@ -35,7 +35,8 @@ def test_identity_binary_factors_score_high():
     ftr, fte = rng.integers(0, 2, size=(300, 3)), rng.integers(0, 2, size=(150, 3))
     noise = rng.normal(size=(300, 2)), rng.normal(size=(150, 2))
     out = sap(
-        np.concatenate([3 * ftr, noise[0]], axis=1), ftr, np.concatenate([3 * fte, noise[1]], axis=1), fte
+        np.concatenate([3 * ftr, noise[0]], axis=1), ftr,
+              np.concatenate([3 * fte, noise[1]], axis=1), fte
     )
     assert out["sap"] > 0.4  # best code 1.0, runner-up about 0.5
 
@@ -63,7 +64,8 @@ def test_matches_reference(seed):
     mix = rng.normal(size=(len(SIZES), 4))
     ctr = np.tanh(ftr @ mix) + 0.3 * rng.normal(size=(200, 4))
     cte = np.tanh(fte @ mix) + 0.3 * rng.normal(size=(100, 4))
-    assert sap(ctr, ftr, cte, fte)["sap"] == pytest.approx(_reference_sap(ctr, ftr, cte, fte), abs=1e-12)
+    assert sap(ctr, ftr, cte, fte)["sap"] == pytest.approx(_reference_sap(ctr, ftr, cte, fte),
+                                                           abs=1e-12)
 
 
 def test_top_two_gap():
