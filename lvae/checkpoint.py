@@ -23,22 +23,27 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike,
+                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"{path} is a folder; expected the {CHECKPOINT_NAME} file written by lvae.train")
+        raise ValueError(f"{path} is a folder; expected the {CHECKPOINT_NAME} file written by "
+                         "lvae.train")
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path} (expected {CHECKPOINT_NAME} written by lvae.train)")
+        raise FileNotFoundError(f"no checkpoint at {path} (expected {CHECKPOINT_NAME} written by "
+                                "lvae.train)")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # a truncated or foreign file
-        detail = " ".join(str(exc).split()).split(". ")[0]  # torch's advice that follows is about other files
+        # torch's advice that follows is about other files
+        detail = " ".join(str(exc).split()).split(". ")[0]
         raise ValueError(
             f"{path}: not a readable lvae checkpoint ({type(exc).__name__}: {detail}); "
             f"expected a {CHECKPOINT_NAME} written by lvae.train"
         ) from exc
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: holds a {type(state).__name__}, expected the dict lvae.train saves")
+        raise ValueError(f"{path}: holds a {type(state).__name__}, expected the dict lvae.train "
+                         "saves")
     missing = {"config", "step", "model"} - set(state)
     if missing:
         raise ValueError(f"{path}: checkpoint lacks field(s) {sorted(missing)}")

@@ -120,7 +120,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
         if not isinstance(data, dict):
-            raise ValueError(f"{source}: expected a mapping of config fields, got {type(data).__name__}")
+            raise ValueError(f"{source}: expected a mapping of config fields, got "
+                             f"{type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:

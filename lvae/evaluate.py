@@ -42,36 +42,44 @@ class LoadedRun:
 
 
 def load_run(
-    run_dir: str | Path, device: str = "cpu", data_root: str | None = None, open_dataset: bool = True
+    run_dir: str | Path, device: str = "cpu", data_root: str | None = None,
+             open_dataset: bool = True
 ) -> LoadedRun:
     """Rebuild a run's model from ``config.json`` + ``checkpoint.pt`` (weights only)."""
     run_dir = Path(run_dir)
     config_path, ckpt_path = run_dir / CONFIG_FILE, run_dir / CHECKPOINT_NAME
     if not run_dir.exists():
-        raise FileNotFoundError(f"{run_dir} does not exist; expected a folder written by python -m lvae.train")
+        raise FileNotFoundError(f"{run_dir} does not exist; expected a folder written by python -m "
+                                "lvae.train")
     if not run_dir.is_dir():
-        raise NotADirectoryError(f"{run_dir} is a file; expected a folder written by python -m lvae.train")
+        raise NotADirectoryError(f"{run_dir} is a file; expected a folder written by python -m "
+                                 "lvae.train")
     if not config_path.exists():
         raise FileNotFoundError(f"{run_dir} is not a training run: {config_path.name} is missing")
     if not ckpt_path.exists():
         raise FileNotFoundError(
-            f"{run_dir} has no checkpoint ({CHECKPOINT_NAME}); train it first with python -m lvae.train --out {run_dir}"
+            f"{run_dir} has no checkpoint ({CHECKPOINT_NAME}); train it first with python -m "
+            f"lvae.train --out {run_dir}"
         )
-    config = TrainConfig.from_dict(read_json(config_path, "the run's TrainConfig fields"), source=str(config_path))
+    config = TrainConfig.from_dict(read_json(config_path, "the run's TrainConfig fields"),
+                                   source=str(config_path))
     state = load_checkpoint(ckpt_path, map_location=device)
     saved = TrainConfig.from_dict(state["config"], source=str(ckpt_path))
     if saved.identity() != config.identity():
         diff = sorted(k for k, v in config.identity().items() if saved.identity().get(k) != v)
-        raise ValueError(f"{ckpt_path} does not match {config_path} (fields differ: {', '.join(diff)})")
+        raise ValueError(f"{ckpt_path} does not match {config_path} (fields differ: "
+                         f"{', '.join(diff)})")
     if data_root is not None:
         config.data_root = data_root
     dataset = get_dataset(config.dataset, config.data_root) if open_dataset else None
-    channels = dataset.observation_shape[0] if dataset is not None else _channels_from_state(state["model"])
+    channels = (dataset.observation_shape[0] if dataset is not None
+                else _channels_from_state(state["model"]))
     model = get_model(config.architecture, num_channels=channels, latent_dim=config.latent_dim)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
-        raise ValueError(f"{ckpt_path}: weights do not fit architecture {config.architecture!r}: {exc}") from exc
+        raise ValueError(f"{ckpt_path}: weights do not fit architecture {config.architecture!r}: "
+                         f"{exc}") from exc
     model.to(device).eval()
     return LoadedRun(model=model, config=config, dataset=dataset, step=int(state["step"]))
 
@@ -98,7 +106,8 @@ def make_encoder(
             x = torch.from_numpy(np.ascontiguousarray(obs[i : i + batch_size])).to(device)
             mu, logvar = model.encode(x)
             if representation == "sampled":
-                mu = mu + torch.randn(mu.shape, generator=gen, device=device) * torch.exp(0.5 * logvar)
+                mu = mu + torch.randn(mu.shape, generator=gen,
+                                      device=device) * torch.exp(0.5 * logvar)
             out.append(mu.float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
@@ -194,18 +203,22 @@ def build_parser() -> argparse.ArgumentParser:
     from lvae.metrics.registry import METRICS, setting_default, setting_targets
 
     bins_for = "/".join(setting_targets()["num_bins"][0])
-    p = argparse.ArgumentParser(prog="python -m lvae.evaluate", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m "
+                                     "lvae.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", help="folder written by python -m lvae.train")
-    p.add_argument("--metrics", default=",".join(METRICS), help=f"comma-separated subset of {','.join(METRICS)}")
-    p.add_argument("--num-train", type=int, default=10_000, help="points for training probes / MIG (default 10000)")
+    p.add_argument("--metrics", default=",".join(METRICS), help=
+                   f"comma-separated subset of {','.join(METRICS)}")
+    p.add_argument("--num-train", type=int, default=10_000, help=
+                   "points for training probes / MIG (default 10000)")
     p.add_argument("--num-test", type=int, default=5_000, help="held-out points (default 5000)")
     p.add_argument("--seed", type=int, default=0, help="seed of every sample drawn (default 0)")
     p.add_argument("--representation", choices=REPRESENTATIONS, default=REPRESENTATIONS[0])
     p.add_argument("--num-bins", type=int, default=setting_default("num_bins"),
                    help=f"bins for {bins_for} (default {setting_default('num_bins')})")
     p.add_argument("--dci-probe", default=setting_default("dci_probe"), choices=sorted(PROBES),
-                   help="DCI probe: gbt (disentanglement_lib's GradientBoostingClassifier), hgb (faster, "
-                        "reads slightly higher; docs/metrics.md, 'DCI probes') or logistic (linear baseline)")
+                   help="DCI probe: gbt (disentanglement_lib's GradientBoostingClassifier), hgb "
+                        "(faster, reads slightly higher; docs/metrics.md, 'DCI probes') or "
+                        "logistic (linear baseline)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--data-root", default=None)
     return p
@@ -220,7 +233,8 @@ def _evaluate_cli(args: argparse.Namespace) -> int:
     names = [m.strip() for m in args.metrics.split(",") if m.strip()]
     values = evaluate_run(
         args.run_dir, names, num_train=args.num_train, num_test=args.num_test, seed=args.seed,
-        representation=args.representation, device=args.device, write=True, data_root=args.data_root,
+        representation=args.representation, device=args.device, write=True,
+                          data_root=args.data_root,
         num_bins=args.num_bins, dci_probe=args.dci_probe,
     )
     width = max(len(k) for k in values) if values else 10

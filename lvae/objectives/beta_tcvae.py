@@ -50,10 +50,12 @@ def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
     return -0.5 * (_LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar))
 
 
-def mws_parts(mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, dataset_size: int) -> KLParts:
+def mws_parts(mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor,
+              dataset_size: int) -> KLParts:
     """MI, TC and DW of a batch by minibatch-weighted sampling; memory O(M^2 D)."""
     log_nm = math.log(dataset_size * z.shape[0])
-    pair = gaussian_log_density(z[:, None, :], mu[None], logvar[None])  # [i, j, k]: log q(z_ik | x_j)
+    # [i, j, k]: log q(z_ik | x_j)
+    pair = gaussian_log_density(z[:, None, :], mu[None], logvar[None])
     log_q_cond = gaussian_log_density(z, mu, logvar).sum(1)  # log q(z_i | x_i)
     log_qz = torch.logsumexp(pair.sum(2), dim=1) - log_nm
     log_prod_qz = (torch.logsumexp(pair, dim=1) - log_nm).sum(1)
@@ -80,7 +82,8 @@ class BetaTCVAE(Objective):
     def weighted(self, parts: KLParts) -> torch.Tensor:
         """alpha MI + beta TC + gamma DW: the loss's KL part."""
         p = self.params
-        return float(p["alpha"]) * parts.mi + float(p["beta"]) * parts.tc + float(p["gamma"]) * parts.dimwise
+        return (float(p["alpha"]) * parts.mi + float(p["beta"]) * parts.tc
+                + float(p["gamma"]) * parts.dimwise)
 
     def kl_gradient_weight(self, out: ForwardOutput) -> torch.Tensor:
         """beta_eff: |grad weighted KL part| / |grad (MI + TC + DW)| w.r.t. (mu, logvar, z),

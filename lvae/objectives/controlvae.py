@@ -30,7 +30,8 @@ as ``beta_min``. Choices documented here because the code makes them implicitly:
 than the official one: step t stands for official iterations (t s, (t + 1) s], so the set
 point is read at the official iteration floor((t + 1) s) and the integral gain is s ki
 (the P term has no time in it). On a KL sequence given in official time the compressed
-beta follows the official one (tests/lvae/objectives/test_controllers.py); docs/objectives.md says what
+beta follows the official one (tests/lvae/objectives/test_controllers.py); docs/objectives.md says
+what
 compression cannot preserve.
 """
 
@@ -97,7 +98,8 @@ class ControlVAE(ControlledObjective):
         e = c - kl
         p_term = p["kp"] * kp_curve_tensor(e)
         # anti-windup: integrate only while the previous unclipped output is >= beta_min
-        i_term = torch.where(self.w_prev >= beta_min, self.i_term - scale * p["ki"] * e, self.i_term)
+        i_term = torch.where(self.w_prev >= beta_min, self.i_term - scale * p["ki"] * e,
+                             self.i_term)
         w = p_term + i_term + beta_min
         self._set(set_point=c, error=e, p_term=p_term, i_term=i_term, w_prev=w)
         return w.clamp_min(beta_min)

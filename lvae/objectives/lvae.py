@@ -144,7 +144,8 @@ class LVAE(Objective):
             new = torch.stack([recon.detach(), kl.detach(), torch.ones_like(recon)]).double()
             self.ema.lerp_(new, SMOOTHING)
         # tensors, not floats: the trainer reads them back only at log steps (no sync per step)
-        detached = {"w_recon": w_r, "w_kl": w_k, "s_recon": self.s_recon, "s_kl": self.s_kl, "reg": reg}
+        detached = {"w_recon": w_r, "w_kl": w_k, "s_recon": self.s_recon,
+                    "s_kl": self.s_kl, "reg": reg}
         state = {k: v.detach() for k, v in detached.items()}
         beta = torch.exp(self.s_recon - self.s_kl).detach()
         return LossTerms(total=total, recon=recon, kl=kl, beta_eff=beta, state=state)
@@ -158,5 +159,6 @@ class LVAE(Objective):
         recon, kl = r_sum / weight, k_sum / weight
         out = {"recon_smoothed": recon, "kl_smoothed": kl}
         if self.default_form:
-            out["beta_stationary"] = math.exp(stationary_log_beta(recon, kl, float(self.params["lambda"])))
+            log_beta = stationary_log_beta(recon, kl, float(self.params["lambda"]))
+            out["beta_stationary"] = math.exp(log_beta)
         return out

@@ -19,7 +19,8 @@ from sweeps.tuner import checkpoints_to_keep
 def fake_trial(status: str, last: dict, start_time: float | None) -> SimpleNamespace:
     return SimpleNamespace(
         trial_id="t1", status=status, last_result={"trial_id": "t1", **last}, path="",
-        config={"cell": {"label": "vae", "objective": "vae", "objective_params": {}}, "seed": 0, "train": {}},
+        config={"cell": {"label": "vae", "objective": "vae",
+                         "objective_params": {}}, "seed": 0, "train": {}},
         run_metadata=SimpleNamespace(start_time=start_time), num_failures=0,
     )
 
@@ -34,7 +35,8 @@ def fake_trial(status: str, last: dict, start_time: float | None) -> SimpleNames
         ("TERMINATED", {"step": 60, "done_training": True}, 1.0, "TERMINATED", 60),
     ],
 )
-def test_interrupted_trials_are_named_with_their_last_step(tmp_path, status, last, start_time, expected, steps):
+def test_interrupted_trials_are_named_with_their_last_step(tmp_path, status, last, start_time,
+                                                           expected, steps):
     row = trial_row(fake_trial(status, last, start_time), tmp_path, {"space": "s", "preset": "p"})
     assert row["status"] == expected and row["steps"] == steps
     if expected == INTERRUPTED:
@@ -47,12 +49,14 @@ def test_resume_command_repeats_the_flags_that_matter():
          "--max-concurrent", "2", "--no-report"]
     )
     command = resume_command(args, "lvae_reg-smoke")
-    assert command.startswith("python sweeps/run.py --space lvae_reg --preset smoke --storage '/tmp/x y'")
+    assert command.startswith("python sweeps/run.py --space lvae_reg --preset smoke --storage "
+                              "'/tmp/x y'")
     assert "--steps 60" in command and "--max-concurrent 2" in command and "--no-report" in command
     assert command.endswith("--resume") and "--dataset" not in command  # defaults left out
 
 
-@pytest.mark.parametrize("storage", ["results", "/tmp/lvae-results", "file:///tmp/lvae", "mock://bucket/lvae"])
+@pytest.mark.parametrize("storage", ["results", "/tmp/lvae-results",
+                                     "file:///tmp/lvae", "mock://bucket/lvae"])
 def test_storage_that_pyarrow_opens_is_accepted(storage):
     check_storage(storage)
 

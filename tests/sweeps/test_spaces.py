@@ -18,12 +18,14 @@ def built(*argv: str) -> tuple[dict, object]:
 
 @pytest.mark.parametrize("steps", [None, 3000])
 def test_steps_override_sets_the_run_length_and_the_controllers_time_scale(steps):
-    argv = ["--space", "baselines", "--preset", "smoke"] + (["--steps", str(steps)] if steps else [])
+    argv = ["--space", "baselines", "--preset",
+            "smoke"] + (["--steps", str(steps)] if steps else [])
     config, preset = built(*argv)
     expected_steps = steps or get_preset("smoke").steps
     assert preset.steps == config["train"]["steps"] == expected_steps
     cells = config["cell"]["grid_search"]
-    scales = {c["objective"]: c["objective_params"]["time_scale"] for c in cells if "time_scale" in c["objective_params"]}
+    scales = {c["objective"]: c["objective_params"]["time_scale"] for c in cells if
+              "time_scale" in c["objective_params"]}
     assert set(scales) == {"controlvae", "dynamicvae"}
     assert all(s == pytest.approx(PAPER_STEPS / expected_steps) for s in scales.values())
 
@@ -33,7 +35,8 @@ def test_optuna_space_samples_from_its_distributions_on_top_of_the_preset():
 
     config, preset = built("--space", "lvae_optuna", "--preset", "smoke")
     assert isinstance(config["train"]["lr"], Domain)
-    assert config["train"]["batch_size"] == preset.batch_size and config["train"]["steps"] == preset.steps
+    assert config["train"]["batch_size"] == preset.batch_size
+    assert config["train"]["steps"] == preset.steps
     params = config["cell"]["objective_params"]
     assert isinstance(params["lambda"], Domain) and isinstance(params["init_s_kl"], Domain)
     assert params["warm_start"] is False  # a searched initial balance needs a cold start

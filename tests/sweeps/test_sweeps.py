@@ -26,7 +26,8 @@ from sweeps.presets import get_preset
 
 def start_sweep(args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(RUN + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    return subprocess.Popen(RUN + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
 
 
 def results(exp: Path) -> pd.DataFrame:
@@ -74,9 +75,12 @@ def test_smoke_sweep_results_and_tensorboard(smoke_experiment):
     assert len(df) == 4 and set(df["status"]) == {"TERMINATED"}
     assert set(df["objective"]) == {"lvae", "vae", "beta_vae"}
     assert sorted(df["hp.lambda"].dropna()) == [0.1, 1.0]
-    for column in ("trial_id", "cell", "seed", "steps", "loss_total", "loss_recon", "loss_kl", "beta_eff",
-                   "metric.mig", "metric.dci.disentanglement", "metric.dci.completeness", "metric.sap",
-                   "node", "wall_time_s", "trial_dir", "space", "preset", "dataset", "architecture"):
+    for column in ("trial_id", "cell", "seed", "steps", "loss_total",
+                   "loss_recon", "loss_kl", "beta_eff",
+                   "metric.mig", "metric.dci.disentanglement",
+                   "metric.dci.completeness", "metric.sap",
+                   "node", "wall_time_s", "trial_dir", "space",
+                   "preset", "dataset", "architecture"):
         assert column in df.columns, column
     smoke = get_preset("smoke")
     assert (df["steps"] == smoke.steps).all() and df["metric.mig"].between(0, 1).all()
@@ -91,7 +95,8 @@ def test_smoke_sweep_results_and_tensorboard(smoke_experiment):
     # the sweep's wall time is kept with its settings: what the report's cost is measured against
     assert json.loads((exp / "sweep.json").read_text())["wall_time_s"] > 0
     # nothing for a user to act on: no warnings from Tune or Ray (issue #12)
-    warnings = [line for line in (proc.stdout + proc.stderr).splitlines() if re.search(r"WARNING \S+\.py:\d+ --", line)]
+    warnings = [line for line in (proc.stdout + proc.stderr).splitlines()
+                if re.search(r"WARNING \S+\.py:\d+ --", line)]
     assert not warnings, warnings
     # the summary is rebuilt, never appended: rerunning it keeps one row per trial
     from sweeps.results import write_results
@@ -109,12 +114,14 @@ def test_trials_spread_over_nodes_and_gpu_trials_land_on_gpu_node(cluster, tmp_p
     df = results(tmp_path / "spread")
     assert df["node_id"].nunique() == 2, df[["trial_id", "node_id"]]
 
-    proc = run_sweep(smoke_args(tmp_path, "gpu", cluster, "--gpus-per-trial", "0.5", "--seeds", "1"))
+    proc = run_sweep(smoke_args(tmp_path, "gpu", cluster, "--gpus-per-trial",
+                                "0.5", "--seeds", "1"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     df = results(tmp_path / "gpu")
     ray.init(address=cluster.address)
     try:
-        gpu_nodes = {n["NodeID"] for n in ray.nodes() if n["Resources"].get("GPU", 0) > 0 and n["Alive"]}
+        gpu_nodes = {n["NodeID"] for n in ray.nodes()
+                     if n["Resources"].get("GPU", 0) > 0 and n["Alive"]}
     finally:
         ray.shutdown()
     assert set(df["node_id"]) <= gpu_nodes and len(gpu_nodes) == 1
@@ -124,7 +131,8 @@ def test_trials_spread_over_nodes_and_gpu_trials_land_on_gpu_node(cluster, tmp_p
 
 def trial_interval(trial_dir: Path) -> tuple[float, float]:
     """(start, end) of a trial in seconds since the epoch, from Tune's result.json lines."""
-    lines = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines() if line.strip()]
+    text = (trial_dir / "result.json").read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
     first, last = lines[0], lines[-1]
     return first["timestamp"] - first["time_this_iter_s"], last["timestamp"]
 
@@ -138,7 +146,8 @@ def test_fractional_gpus_pack_trials_on_one_gpu(cluster, tmp_path):
     packed_node = cluster.add_node(num_cpus=3, num_gpus=1)
     cluster.wait_for_nodes()
     try:
-        args = smoke_args(tmp_path, "pack", cluster, "--gpus-per-trial", "0.25", "--max-concurrent", "4")
+        args = smoke_args(tmp_path, "pack", cluster, "--gpus-per-trial",
+                          "0.25", "--max-concurrent", "4")
         proc = run_sweep(args)
         ray.init(address=cluster.address)
         try:  # while the added node is alive (a removed node lists no resources)
@@ -155,14 +164,17 @@ def test_fractional_gpus_pack_trials_on_one_gpu(cluster, tmp_path):
     for _, group in df.groupby("node_id"):
         spans = [trial_interval(tmp_path / "pack" / d) for d in group["trial_dir"]]
         overlaps += sum(
-            1 for i, a in enumerate(spans) for b in spans[i + 1 :] if min(a[1], b[1]) - max(a[0], b[0]) > 1.0
+            1 for i, a in enumerate(spans) for b in spans[i + 1 :]
+            if min(a[1], b[1]) - max(a[0], b[0]) > 1.0
         )
-    assert overlaps >= 1, df[["trial_id", "node_id", "wall_time_s"]]  # two trials shared one GPU at once
+    # two trials shared one GPU at once
+    assert overlaps >= 1, df[["trial_id", "node_id", "wall_time_s"]]
 
 
 @pytest.mark.slow
 def test_killed_trial_resumes_from_checkpoint(cluster, tmp_path):
-    args = smoke_args(tmp_path, "kill", cluster, "--seeds", "1", "--steps", "400", "--max-concurrent", "1")
+    args = smoke_args(tmp_path, "kill", cluster, "--seeds", "1",
+                      "--steps", "400", "--max-concurrent", "1")
     args[1] = "seeds"  # the seeds space: two cells
     sweep = start_sweep(args)
     try:
@@ -198,7 +210,9 @@ def test_deterministic_failure_is_recorded_and_others_finish(cluster, tmp_path, 
     from sweeps.spaces import SPACES, Space, cell
 
     # w_K = exp(100) overflows float32 at the first step: a non-finite loss, every time
-    space = Space("nan_test", "test only", lambda preset: [cell("lvae", init_s_kl=-100.0, warm_start=False), cell("vae")])
+    space = Space("nan_test", "test "
+                              "only",
+                  lambda preset: [cell("lvae", init_s_kl=-100.0, warm_start=False), cell("vae")])
     monkeypatch.setitem(SPACES, "nan_test", space)
     args = build_parser().parse_args(
         ["--space", "nan_test", *smoke_args(tmp_path, "nan", cluster)[2:]]
@@ -231,7 +245,8 @@ def test_sigint_then_resume_runs_every_trial_once(cluster, tmp_path):
     sweep = start_sweep(args)
     exp = tmp_path / "intr"
     try:
-        finished = wait_for(lambda: glob.glob(str(exp / "*" / "run" / "result.json")), 400, "a finished trial")
+        finished = wait_for(lambda: glob.glob(str(exp / "*" /
+                                                  "run" / "result.json")), 400, "a finished trial")
         first = Path(finished[0])
         stamp = first.stat().st_mtime_ns
         interrupted = wait_for(lambda: running_trial(exp), 300, "a trial training after the first")
@@ -245,7 +260,8 @@ def test_sigint_then_resume_runs_every_trial_once(cluster, tmp_path):
     print(f"prompt back {exit_s:.1f} s after Ctrl-C")
     assert exit_s < 10, f"the prompt came back {exit_s:.1f} s after Ctrl-C"
     resume_hint = [line for line in out.splitlines() if line.startswith("interrupted:")]
-    assert resume_hint and "--resume" in resume_hint[0] and "--steps 60" in resume_hint[0], out[-3000:]
+    assert resume_hint and "--resume" in resume_hint[0], out[-3000:]
+    assert "--steps 60" in resume_hint[0], out[-3000:]
     assert "python -m analysis.report" in out  # the report is deferred, with its command
     partial = results(exp).set_index("trial_dir")
     # the trial Ctrl-C stopped is INTERRUPTED with its last step; PENDING means never started
@@ -257,13 +273,15 @@ def test_sigint_then_resume_runs_every_trial_once(cluster, tmp_path):
     first_wall = json.loads((exp / "sweep.json").read_text())["wall_time_s"]
     assert first_wall > 0
 
-    proc = run_sweep(smoke_args(tmp_path, "intr", cluster, "--max-concurrent", "2", "--steps", "60", "--resume"))
+    proc = run_sweep(smoke_args(tmp_path, "intr", cluster, "--max-concurrent",
+                                "2", "--steps", "60", "--resume"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     df = results(exp)
     assert len(df) == 4 and df["trial_id"].is_unique and set(df["status"]) == {"TERMINATED"}
     assert (df["steps"] == 60).all()
     assert first.stat().st_mtime_ns == stamp  # the trial finished before Ctrl-C was not rerun
-    assert json.loads((exp / "sweep.json").read_text())["wall_time_s"] > first_wall  # summed over sessions
+    # summed over sessions
+    assert json.loads((exp / "sweep.json").read_text())["wall_time_s"] > first_wall
 
 
 @pytest.mark.parametrize(
@@ -287,7 +305,8 @@ def test_bad_requests_fail_before_anything_starts(tmp_path, args, message):
 
 def test_resume_of_a_folder_that_is_not_an_experiment(tmp_path):
     (tmp_path / "lvae_reg-smoke").mkdir()
-    proc = run_sweep(["--space", "lvae_reg", "--preset", "smoke", "--storage", str(tmp_path), "--resume"])
+    proc = run_sweep(["--space", "lvae_reg", "--preset", "smoke",
+                      "--storage", str(tmp_path), "--resume"])
     assert proc.returncode == 2 and "not an experiment" in proc.stderr
 
 

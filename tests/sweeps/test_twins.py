@@ -169,7 +169,8 @@ def test_ctrl_c_in_either_stage_then_resume_trains_every_trial_once(cluster, tmp
     from analysis import load_experiments  # twins are beta-VAE cells labelled with their L-VAE cell
 
     loaded = load_experiments(exp)
-    assert set(loaded.loc[loaded[MATCHED_TO].notna(), "cell"]) == {f"beta_vae beta={beta:g} (twin of lvae)"}
+    assert set(loaded.loc[loaded[MATCHED_TO].notna(),
+                          "cell"]) == {f"beta_vae beta={beta:g} (twin of lvae)"}
 
 
 def test_failed_or_runaway_lvae_cells_get_no_twin(cluster, tmp_path, monkeypatch, capsys):

@@ -51,12 +51,16 @@ def test_mws_matches_the_papers_formula_written_out() -> None:
     std = torch.exp(0.5 * logvar)
     mi = tc = dw = 0.0
     for i in range(m):
-        dens = [torch.distributions.Normal(mu[j], std[j]).log_prob(z[i]) for j in range(m)]  # (D,) each
+        # (D,) each
+        dens = [torch.distributions.Normal(mu[j], std[j]).log_prob(z[i]) for j in range(m)]
         cond = dens[i].sum()
         log_qz = torch.logsumexp(torch.stack([t.sum() for t in dens]), 0) - math.log(n * m)
-        log_prod = sum(torch.logsumexp(torch.stack([t[k] for t in dens]), 0) - math.log(n * m) for k in range(3))
+        log_prod = sum(torch.logsumexp(torch.stack([t[k] for t in dens]), 0) - math.log(n * m)
+                       for k in range(3))
         log_pz = torch.distributions.Normal(0.0, 1.0).log_prob(z[i]).sum()
-        mi, tc, dw = mi + (cond - log_qz) / m, tc + (log_qz - log_prod) / m, dw + (log_prod - log_pz) / m
+        mi += (cond - log_qz) / m
+        tc += (log_qz - log_prod) / m
+        dw += (log_prod - log_pz) / m
     parts = mws_parts(mu, logvar, z, n)
     for got, want in zip(parts, (mi, tc, dw), strict=True):
         assert float(got) == pytest.approx(float(want), rel=1e-10, abs=1e-10)
@@ -72,7 +76,8 @@ def test_unit_weights_give_r_plus_the_sampled_kl(seed: int) -> None:
     want = sampled_kl(mu, logvar, z)
     torch.testing.assert_close(terms.total - terms.recon, want, rtol=1e-12, atol=1e-10)
     s = terms.state
-    assert float(s["mi"] + s["tc"] + s["dimwise_kl"]) == pytest.approx(float(want), rel=1e-12, abs=1e-10)
+    total = float(s["mi"] + s["tc"] + s["dimwise_kl"])
+    assert total == pytest.approx(float(want), rel=1e-12, abs=1e-10)
     assert float(s["kl_sampled"]) == pytest.approx(float(want), rel=1e-12, abs=1e-10)
     assert float(terms.beta_eff) == pytest.approx(1.0, rel=1e-9)
     # recon is the dataset's R and kl the analytic K, as for every objective
@@ -112,7 +117,8 @@ def test_beta_eff_is_the_gradient_norm_ratio_of_the_kl_part() -> None:
     want = (mi + 6.0 * tc + dw).norm() / (mi + tc + dw).norm()
     terms = get_objective("beta_tcvae")(record(mu, logvar, z))
     assert float(terms.beta_eff) == pytest.approx(float(want), rel=1e-9)
-    same = get_objective("beta_tcvae", {"alpha": 3.0, "beta": 3.0, "gamma": 3.0})(record(mu, logvar, z))
+    same = get_objective("beta_tcvae", {"alpha": 3.0, "beta": 3.0,
+                                        "gamma": 3.0})(record(mu, logvar, z))
     assert float(same.beta_eff) == pytest.approx(3.0, rel=1e-9)
     # logged numbers carry no graph (the trainer reads them back only at log steps)
     for value in [terms.beta_eff, *terms.state.values()]:
@@ -156,7 +162,8 @@ def test_combine_without_the_decomposition_says_what_it_needs() -> None:
 def test_trains_through_the_trainer_and_logs_its_terms(tmp_path, toy_dataset) -> None:
     records: list[dict] = []
     cfg = toy_config(tmp_path, objective="beta_tcvae", steps=4, log_every=2, checkpoint_every=4,
-                     image_every=0, objective_params={"beta": 4.0, "dataset_size": len(toy_dataset)})
+                     image_every=0, objective_params={"beta": 4.0,
+                                                      "dataset_size": len(toy_dataset)})
     result = train(cfg, hook=records.append)
     assert [r["step"] for r in records] == [2, 4]
     acc = read_tb(tmp_path / "run" / "tb")

@@ -313,7 +313,8 @@ def _synthetic_kl(tau: float) -> float:
         ("dynamicvae", {"c_step_every": 600, "c_max": 5.0, "ki": 0.0005}, 0.05),
     ],
 )
-def test_compressed_trajectory_follows_the_official_one(name: str, params: dict, tolerance: float) -> None:
+def test_compressed_trajectory_follows_the_official_one(name: str, params: dict,
+                                                        tolerance: float) -> None:
     """Same KL in normalised time, run 20,000 official steps and 100x compressed (200 steps):
     compressed beta at step t equals official beta at step (t + 1) 100 - 1 within
     ``tolerance`` (relative to the official beta's range), and the set point exactly."""
@@ -324,7 +325,8 @@ def test_compressed_trajectory_follows_the_official_one(name: str, params: dict,
     short_kls = [_synthetic_kl((t + 1) * scale / official_n) for t in range(official_n // scale)]
     short, set_points = [], []
     for t, k in enumerate(short_kls):
-        short.append(compressed.combine(torch.tensor(100.0), torch.tensor(k, dtype=torch.float64), t).beta_eff)
+        short.append(compressed.combine(torch.tensor(100.0), torch.tensor(k, dtype=torch.float64),
+                                        t).beta_eff)
         set_points.append(compressed.controller_state()["set_point"])
     matched = [full[(t + 1) * scale - 1] for t in range(len(short))]
     spread = max(full) - min(full)
