@@ -1,10 +1,7 @@
 """Bad input, as a new user makes it, against ``lvae.train`` (issue #12).
 
-Each case checks the promise of ``lvae.cli``: a CLI prints one ``error: ...`` line that
-names the input, exits with code 2, prints no traceback and leaves no file or folder
-behind; an API raises a typed exception (ValueError and its subclasses, KeyError) whose
-message names the argument. One case per class of mistake, not per example; the corpus
-spans tests/e2e/test_bad_inputs_*.py (its size is checked in test_bad_inputs_api.py).
+Each case checks the promise of ``lvae.cli`` (tests/helpers/bad_inputs.py says it once):
+one ``error: ...`` line naming the input, exit 2, no traceback, nothing left behind.
 
 The CLI runs in-process (``main(argv)``). Nothing here starts Ray.
 """
