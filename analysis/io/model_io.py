@@ -28,7 +28,8 @@ def has_checkpoint(run_dir: str | os.PathLike) -> bool:
     return (Path(run_dir) / "checkpoint.pt").is_file()
 
 
-def encode_with_kl(model: Any, obs: np.ndarray, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+def encode_with_kl(model: Any, obs: np.ndarray,
+                   batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """Mean codes (N, D) and mean KL per latent (D,) of float32 observations."""
     import torch
 
@@ -39,7 +40,8 @@ def encode_with_kl(model: Any, obs: np.ndarray, batch_size: int = 500) -> tuple[
             x = torch.from_numpy(np.ascontiguousarray(obs[i : i + batch_size])).to(device)
             mu, logvar = model.encode(x)
             mus.append(mu.double().cpu().numpy())
-            kls.append((0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)).double().sum(0).cpu().numpy())
+            kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)
+            kls.append(kl.double().sum(0).cpu().numpy())
     codes = np.concatenate(mus)
     return codes, np.sum(kls, axis=0) / len(codes)
 
