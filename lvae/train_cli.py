@@ -180,7 +180,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def check_cli_paths(config: TrainConfig) -> None:
     """Refuse paths that would fail half-way (after the dataset is opened or files are
     written): an --out that is a file, run files of the wrong kind, a --data-root file."""
-    from lvae.cli import InputError, check_output_dir, read_json
+    from lvae.atomic import read_json
+    from lvae.cli import InputError, check_output_dir
 
     out = check_output_dir(config.out, "--out")
     kinds = {CHECKPOINT_NAME: "file", CONFIG_FILE: "file", RESULT_FILE: "file", TB_DIR: "folder"}

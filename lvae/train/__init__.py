@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lvae.config import TrainConfig, write_json_atomic
+from lvae.atomic import write_json_atomic
+from lvae.config import TrainConfig
 from lvae.contract import RESULT_FILE
 from lvae.train.loop import Trainer
 from lvae.train.records import Hook, NonFiniteLossError, first_non_finite, log_betas

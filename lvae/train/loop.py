@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from lvae.atomic import write_json_atomic
 from lvae.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from lvae.config import TrainConfig, write_json_atomic
+from lvae.config import TrainConfig
 from lvae.contract import CONFIG_FILE, RESULT_FILE, TB_DIR
 from lvae.seeding import stream_seeds
 from lvae.train.records import (
@@ -128,7 +129,7 @@ class Trainer:
     def _final_from_disk(self) -> dict[str, Any]:
         path = self.out / RESULT_FILE
         if path.exists():
-            from lvae.cli import read_json  # a truncated file is named, not a bare JSON error
+            from lvae.atomic import read_json  # a truncated file is named, not a bare JSON error
 
             return read_json(path, "the result of a finished run").get("final", {})
         # stopped between its last checkpoint and result.json (e.g. while computing metrics)
