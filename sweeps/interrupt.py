@@ -73,6 +73,8 @@ class InterruptWatch(threading.Thread):
         while signal.getsignal(signal.SIGINT) is not self.ctrl_c:  # until the first Ctrl-C
             if self.done.wait(0.05):
                 return
+        if storage_full():  # Tune was stopped for a full storage: the main thread handles it
+            return
         # Tune saves the state within a second of the Ctrl-C; its periodic saves are >= 10 s apart
         self.interrupted, since = True, time.time() - 0.25
         deadline = time.monotonic() + STATE_SAVE_TIMEOUT_S
@@ -97,6 +99,14 @@ class InterruptWatch(threading.Thread):
             sys.stderr.flush()
             kill_descendants()
             os._exit(code)
+
+
+def storage_full() -> bool:
+    """Whether the sweep stopped Tune itself, for a full storage (sweeps/fullstorage.py)."""
+    import sys
+
+    module = sys.modules.get("sweeps.fullstorage")
+    return bool(module and module.detected())
 
 
 def kill_descendants() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from lvae.cli import InputError, error_line, parse_json
 from sweeps.cli import SweepError, check_address, validate
+from sweeps.footprint import Footprint, check_free_space, estimate
 from sweeps.presets import Preset
 from sweeps.spaces import Cell, Space, seeds_for, twin_sources
 from sweeps.storage import ExperimentStorage, check_storage
@@ -30,6 +31,8 @@ class Plan:
     settings: dict[str, Any]
     #: the L-VAE cells that get a beta-matched twin (none with --no-matched)
     twin_sources: list[Cell]
+    #: the storage the sweep needs (sweeps/footprint.py)
+    footprint: Footprint | None = None
 
     @property
     def twin_exp(self) -> ExperimentStorage:
@@ -145,12 +148,27 @@ def plan_sweep(args: argparse.Namespace) -> Plan:
     elif experiment_exists(exp):
         raise SweepError(f"experiment {exp.uri} already exists: pass --resume to continue it, "
                          "or another --name")
+    sources = matched_sources(space, preset, args)
+    footprint = check_space(space, preset, args, exp, twins=bool(sources))
     if args.address:
         check_address(args.address)
     if args.address in (None, "auto"):  # the driver is on a node, which holds the data too
         prepare_dataset(args)
     return Plan(space=space, preset=preset, name=name, exp=exp, settings=settings,
-                twin_sources=matched_sources(space, preset, args))
+                twin_sources=sources, footprint=footprint)
+
+
+def check_space(space: Space, preset: Preset, args: argparse.Namespace,
+                exp: ExperimentStorage, twins: bool) -> Footprint:
+    """The sweep's storage estimate; refused (StorageError) when a local storage has less
+    free, a warning printed when it would take most of it."""
+    from lvae.config import TrainConfig
+
+    footprint = estimate(space, preset, args, twins, TrainConfig.latent_dim)
+    warning = check_free_space(exp, footprint)
+    if warning:
+        print(warning, flush=True)
+    return footprint
 
 
 def matched_sources(space: Space, preset: Preset, args: argparse.Namespace) -> list[Cell]:

@@ -19,6 +19,8 @@ from typing import Any
 
 from ray.tune import Callback
 
+from sweeps.storage import is_storage_full
+
 #: seconds between status lines while no trial ends
 HEARTBEAT_S = 300.0
 #: running trials named in a status line; more are summarised by their median step
@@ -48,7 +50,10 @@ class _TuneMessages(logging.Filter):
         if message.endswith("which may be a performance bottleneck."):
             return False
         if message.startswith("Stop signal received"):
-            print(f"\n{CTRL_C_NOTICE}", file=sys.stderr, flush=True)
+            from sweeps.interrupt import storage_full
+
+            if not storage_full():  # the sweep stops Tune itself then, and says why
+                print(f"\n{CTRL_C_NOTICE}", file=sys.stderr, flush=True)
             return False
         return True
 
@@ -109,15 +114,16 @@ def outcome(trial) -> str:
     return f"finished: {steps} steps in {seconds:.0f} s{beta_text}"
 
 
-def _counts(trials: list, ending=None, failed: bool = False) -> str:
+def _counts(trials: list, ending=None, failed: bool = False, total: int = 0) -> str:
     """``3/12 done, 2 running``; Tune calls back before it updates the ``ending`` trial's
-    status, so that one counts as done (``failed``: as failed)."""
+    status, so that one counts as done (``failed``: as failed). ``total``: the trials Tune
+    will run (it creates them as slots free up under --max-concurrent)."""
     by_status: dict[str, int] = {}
     for t in trials:
         status = ("ERROR" if failed else "TERMINATED") if t is ending else t.status
         by_status[status] = by_status.get(status, 0) + 1
     done = by_status.get("TERMINATED", 0) + by_status.get("ERROR", 0)
-    text = f"{done}/{len(trials)} done, {by_status.get('RUNNING', 0)} running"
+    text = f"{done}/{max(total, len(trials))} done, {by_status.get('RUNNING', 0)} running"
     return text + (f", {by_status['ERROR']} failed" if by_status.get("ERROR") else "")
 
 
@@ -148,9 +154,15 @@ class SweepProgress(Callback):
         self.stage = stage
         self.heartbeat_s = heartbeat_s
         self._t0 = self._last = 0.0
+        self._total = 0
 
-    def setup(self, **info: Any) -> None:
+    def setup(self, total_num_samples: int | None = None, **info: Any) -> None:
         self._t0 = self._last = time.monotonic()
+        finite = total_num_samples is not None and total_num_samples < sys.maxsize
+        self._total = int(total_num_samples) if finite else 0
+
+    def _counts(self, trials: list, ending=None, failed: bool = False) -> str:
+        return _counts(trials, ending, failed, getattr(self, "_total", 0))
 
     def _line(self, counts: str, text: str) -> None:
         elapsed = _clock(time.monotonic() - self._t0)
@@ -158,16 +170,20 @@ class SweepProgress(Callback):
         self._last = time.monotonic()
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info: Any) -> None:
-        self._line(_counts(trials, trial), f"{trial_label(trial)} {outcome(trial)}")
+        self._line(self._counts(trials, trial), f"{trial_label(trial)} {outcome(trial)}")
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
-        self._line(_counts(trials, trial, failed=True),
-                   f"{trial_label(trial)} FAILED: {last_error_line(trial)}")
+        error = last_error_line(trial)
+        if not is_storage_full(error):  # the sweep stops and says so (sweeps/fullstorage.py)
+            self._line(self._counts(trials, trial, failed=True),
+                       f"{trial_label(trial)} FAILED: {error}")
 
     def on_trial_recover(self, iteration: int, trials: list, trial, **info: Any) -> None:
-        self._line(_counts(trials), f"{trial_label(trial)} failed ({last_error_line(trial)}); "
-                   f"retrying from its last checkpoint (failure {trial.num_failures})")
+        error = last_error_line(trial)
+        if not is_storage_full(error):
+            self._line(self._counts(trials), f"{trial_label(trial)} failed ({error}); retrying "
+                       f"from its last checkpoint (failure {trial.num_failures})")
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         if time.monotonic() - self._last >= self.heartbeat_s:
-            self._line(_counts(trials), running_summary(trials))
+            self._line(self._counts(trials), running_summary(trials))

@@ -34,6 +34,7 @@ from lvae.contract import (
     TUNE_KEYS,
 )
 from sweeps.provenance import effective_objective_params, metric_settings, training_hps
+from sweeps.storage import is_storage_full
 
 SWEEP_FILE = "sweep.json"
 #: the beta-matched twins' stage: a second Tune experiment inside the experiment folder
@@ -103,7 +104,11 @@ def _started(trial, last: dict[str, Any]) -> bool:
     return getattr(getattr(trial, "run_metadata", None), "start_time", None) is not None
 
 
-def _status(trial, last: dict[str, Any], started: bool = False) -> tuple[str, str]:
+def _status(trial, last: dict[str, Any], started: bool = False,
+            stop: str = "Ctrl-C") -> tuple[str, str]:
+    """The trial's status and error for results.csv; ``stop``: what stopped the sweep (a
+    trial it stopped, or one a full storage failed, is INTERRUPTED: --resume reruns it)."""
+    step = last.get("step", 0) or 0
     if last.get("trial_error"):
         return "ERROR", str(last["trial_error"])
     if trial.status == "ERROR":
@@ -112,20 +117,22 @@ def _status(trial, last: dict[str, Any], started: bool = False) -> tuple[str, st
             message = (trial.get_error() and str(trial.get_error())) or ""
         except Exception:  # noqa: BLE001 - an unreadable error file must not lose the row
             message = "trial errored (error file unreadable)"
+        if is_storage_full(message):
+            return INTERRUPTED, f"interrupted at step {step} (storage full); --resume continues it"
         return "ERROR", message.strip().splitlines()[-1] if message.strip() else "trial errored"
     if trial.status == "TERMINATED" and not last.get("done_training"):
         return "INCOMPLETE", "trial ended before training finished"
     if trial.status in ("PENDING", "RUNNING", "PAUSED") and started:
-        step = last.get("step", 0) or 0
-        return INTERRUPTED, f"interrupted at step {step} (Ctrl-C); --resume continues it"
+        return INTERRUPTED, f"interrupted at step {step} ({stop}); --resume continues it"
     return trial.status, ""
 
 
-def trial_row(trial, exp_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
+def trial_row(trial, exp_dir: Path, settings: dict[str, Any],
+              stop: str = "Ctrl-C") -> dict[str, Any]:
     config = trial.config
     cell = config.get("cell", {})
     last = trial.last_result or {}
-    status, error = _status(trial, last, started=_started(trial, last))
+    status, error = _status(trial, last, started=_started(trial, last), stop=stop)
     row: dict[str, Any] = {
         "trial_id": trial.trial_id,
         "status": status,
@@ -195,23 +202,25 @@ def has_tune_state(stage_dir: Path) -> bool:
     return stage_dir.is_dir() and any(stage_dir.glob("experiment_state-*.json"))
 
 
-def _stage_rows(stage_dir: Path, exp_dir: Path, settings: dict[str, Any]) -> list[dict[str, Any]]:
+def _stage_rows(stage_dir: Path, exp_dir: Path, settings: dict[str, Any],
+                stop: str = "Ctrl-C") -> list[dict[str, Any]]:
     """One row per trial of the Tune experiment saved in ``stage_dir`` (the experiment
     folder, or its twins stage inside it); trial folders are relative to ``exp_dir``."""
     from ray.tune import ExperimentAnalysis
 
     with quiet_unstarted_trials():
         analysis = ExperimentAnalysis(str(stage_dir))
-    return [trial_row(t, exp_dir, settings) for t in analysis.trials]
+    return [trial_row(t, exp_dir, settings, stop) for t in analysis.trials]
 
 
-def collect(exp_dir: Path) -> pd.DataFrame:
+def collect(exp_dir: Path, stop: str = "Ctrl-C") -> pd.DataFrame:
     """All trials of the experiment in ``exp_dir`` (read from Tune's saved state): the
-    sweep's, then its beta-matched twins' (``TWINS_DIR``) once that stage has started."""
+    sweep's, then its beta-matched twins' (``TWINS_DIR``) once that stage has started;
+    ``stop``: what stopped an unfinished sweep (its INTERRUPTED rows say so)."""
     settings = read_sweep_file(exp_dir)
-    rows = _stage_rows(exp_dir, exp_dir, settings)
+    rows = _stage_rows(exp_dir, exp_dir, settings, stop)
     if has_tune_state(exp_dir / TWINS_DIR):
-        rows += _stage_rows(exp_dir / TWINS_DIR, exp_dir, settings)
+        rows += _stage_rows(exp_dir / TWINS_DIR, exp_dir, settings, stop)
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=FIRST_COLUMNS + LOSS_COLUMNS + TAIL_COLUMNS)
@@ -222,8 +231,8 @@ def collect(exp_dir: Path) -> pd.DataFrame:
     return df.sort_values(["cell", "seed", "trial_id"], kind="stable").reset_index(drop=True)
 
 
-def write_results(exp_dir: Path) -> tuple[Path, pd.DataFrame]:
-    df = collect(exp_dir)
+def write_results(exp_dir: Path, stop: str = "Ctrl-C") -> tuple[Path, pd.DataFrame]:
+    df = collect(exp_dir, stop)
     path = exp_dir / RESULTS_FILE
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)

@@ -40,6 +40,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     """Plan, start and run the sweep (both stages), then summarise it; the exit code."""
     plan = plan_sweep(args)
     exp = plan.exp
+    from sweeps import fullstorage
     from sweeps.progress import quiet_tune
     from sweeps.results import SWEEP_FILE, write_sweep_file
 
@@ -50,6 +51,7 @@ def run_sweep(args: argparse.Namespace) -> int:
           f"{twins if plan.twin_sources else ''} -> {exp.uri}", flush=True)
     # once the twins' stage has started, the first stage had finished: only the twins resume
     twins_started = args.resume and bool(tune_states(plan.twin_exp))
+    fullstorage.install()  # its log filters see Tune's errors before quiet_tune's trim them
     quiet_tune()
     try:
         start_ray(args)
@@ -67,11 +69,14 @@ def run_sweep(args: argparse.Namespace) -> int:
         def summary() -> int:
             return summarise(plan, args, time.perf_counter() - t0, resume, ctrl_c)
 
-        if first is not None:
-            fit_stage(first, exp, ctrl_c, summary)
-        second = twin_tuner(plan, args, resume=twins_started)
-        if second is not None:
-            fit_stage(second, plan.twin_exp, ctrl_c, summary)
+        try:
+            if first is not None:
+                fit_stage(first, exp, ctrl_c, summary)
+            second = twin_tuner(plan, args, resume=twins_started)
+            if second is not None:
+                fit_stage(second, plan.twin_exp, ctrl_c, summary)
+        except fullstorage.StorageFull as full:
+            return fullstorage.stop(plan, full.stage, resume)
         return summary()
 
 

@@ -16,7 +16,9 @@ from sweeps.tuner import make_twin_tuner
 
 
 def fit_stage(tuner, stage: ExperimentStorage, ctrl_c: CtrlC, summary: Callable[[], int]) -> None:
-    """Run one Tune experiment to its end; after Ctrl-C, summarise and exit (130)."""
+    """Run one Tune experiment to its end; after Ctrl-C, summarise and exit (130); when
+    the storage filled up, raise StorageFull (whatever Tune raised on the way out)."""
+    from sweeps import fullstorage
     from sweeps.results import quiet_unstarted_trials
 
     watch = InterruptWatch(ctrl_c, stage, summary)
@@ -24,9 +26,14 @@ def fit_stage(tuner, stage: ExperimentStorage, ctrl_c: CtrlC, summary: Callable[
     try:
         with quiet_unstarted_trials():  # fit() ends by reading every trial's results
             tuner.fit()
+    except Exception:
+        if not fullstorage.detected():  # e.g. ResultGrid's EOFError on a truncated error file
+            raise
     finally:
         watch.done.set()
     signal.signal(signal.SIGINT, ctrl_c)  # after a normal end Tune's handler stays installed
+    if fullstorage.detected():
+        raise fullstorage.StorageFull(stage)
     if watch.interrupted:
         watch.finish()
 

@@ -22,6 +22,17 @@ class StorageError(InputError):
     """A storage URI or folder that cannot hold an experiment; the message names it."""
 
 
+#: what the errors of a full or read-only storage say (OSError text and pyarrow's
+#: "[errno 28] No space left on device"); errno 122 is EDQUOT, a full quota
+STORAGE_FULL = re.compile(r"\[errno (28|30|122)\]|no space left on device|"
+                          r"read-only file system|disk quota exceeded", re.IGNORECASE)
+
+
+def is_storage_full(text: str | None) -> bool:
+    """Whether an error's text says the storage is full or read-only (sweeps/fullstorage.py)."""
+    return bool(text and STORAGE_FULL.search(text))
+
+
 def is_uri(storage: str) -> bool:
     return "://" in storage
 

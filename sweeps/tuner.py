@@ -123,6 +123,7 @@ def new_tuner(config: dict[str, Any], exp: ExperimentStorage, preset: Preset,
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+    from sweeps.fullstorage import StorageGuard
     from sweeps.progress import SweepProgress
 
     return tune.Tuner(
@@ -143,7 +144,8 @@ def new_tuner(config: dict[str, Any], exp: ExperimentStorage, preset: Preset,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_to_keep(preset, args)),
             # Tune's JSON and CSV logs, without its TensorBoard events (main() turns off the
             # automatic loggers): the trainer's run/tb is each trial's one TensorBoard run
-            callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), SweepProgress(stage)],
+            callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), SweepProgress(stage),
+                       StorageGuard()],  # a full storage stops the sweep (sweeps/fullstorage.py)
             verbose=0,  # Tune's tables off: SweepProgress prints a line per trial instead
         ),
     )

@@ -62,9 +62,9 @@ def test_status_line_every_heartbeat_while_no_trial_ends(capsys, monkeypatch):
     clock = iter([0.0, 10.0, 400.0, 400.0, 400.0, 500.0])
     monkeypatch.setattr("sweeps.progress.time.monotonic", lambda: next(clock))
     progress = SweepProgress("sweep", heartbeat_s=300)
-    progress.setup()
+    progress.setup(total_num_samples=4)  # Tune creates trials as --max-concurrent frees slots
     trials = [fake_trial("lvae", 100)]
     for _ in range(3):  # at 10 s nothing, at 400 s a status line, at 500 s nothing
         progress.on_step_end(0, trials)
     out = capsys.readouterr().out.splitlines()
-    assert out == ["[sweep 0/1 done, 1 running, 6m40s] lvae seed 0 at step 100/700"]
+    assert out == ["[sweep 0/4 done, 1 running, 6m40s] lvae seed 0 at step 100/700"]
