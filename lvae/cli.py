@@ -14,11 +14,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-# re-exported: bad input files are read (and InputError raised) by lvae.atomic; the CLIs,
-# lvae.train and sweeps import these names from here
+# re-exported: bad input files are read (and InputError raised) by lvae.atomic; the CLIs
+# raise and catch it as lvae.cli's error
 from lvae.atomic import InputError as InputError
-from lvae.atomic import parse_json as parse_json
-from lvae.atomic import read_json as read_json
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

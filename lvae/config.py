@@ -11,9 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-# re-exported: lvae.train and sweeps.results import it from here (it lives in lvae.atomic)
-from lvae.atomic import write_json_atomic as write_json_atomic
-
 #: Fields that may differ between a checkpoint and the config resuming it: they change
 #: how long we train, where things go or how we watch, not what is being trained.
 RESUMABLE_FIELDS = frozenset(

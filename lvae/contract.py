@@ -81,7 +81,8 @@ ACTIVE_KL = 0.01
 ACTIVE_VAR = 0.01
 #: result keys that describe the model rather than score disentanglement: reported next to
 #: collapse, never summarised or compared as metrics (analysis.io.table.metric_columns)
-DIAGNOSTIC_KEYS = ("active_units", "factor_vae.num_active_dims")
+ACTIVE_UNITS_KEY = "active_units"
+DIAGNOSTIC_KEYS = (ACTIVE_UNITS_KEY, "factor_vae.num_active_dims")
 #: a trial is collapsed when its final total KL is below COLLAPSE_TOTAL_KL nats, or its
 #: reconstruction gains less than COLLAPSE_RECON_GAIN (a fraction) over the mean image's;
 #: both cuts sit in the empty gap of the study's distribution (docs/analysis.md)

@@ -8,7 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from lvae.cli import InputError, error_line, parse_json
+from lvae.atomic import parse_json
+from lvae.cli import InputError, error_line
 from sweeps.cli import SweepError, check_address, validate
 from sweeps.footprint import Footprint, check_free_space, estimate
 from sweeps.presets import Preset

@@ -144,7 +144,8 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             name="paper",
-            description="the literature's scale: 300k steps at batch 64, full metric sample sizes, 10 seeds",
+            description="the literature's scale: 300k steps at batch 64, full metric sample "
+                        "sizes, 10 seeds",
             steps=PAPER_STEPS,
             batch_size=64,
             lr=1e-4,

@@ -19,6 +19,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from lvae.contract import BETA_TAG, TUNE_KEYS
 from sweeps.storage import is_storage_full
 
 #: seconds between status lines while no trial ends
@@ -109,7 +110,7 @@ def outcome(trial) -> str:
     seconds = last.get("time_total_s", 0.0)
     if not last.get("done_training"):
         return f"stopped at step {steps}"
-    beta = last.get("beta_eff")
+    beta = last.get(TUNE_KEYS[BETA_TAG])
     beta_text = f", beta_eff {beta:.3g}" if isinstance(beta, float) else ""
     return f"finished: {steps} steps in {seconds:.0f} s{beta_text}"
 

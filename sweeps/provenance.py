@@ -19,7 +19,8 @@ from lvae.config import TrainConfig
 from lvae.contract import EVAL_PREFIX, HP_PREFIX, TRAINING_HPS
 
 
-def effective_objective_params(objective: str | None, params: Mapping[str, Any] | None) -> dict[str, Any]:
+def effective_objective_params(objective: str | None,
+                               params: Mapping[str, Any] | None) -> dict[str, Any]:
     """The objective's defaults merged with ``params`` (what ``Objective.params`` holds).
 
     An unknown objective keeps the given params only (its trial fails and says why).
@@ -39,7 +40,8 @@ def _train_default(name: str) -> Any:
 
 def training_hps(train: Mapping[str, Any]) -> dict[str, Any]:
     """``hp.*`` entries for the training settings of a trial (TrainConfig defaults filled in)."""
-    return {HP_PREFIX + column: train.get(name, _train_default(name)) for name, column in TRAINING_HPS.items()}
+    return {HP_PREFIX + column: train.get(name, _train_default(name)) for name,
+            column in TRAINING_HPS.items()}
 
 
 def metric_settings(train: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,9 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from lvae.atomic import atomic_path
+from lvae.atomic import atomic_path, write_json_atomic
 from lvae.collapse import collapse_fields
-from lvae.config import write_json_atomic
 from lvae.contract import (
     EVAL_PREFIX,
     FINAL_TAGS,
@@ -46,7 +45,8 @@ FIRST_COLUMNS = [
 LOSS_COLUMNS = ["steps", *(TUNE_KEYS[tag] for tag in FINAL_TAGS)]
 #: the collapse rule's inputs and verdict (lvae.collapse)
 COLLAPSE_COLUMNS = ["active_dims", "total_kl", "recon_gain", "collapsed"]
-TAIL_COLUMNS = ["node", "node_id", "device", "num_failures", "resumed_from", "wall_time_s", "train_wall_time_s", "trial_dir"]
+TAIL_COLUMNS = ["node", "node_id", "device", "num_failures",
+                "resumed_from", "wall_time_s", "train_wall_time_s", "trial_dir"]
 
 
 def write_sweep_file(exp_dir: Path, settings: dict[str, Any]) -> None:
@@ -77,17 +77,19 @@ def recorded_wall_time(exp_dir: Path) -> float | None:
 
 
 #: what sweep.json holds, for error messages
-SWEEP_FILE_CONTENT = "the sweep's settings as written by sweeps/run.py (space, preset, dataset, seeds, ...)"
+SWEEP_FILE_CONTENT = ("the sweep's settings as written by sweeps/run.py (space, preset, dataset, "
+                      "seeds, ...)")
 
 
 def read_sweep_file(exp_dir: Path) -> dict[str, Any]:
     """The settings in ``sweep.json``; FileNotFoundError if absent, InputError (naming
     the file) if it is a folder, binary, not JSON or not an object."""
-    from lvae.cli import read_json
+    from lvae.atomic import read_json
 
     path = exp_dir / SWEEP_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{exp_dir} is not a sweep experiment folder ({SWEEP_FILE} is missing)")
+        raise FileNotFoundError(f"{exp_dir} is not a sweep experiment folder ({SWEEP_FILE} is "
+                                "missing)")
     return read_json(path, SWEEP_FILE_CONTENT)
 
 
@@ -150,7 +152,8 @@ def trial_row(trial, exp_dir: Path, settings: dict[str, Any],
     train_cfg = config.get("train", {})
     row.update(training_hps(train_cfg))
     # every effective parameter, defaults included: the same configuration is the same cell
-    for key, value in effective_objective_params(cell.get("objective"), cell.get("objective_params")).items():
+    for key, value in effective_objective_params(cell.get("objective"),
+                                                 cell.get("objective_params")).items():
         row[HP_PREFIX + key] = value
     row.update(metric_settings(train_cfg))
     row["steps"] = last.get("step", 0) or 0
@@ -226,7 +229,8 @@ def collect(exp_dir: Path, stop: str = "Ctrl-C") -> pd.DataFrame:
         return pd.DataFrame(columns=FIRST_COLUMNS + LOSS_COLUMNS + TAIL_COLUMNS)
     hp, metrics, evals, kl = (sorted(c for c in df.columns if c.startswith(prefix))
                               for prefix in (HP_PREFIX, METRIC_PREFIX, EVAL_PREFIX, KL_DIM_PREFIX))
-    ordered = FIRST_COLUMNS + hp + LOSS_COLUMNS + COLLAPSE_COLUMNS + metrics + evals + kl + TAIL_COLUMNS
+    ordered = (FIRST_COLUMNS + hp + LOSS_COLUMNS + COLLAPSE_COLUMNS + metrics + evals + kl
+               + TAIL_COLUMNS)
     df = df.reindex(columns=ordered)
     return df.sort_values(["cell", "seed", "trial_id"], kind="stable").reset_index(drop=True)
 

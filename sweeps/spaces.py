@@ -47,10 +47,12 @@ class Space:
 
 
 def cell(objective: str, architecture: str = "conv", **params: Any) -> Cell:
-    label = objective + "".join(f"_{k}={v:g}" if isinstance(v, float) else f"_{k}={v}" for k, v in params.items())
+    label = objective + "".join(f"_{k}={v:g}" if isinstance(v, float) else f"_{k}={v}" for k,
+                                v in params.items())
     if architecture != "conv":
         label += f"_{architecture}"
-    return {"objective": objective, "objective_params": params, "architecture": architecture, "label": label}
+    return {"objective": objective, "objective_params": params, "architecture": architecture,
+            "label": label}
 
 
 def controller_cell(objective: str, preset: Preset, architecture: str = "conv") -> Cell:
@@ -87,7 +89,8 @@ def twin_cell(source: Cell, beta: float) -> Cell:
 
 
 def _lvae_reg(preset: Preset) -> list[Cell]:
-    return [cell("lvae", **{"lambda": float(lam)}) for lam in preset.lambdas] + fixed_beta_cells(preset)
+    return [cell("lvae",
+                 **{"lambda": float(lam)}) for lam in preset.lambdas] + fixed_beta_cells(preset)
 
 
 def _baselines(preset: Preset) -> list[Cell]:
@@ -160,7 +163,8 @@ SPACES: dict[str, Space] = {
         ),
         Space(
             "seeds",
-            "How much of the metric spread is the seed alone? L-VAE default vs beta-VAE (beta=4) over many seeds.",
+            "How much of the metric spread is the seed alone? L-VAE default vs beta-VAE (beta=4) "
+            "over many seeds.",
             _seeds,
         ),
         Space(

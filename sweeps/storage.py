@@ -41,7 +41,8 @@ def check_storage(storage: str) -> None:
     """Accept what ``pyarrow.fs.FileSystem.from_uri`` opens (with a bucket/host) and
     local folders; refuse the rest naming the URI, before Ray starts or anything is written."""
     if not storage or not storage.strip():
-        raise StorageError("--storage is empty; expected a folder or a URI such as s3://bucket/path")
+        raise StorageError("--storage is empty; expected a folder or a URI such as "
+                           "s3://bucket/path")
     if not is_uri(storage):
         if _SCHEME.match(storage):
             raise StorageError(
@@ -62,7 +63,8 @@ def check_storage(storage: str) -> None:
         raise StorageError(f"--storage {storage!r}: pyarrow cannot open it ({detail})") from None
     if not isinstance(fs, pyarrow.fs.LocalFileSystem) and not path.strip("/"):
         scheme = storage.split("://", 1)[0]
-        raise StorageError(f"--storage {storage!r} names no bucket; expected {scheme}://BUCKET[/path]")
+        raise StorageError(f"--storage {storage!r} names no bucket; expected "
+                           f"{scheme}://BUCKET[/path]")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ class ExperimentStorage:
     local_dir: Path
 
     @classmethod
-    def create(cls, storage: str, name: str, mirror_root: str | os.PathLike = "results") -> ExperimentStorage:
+    def create(cls, storage: str, name: str, mirror_root: str | os.PathLike =
+               "results") -> ExperimentStorage:
         if is_uri(storage):
             storage = storage.rstrip("/")
             local = Path(mirror_root).expanduser().resolve() / name
@@ -103,7 +106,9 @@ class ExperimentStorage:
     def list_names(self) -> list[str]:
         """Names of the entries at the top of the experiment folder ([] if none)."""
         if not self.remote:
-            return sorted(p.name for p in self.local_dir.iterdir()) if self.local_dir.is_dir() else []
+            if not self.local_dir.is_dir():
+                return []
+            return sorted(p.name for p in self.local_dir.iterdir())
         import pyarrow.fs
 
         fs, path = self._fs()

@@ -51,7 +51,8 @@ log = logging.getLogger("sweeps.trainable")
 DETERMINISTIC_ERRORS = (NonFiniteLossError, ValueError, KeyError)
 
 
-def train_config_from_trial(config: dict[str, Any], run_dir: Path, device: str, threads: int) -> TrainConfig:
+def train_config_from_trial(config: dict[str, Any], run_dir: Path, device: str,
+                            threads: int) -> TrainConfig:
     """Merge the sweep's fixed settings with this trial's cell and seed."""
     base = dict(config["train"])
     base.update(

@@ -13,7 +13,7 @@ import pandas as pd
 
 from analysis.io.model_io import LoadRun, default_load_run, encode_with_kl, has_checkpoint
 from analysis.io.table import ACTIVE_UNITS, completed
-from lvae.metrics.activity import active_units
+from lvae.contract import ACTIVE_UNITS_KEY
 
 #: observations encoded per model when the sweep did not score active units
 NUM_SAMPLES = 2000
@@ -30,10 +30,12 @@ def fill_active_units(df: pd.DataFrame, num_samples: int = NUM_SAMPLES, seed: in
     todo = todo[todo[ACTIVE_UNITS].isna() & todo["run_dir"].map(has_checkpoint)]
     if todo.empty:
         return out
+    from lvae.metrics.activity import active_units  # lazily: lvae.metrics loads scikit-learn
+
     load_run = load_run or default_load_run()
     for i, run_dir in todo["run_dir"].items():
         loaded = load_run(run_dir)
         _, obs = loaded.dataset.sample(num_samples, np.random.default_rng(seed))
         codes, _ = encode_with_kl(loaded.model, obs)
-        out.at[i, ACTIVE_UNITS] = active_units(codes)["active_units"]
+        out.at[i, ACTIVE_UNITS] = active_units(codes)[ACTIVE_UNITS_KEY]
     return out

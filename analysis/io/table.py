@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lvae.contract import (
+    ACTIVE_UNITS_KEY,
     BETA_TAG,
     DIAGNOSTIC_KEYS,
     HP_PREFIX,
@@ -56,7 +57,7 @@ def hp_columns(df: pd.DataFrame) -> list[str]:
 
 #: results.csv columns of the model diagnostics (lvae.contract.DIAGNOSTIC_KEYS)
 DIAGNOSTIC_COLUMNS = frozenset(METRIC_PREFIX + key for key in DIAGNOSTIC_KEYS)
-ACTIVE_UNITS = METRIC_PREFIX + "active_units"
+ACTIVE_UNITS = METRIC_PREFIX + ACTIVE_UNITS_KEY
 
 
 def metric_columns(df: pd.DataFrame) -> list[str]:

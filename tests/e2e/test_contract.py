@@ -105,7 +105,9 @@ def test_renaming_in_contract_py_moves_writer_and_reader_together(tmp_path: Path
 
 
 #: values that are plain column names (status, seed, ...): used everywhere by that name
-PLAIN_COLUMNS = ("REQUIRED_COLUMNS", "EVAL_SETTINGS", "TRAINING_HPS")
+#: and metric result keys whose names the metric registry owns (the presets list them)
+PLAIN_COLUMNS = ("REQUIRED_COLUMNS", "EVAL_SETTINGS", "TRAINING_HPS", "ACTIVE_UNITS_KEY",
+                 "DIAGNOSTIC_KEYS")
 
 
 def contract_strings() -> dict[str, str]:

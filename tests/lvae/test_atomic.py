@@ -79,8 +79,9 @@ def test_input_error_is_a_value_error_and_lvae_cli_reexports_it() -> None:
 
     assert issubclass(InputError, ValueError)
     assert lvae.cli.InputError is InputError
-    assert lvae.cli.read_json is read_json and lvae.cli.parse_json is parse_json
-    assert lvae.config.write_json_atomic is write_json_atomic
+    # JSON is read and written through lvae.atomic only: no second way in
+    assert not hasattr(lvae.cli, "read_json") and not hasattr(lvae.cli, "parse_json")
+    assert not hasattr(lvae.config, "write_json_atomic")
 
 
 # ------------------------------------------------------------------ writing

@@ -68,10 +68,9 @@ def test_storage_refusals_name_the_uri(storage):
     assert repr(storage) in str(exc.value) or "--storage is empty" in str(exc.value)
 
 
-def test_short_runs_keep_every_checkpoint():
-    """num_to_keep forces a Tune snapshot every k checkpoints of a trial; short runs
-    checkpoint seconds apart, which is what made smoke sweeps print Tune's warning."""
+def test_every_preset_keeps_one_checkpoint_per_trial():
+    """A trial stores its latest checkpoint only (docs/cluster.md, "Storage per trial"):
+    Tune's num_to_keep is 1 at every preset, short or long."""
     args = build_parser().parse_args(["--space", "lvae_reg"])
-    assert checkpoints_to_keep(get_preset("smoke"), args) is None
-    assert checkpoints_to_keep(get_preset("local"), args) is None
-    assert checkpoints_to_keep(get_preset("paper"), args) == 2
+    for name in ("smoke", "local", "study", "paper"):
+        assert checkpoints_to_keep(get_preset(name), args) == 1, name
