@@ -27,7 +27,7 @@ def fill_active_units(df: pd.DataFrame, num_samples: int = NUM_SAMPLES, seed: in
     if ACTIVE_UNITS not in out.columns:
         out[ACTIVE_UNITS] = np.nan
     todo = completed(out)
-    todo = todo[todo[ACTIVE_UNITS].isna() & todo["run_dir"].map(has_checkpoint)]
+    todo = todo[todo[ACTIVE_UNITS].isna() & todo["run_dir"].map(has_checkpoint).astype(bool)]
     if todo.empty:
         return out
     from lvae.metrics.activity import active_units  # lazily: lvae.metrics loads scikit-learn
