@@ -139,13 +139,8 @@ def _series_label(row: pd.Series, columns: Sequence[str]) -> str:
     return " ".join(parts) or "all"
 
 
-def sensitivity(
-    df: pd.DataFrame,
-    objective: str,
-    param: str,
-    metrics: Sequence[str] | None = None,
-    include_collapsed: bool = False,
-) -> pd.DataFrame:
+def sensitivity(df: pd.DataFrame, objective: str, param: str, metrics: Sequence[str] | None = None,
+                include_collapsed: bool = False) -> pd.DataFrame:
     """Each metric against one hyperparameter of one objective, with the seed spread.
 
     One row per (series, value, metric) where a series is everything else that defines a
@@ -183,13 +178,9 @@ def sensitivity(
     return pd.DataFrame(rows, columns=cols)
 
 
-def sensitivity_trend(
-    df: pd.DataFrame,
-    objective: str,
-    param: str,
-    metrics: Sequence[str] | None = None,
-    include_collapsed: bool = False,
-) -> pd.DataFrame:
+def sensitivity_trend(df: pd.DataFrame, objective: str, param: str,
+                      metrics: Sequence[str] | None = None,
+                      include_collapsed: bool = False) -> pd.DataFrame:
     """Spearman rank correlation of each metric with the hyperparameter, over trials."""
     done = _prepare(df, include_collapsed)
     metrics = resolve_metrics(done, metrics)
