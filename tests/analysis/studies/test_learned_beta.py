@@ -33,34 +33,16 @@ def table(lvae_shift: float = 0.0, twin_shift: float = 0.0, seed: int = 0) -> pd
                          "beta_eff": b, "metric.mig": curve_value(b) + seed_effect[s],
                          "metric.sap": 0.1 + seed_effect[s]})
         b_eff = 3.0 * np.exp(rng.normal(0, 0.05))
-        rows.append(
-            {
-                "objective": "lvae",
-                "hp.lambda": 0.1,
-                "seed": s,
-                "beta_eff": b_eff,
-                "sweep_cell": "lvae_lambda=0.1",
-                "metric.mig": curve_value(b_eff)
-                + seed_effect[s]
-                + lvae_shift
-                + rng.normal(0, 0.002),
-                "metric.sap": 0.1 + seed_effect[s],
-            }
-        )
-        rows.append(
-            {
-                "objective": "beta_vae",
-                "hp.beta": 3.0,
-                "seed": s,
-                "beta_eff": 3.0,
-                "matched_to": "lvae_lambda=0.1",
-                "metric.mig": curve_value(b_eff)
-                + seed_effect[s]
-                + twin_shift
-                + rng.normal(0, 0.002),
-                "metric.sap": 0.1 + seed_effect[s],
-            }
-        )
+        base = curve_value(b_eff) + seed_effect[s]
+        lvae_mig = base + lvae_shift + rng.normal(0, 0.002)
+        twin_mig = base + twin_shift + rng.normal(0, 0.002)
+
+        rows.append({"objective": "lvae", "hp.lambda": 0.1, "seed": s, "beta_eff": b_eff,
+                     "sweep_cell": "lvae_lambda=0.1", "metric.mig": lvae_mig,
+                     "metric.sap": 0.1 + seed_effect[s]})
+        rows.append({"objective": "beta_vae", "hp.beta": 3.0, "seed": s, "beta_eff": 3.0,
+                     "matched_to": "lvae_lambda=0.1", "metric.mig": twin_mig,
+                     "metric.sap": 0.1 + seed_effect[s]})
     return with_cells(trial_table(rows).assign(collapsed=False))
 
 
