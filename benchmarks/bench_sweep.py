@@ -13,12 +13,23 @@ what ``lvae.train.train`` took inside it (training plus its end-of-run metrics),
 reported in results.csv.
 
     .venv/bin/python benchmarks/bench_sweep.py [--train-seconds 60] [--keep DIR]
+
+``--trials N`` instead measures the driver at scale (benchmarks/sweep_scale.py): N short
+trials (the ``seeds`` space at the smoke preset, ``--steps 5``), stopped with Ctrl-C once
+half are done and finished with the ``--resume`` command the driver prints. It prints the
+same efficiency over both runs, where the rest of the wall time went (Tune's
+experiment-state snapshots, timed in the driver), open files, the experiment folder's
+size, the console's length, and whether every trial finished exactly once:
+
+    .venv/bin/python benchmarks/bench_sweep.py --trials 1000 --json bench_sweep_1000.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -31,6 +42,7 @@ import pandas as pd
 from lvae.contract import RESULTS_FILE
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 TARGET = 1.25
 TRIALS, CONCURRENCY = 4, 2
 
@@ -57,7 +69,13 @@ def main() -> int:
                    "target training time per trial")
     p.add_argument("--steps", type=int, default=None, help="steps per trial (default: calibrated)")
     p.add_argument("--keep", default=None, help="keep the experiment in this folder")
+    p.add_argument("--trials", type=int, default=None, help=
+                   "measure the driver at this many short trials instead (with Ctrl-C and "
+                   "--resume half-way)")
+    p.add_argument("--json", default=None, help="--trials: also write the figures here")
     args = p.parse_args()
+    if args.trials:
+        return at_scale(args)
     data_root = os.environ.get("LVAE_DATA")
     steps, rate = (args.steps,
                    float("nan")) if args.steps else calibrate_steps(args.train_seconds, data_root)
@@ -92,6 +110,107 @@ def main() -> int:
     if not args.keep:
         shutil.rmtree(storage, ignore_errors=True)
     return 0 if efficiency <= TARGET else 1
+
+
+def resume_argv(lines: list[str], argv: list[str]) -> list[str]:
+    """The arguments of the command the driver printed at Ctrl-C ("... continue with
+    python sweeps/run.py ... --resume")."""
+    for line in lines:
+        if "continue with python" in line.lower() and line.rstrip().endswith("--resume"):
+            words = shlex.split(line[line.lower().index("continue with python") + 14:])
+            return words[next(i for i, w in enumerate(words) if w.endswith("run.py")) + 1:]
+    return [*argv, "--resume"]
+
+
+def at_scale(args: argparse.Namespace) -> int:
+    """``--trials N``: N short trials, Ctrl-C half-way, --resume; the figures."""
+    from benchmarks import sweep_scale as sc
+
+    storage = Path(args.keep or tempfile.mkdtemp(prefix="bench-sweep-scale-"))
+    exp, log = storage / "scale", storage / "snapshots.jsonl"
+    argv = ["--space", "seeds", "--preset", "smoke", "--seeds", str(args.trials // 2),
+            "--steps", str(args.steps or 5), "--no-matched", "--no-report",
+            "--storage", str(storage), "--name", "scale"]
+    print(f"load average before: {os.getloadavg()[0]:.2f}; {args.trials} trials -> {exp}",
+          flush=True)
+    first = sc.Driver(argv, log, interrupt_at=args.trials // 2).wait()
+    before = sc.terminated(exp)
+    print(f"first run: exit {first['code']} after Ctrl-C at {first['interrupted_at']} done, "
+          f"{first['wall_s']:.0f} s; {len(before)} TERMINATED in results.csv", flush=True)
+    second = sc.Driver(resume_argv(first["lines"], argv), log, interrupt_at=None).wait()
+    if second["code"] != 0:
+        print("\n".join(second["lines"][-40:]))
+        return 1
+    for name, run in (("console_first.txt", first), ("console_resume.txt", second)):
+        (storage / name).write_text("\n".join(run["lines"]) + "\n")
+    figures = scale_figures(args.trials, exp, log, first, second, sc.count_once(exp, before))
+    print_scale(figures)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    if not args.keep:
+        shutil.rmtree(storage, ignore_errors=True)
+    once = figures["once"]
+    return 0 if once["finished_once"] == args.trials == once["unique_trials"] else 1
+
+
+def scale_figures(trials: int, exp: Path, log: Path, first: dict, second: dict,
+                  once: dict) -> dict:
+    from benchmarks import sweep_scale as sc
+
+    df = pd.read_csv(exp / RESULTS_FILE)
+    concurrency = os.cpu_count() or 1  # the driver's default: one trial per core
+    trainer = float(df["train_wall_time_s"].sum())
+    wall = first["wall_s"] + second["wall_s"]
+    snaps = sc.snapshots(log)
+    lines = first["lines"] + second["lines"]
+    state = sorted(exp.glob("experiment_state-*.json"))
+    return {
+        "trials": trials, "concurrency": concurrency, "wall_s": wall,
+        "wall_first_s": first["wall_s"], "wall_resume_s": second["wall_s"],
+        "trainer_sum_s": trainer, "ideal_s": trainer / concurrency,
+        "efficiency": wall / (trainer / concurrency),
+        "overhead_per_trial_s": (wall * concurrency - trainer) / trials,
+        "trainer_median_s": float(df["train_wall_time_s"].median()),
+        "snapshots": len(snaps), "snapshot_total_s": float(snaps["s"].sum()),
+        "snapshot_last_s": float(snaps["s"].iloc[-1]) if len(snaps) else 0.0,
+        "snapshot_max_s": float(snaps["s"].max()) if len(snaps) else 0.0,
+        "snapshot_last_bytes": int(snaps["bytes"].iloc[-1]) if len(snaps) else 0,
+        "state_file_bytes": state[-1].stat().st_size if state else 0,
+        "max_driver_fds": max(first["max_fds"], second["max_fds"]),
+        "max_tree_fds": max(first["max_tree_fds"], second["max_tree_fds"]),
+        "folder_bytes": sc.folder_bytes(exp), "bytes_per_trial": sc.folder_bytes(exp) / trials,
+        "console_lines": len(lines),
+        "warning_lines": sum("WARNING" in line for line in lines),
+        "warnings": [line for line in lines if "WARNING" in line][:5],
+        "interrupted_at": first["interrupted_at"], "exit_first": first["code"],
+        "once": once,
+    }
+
+
+def print_scale(f: dict) -> None:
+    mb = 1e6
+    print(f"trials: {f['trials']}, {f['concurrency']} concurrent; trainer time per trial: "
+          f"median {f['trainer_median_s']:.2f} s")
+    print(f"driver wall: {f['wall_s']:.0f} s ({f['wall_first_s']:.0f} s, Ctrl-C at "
+          f"{f['interrupted_at']} done, then {f['wall_resume_s']:.0f} s resumed); ideal "
+          f"(sum trainer / concurrency): {f['ideal_s']:.0f} s")
+    print(f"efficiency: {f['efficiency']:.3f} (target <= 1.3); overhead per trial: "
+          f"{f['overhead_per_trial_s']:.2f} s of a slot")
+    print(f"experiment-state snapshots: {f['snapshots']}, {f['snapshot_total_s']:.1f} s in all "
+          f"(the driver's), last {f['snapshot_last_s']:.2f} s for "
+          f"{f['snapshot_last_bytes'] / mb:.1f} MB; max {f['snapshot_max_s']:.2f} s")
+    print(f"open files: driver at most {f['max_driver_fds']}, driver and its Ray processes at "
+          f"most {f['max_tree_fds']}")
+    print(f"experiment folder: {f['folder_bytes'] / mb:.0f} MB, "
+          f"{f['bytes_per_trial'] / mb:.2f} MB per trial")
+    print(f"console: {f['console_lines']} lines over both runs, {f['warning_lines']} WARNING")
+    for line in f["warnings"]:
+        print(f"  {line[:200]}")
+    o = f["once"]
+    print(f"exactly once: {o['rows']} rows, {o['unique_trials']} trials, status {o['status']}; "
+          f"finished once {o['finished_once']}, twice or more {o['finished_twice_or_more']}, "
+          f"never {o['finished_never']}; {o['finished_before_interrupt']} finished before "
+          f"Ctrl-C, {o['retrained_after_interrupt']} of them trained again")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ RESUMABLE_FIELDS = frozenset(
         "channels_last",
         "deterministic",
         "data_on_device",
+        "final_optimizer_state",
         "compile",
         "log_every",
         "image_every",
@@ -93,6 +94,12 @@ class TrainConfig:
     #: reconstructions and traversals every N steps (0: only at the end).
     image_every: int = 1000
     checkpoint_every: int = 500
+    #: keep the optimiser's moments in the checkpoint written at the last step. Only a
+    #: finished run trained further with a larger ``steps`` needs them, to continue exactly
+    #: as if it had never stopped; without them the final checkpoint is a third of the size
+    #: for ``conv`` (sweeps turn them off: docs/cluster.md) and such a run restarts Adam's
+    #: moments from zero. Checkpoints before the last step always keep them.
+    final_optimizer_state: bool = True
     #: metrics computed at the end (names from lvae.metrics), written to metrics.json.
     evaluate: list[str] = field(default_factory=list)
     eval_num_train: int = 10_000
@@ -193,7 +200,7 @@ FIELD_RULES: tuple[FieldRule, ...] = (
     FieldRule(("data_on_device",), _or_none(_is_bool), "true, false or null (by device)"),
     FieldRule(("precision",), _one_of(PRECISIONS), f"one of {', '.join(PRECISIONS)}"),
     FieldRule(("compile",), _one_of(COMPILE_MODES), f"one of {', '.join(COMPILE_MODES)}"),
-    FieldRule(("deterministic",), _is_bool, "true or false"),
+    FieldRule(("deterministic", "final_optimizer_state"), _is_bool, "true or false"),
     FieldRule(("objective_params",), lambda v: isinstance(v, dict), "a dict"),
     FieldRule(("eval_representation",), _one_of(("mean", "sampled")), "'mean' or 'sampled'"),
 )

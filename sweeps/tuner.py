@@ -35,6 +35,9 @@ def train_settings(args: argparse.Namespace, preset: Preset) -> dict[str, Any]:
         "deterministic": preset.deterministic,
         "log_every": preset.log_every,
         "checkpoint_every": preset.checkpoint_every,
+        # a finished trial keeps its weights, not Adam's moments: the analysis needs only
+        # the weights, and a trial's storage drops to about a third (docs/cluster.md)
+        "final_optimizer_state": False,
         "image_every": preset.image_every,
         "evaluate": list(preset.metrics),
         "eval_num_train": preset.eval_num_train,
@@ -94,13 +97,22 @@ def _trainable(args: argparse.Namespace):
     return tune.with_resources(tune.with_parameters(lvae_trainable, device=device), resources)
 
 
+def restore(uri: str, args: argparse.Namespace):
+    """The Tune experiment saved at ``uri``, to continue (errored trials too)."""
+    from ray import tune
+
+    from sweeps.results import quiet_unstarted_trials
+
+    with quiet_unstarted_trials():  # restoring reads every trial's results, none for unstarted
+        return tune.Tuner.restore(uri, trainable=_trainable(args), resume_errored=True)
+
+
 def make_tuner(space: Space, preset: Preset, args: argparse.Namespace, exp: ExperimentStorage,
                resume: bool):
     """The sweep's Tune experiment (its first stage), new or restored."""
-    from ray import tune
 
     if resume:
-        return tune.Tuner.restore(exp.uri, trainable=_trainable(args), resume_errored=True)
+        return restore(exp.uri, args)
     search: dict[str, Any] = {}
     if space.kind == "optuna":
         from ray.tune.search import Repeater
@@ -157,8 +169,7 @@ def make_twin_tuner(plan: Plan, args: argparse.Namespace, twins: list[Cell], res
     from ray import tune
 
     if resume:
-        return tune.Tuner.restore(plan.twin_exp.uri, trainable=_trainable(args),
-                                  resume_errored=True)
+        return restore(plan.twin_exp.uri, args)
     config = {
         "train": train_settings(args, plan.preset),
         "cell": tune.grid_search(twins),

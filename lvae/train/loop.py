@@ -19,6 +19,7 @@ from lvae.atomic import write_json_atomic
 from lvae.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from lvae.config import TrainConfig
 from lvae.contract import CONFIG_FILE, RESULT_FILE, TB_DIR
+from lvae.scalar_table import write_scalar_table
 from lvae.seeding import stream_seeds
 from lvae.train.records import (
     Hook,
@@ -82,6 +83,7 @@ class Trainer:
             writer.close()
         wall = time.perf_counter() - t_start
         rate = (run.step - steps_at_start) / (wall - track_time) if wall > 0 else float("nan")
+        write_scalar_table(self.out)  # what the analysis reads, not the events (lvae.scalar_table)
         return {
             "config": run.config.to_dict(),
             "steps": run.step,
@@ -118,7 +120,8 @@ class Trainer:
             window, window_start, t_window = [], run.step, now
             # the checkpoint, with its record: a run stopped after it resumes to it
             if at_ckpt:
-                save_checkpoint(ckpt, {**checkpoint_state(run), "record": dict(last)})
+                state = checkpoint_state(run, optimizer=not at_end or cfg.final_optimizer_state)
+                save_checkpoint(ckpt, {**state, "record": dict(last)})
             last["checkpoint"] = str(ckpt) if at_ckpt else None
             log_record(writer, last, self.hook)
             # images

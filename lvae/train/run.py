@@ -8,6 +8,7 @@ may have to generate or index files) and what the run asks of the data.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from lvae.objectives.base import Objective
 from lvae.objectives.likelihood import mean_image_nll
 from lvae.seeding import stream_seeds
 from lvae.train.step import NetworkOutputs, build_forward
+
+log = logging.getLogger("lvae.train")
 
 #: a check of the caller's between the data-free checks and opening the dataset
 Check = Callable[[TrainConfig], None]
@@ -168,22 +171,30 @@ def recon_baseline(dataset: GroundTruthDataset, likelihood: str, seed: int) -> f
 
 
 # ---------------------------------------------------------------- checkpoints
-def checkpoint_state(run: Run) -> dict[str, Any]:
-    return {
+def checkpoint_state(run: Run, optimizer: bool = True) -> dict[str, Any]:
+    """What a checkpoint holds; without ``optimizer`` (a finished run's, when
+    ``final_optimizer_state`` is off) it is a third of the size for ``conv``."""
+    state = {
         "config": run.config.to_dict(),
         "step": run.step,
         "model": run.model.state_dict(),
         "objective": run.objective.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
         run.sampler.state_key: run.sampler.get_state(),
         "noise": run.noise.get_state(),
     }
+    if optimizer:
+        state["optimizer"] = run.optimizer.state_dict()
+    return state
 
 
 def restore(run: Run, state: dict[str, Any]) -> None:
     run.model.load_state_dict(state["model"])
     run.objective.load_state_dict(state["objective"])
-    run.optimizer.load_state_dict(state["optimizer"])
+    if "optimizer" in state:
+        run.optimizer.load_state_dict(state["optimizer"])
+    elif int(state["step"]) < run.config.steps:  # a finished run trained further
+        log.warning("the checkpoint at step %d holds no optimiser state (final_optimizer_state "
+                    "was off): Adam's moments restart from zero", int(state["step"]))
     key = run.sampler.state_key
     if key not in state:
         where = {"batch_rng": "the host", "batch_generator": "the device"}

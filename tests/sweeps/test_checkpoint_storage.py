@@ -13,12 +13,14 @@ from helpers.storage_helpers import checkpoint_files, folder_bytes, trial_dirs
 from helpers.sweep_helpers import run_sweep, smoke_args
 
 from analysis.io.model_io import default_load_run, has_checkpoint
-from lvae.checkpoint import CHECKPOINT_NAME, save_checkpoint
+from lvae.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from sweeps.presets import get_preset
 
 #: what a trial stores besides its weights at the smoke preset: TensorBoard events
 #: (losses, images), Tune's logs, JSON files (measured ~0.2 MB)
 SMOKE_EXTRA_BYTES = 1_000_000
+#: a smoke trial's folder before checkpoints were stored once (issue "cluster")
+TRIAL_BYTES_BEFORE = 18_600_000
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +45,10 @@ def test_each_trial_stores_its_final_weights_once(stored_sweep):
         assert meta == {"step": get_preset("smoke").steps, "weights": f"run/{CHECKPOINT_NAME}"}
         weights = (trial / "run" / CHECKPOINT_NAME).stat().st_size
         assert folder_bytes(trial) <= weights + SMOKE_EXTRA_BYTES
+        # the final weights without Adam's moments: at most half of the 18.6 MB a smoke
+        # trial stored before (two copies of a checkpoint with them; docs/cluster.md)
+        assert "optimizer" not in load_checkpoint(trial / "run" / CHECKPOINT_NAME)
+        assert folder_bytes(trial) <= TRIAL_BYTES_BEFORE / 2
 
 
 def test_the_analysis_loads_the_final_weights(stored_sweep):

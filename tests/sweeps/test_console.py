@@ -68,3 +68,30 @@ def test_status_line_every_heartbeat_while_no_trial_ends(capsys, monkeypatch):
         progress.on_step_end(0, trials)
     out = capsys.readouterr().out.splitlines()
     assert out == ["[sweep 0/4 done, 1 running, 6m40s] lvae seed 0 at step 100/700"]
+
+
+def test_a_large_sweep_prints_status_lines_not_a_line_per_trial(capsys, monkeypatch):
+    """1,000 trials: no line per finished trial, a status line a minute with the rate, and
+    a failed trial still named."""
+    now = [0.0]
+    monkeypatch.setattr("sweeps.progress.time.monotonic", lambda: now[0])
+    progress = SweepProgress("sweep")
+    progress.setup(total_num_samples=1000)
+    trials = [fake_trial(f"c{i}", 5, "TERMINATED") for i in range(10)]
+    trials += [fake_trial("running", 3)]
+    for t in trials[:10]:
+        t.last_result = {"step": 5, "done_training": True}
+        progress.on_trial_complete(0, trials, t)
+    now[0] = 30.0
+    progress.on_step_end(0, trials)  # within the minute: nothing
+    now[0] = 61.0
+    progress.on_step_end(0, trials)
+    failed = fake_trial("bad", 2)
+    failed.last_result = {"trial_error": "ValueError: boom"}
+    progress.on_trial_complete(0, [*trials, failed], failed)
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "[sweep 10/1000 done, 1 running, 1m01s] 9.8 trials/min, about 1h40m left; "
+        "running seed 0 at step 3/700",
+        "[sweep 11/1000 done, 1 running, 1m01s] bad seed 0 FAILED: ValueError: boom",
+    ]
