@@ -15,6 +15,17 @@ other work the wall figures grow with its load (printed before and after); ``--n
 keeps every metric fit in this process, and the CPU column then counts all the work.
 
     .venv/bin/python benchmarks/bench_report.py EXP_DIR [EXP_DIR ...] [--repeats 3]
+
+At scale (docs/cluster.md, "The report at disentanglement_lib's scale"): ``--scale N [N ...]``
+builds the whole report (``python -m analysis.report``, a process of its own) on synthetic
+studies of N trials (benchmarks/synthetic_study.py; generated once under ``--synthetic-root``
+and reused, smaller ones linking the largest's trial folders) and prints per size the wall
+seconds and the peak memory of the report's process tree (the sum of its processes' resident
+memory, sampled every 0.2 s), then the growth exponents (slopes of log seconds and log memory
+against log trials) and, when 12,600 was not measured, the projection to it:
+
+    .venv/bin/python benchmarks/bench_report.py --scale 1000 4000 12600 \
+        --synthetic-root /tmp/synth
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from analysis.report import TIMINGS_NAME, write_report  # noqa: E402
+from benchmarks import synthetic_scale  # noqa: E402
 from lvae.contract import RESULTS_FILE  # noqa: E402
 from sweeps.results import SWEEP_FILE, WALL_TIME_KEY, recorded_wall_time  # noqa: E402
 
@@ -96,7 +108,11 @@ def summarise(totals: list[tuple[float, float]], runs: list[pd.DataFrame]) -> pd
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("exp_dirs", nargs="+", type=Path, help="finished experiment folders")
+    p.add_argument("exp_dirs", nargs="*", type=Path, help="finished experiment folders")
+    p.add_argument("--scale", type=int, nargs="+", default=None, metavar="N",
+                   help="measure the whole report on synthetic studies of N trials instead")
+    p.add_argument("--synthetic-root", type=Path, default=Path("/tmp/synthetic-study"),
+                   help="where the synthetic studies are generated once and reused")
     p.add_argument("--repeats", type=int, default=3,
                    help="report builds (default 3; medians shown)")
     p.add_argument("--sweep-seconds", type=float, default=None, help=
@@ -107,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
                         "process, so the CPU column counts all the work (a figure that a loaded "
                         "machine does not inflate)")
     args = p.parse_args(argv)
+    if args.scale:
+        return synthetic_scale.run(args.scale, args.synthetic_root, models=not args.no_models)
+    if not args.exp_dirs:
+        p.error("give experiment folders, or --scale N [N ...]")
     options = {"models": not args.no_models, "n_jobs": args.n_jobs}
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     totals, runs = [], []

@@ -1,6 +1,7 @@
 """TensorBoard events of the trials: the scalars one run logged, and per-step trajectories
-(beta_eff, losses, objective.*) of many. Uses TensorBoard's own reader; the only module of
-``analysis`` that opens event files.
+(beta_eff, losses, objective.*) of many. Reads the table of scalars a run leaves at its end
+(:mod:`lvae.scalar_table`) and, where there is none, the events with TensorBoard's own reader;
+the only module of ``analysis`` that opens event files.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lvae import scalar_table
 from lvae.contract import (
     BETA_TAG,
     KL_DIM_TAG,
@@ -54,43 +56,54 @@ def read_scalars(tb_dir: PathLike, tags: Iterable[str] | None = None) -> pd.Data
     Uses TensorBoard's own reader; a resumed run that re-logged steps keeps the last
     value per (tag, step).
     """
-    from tensorboard.backend.event_processing import event_accumulator as ea
+    return scalar_table.read_scalars(tb_dir, tags)
 
-    guidance = {ea.SCALARS: 0, ea.IMAGES: 1, ea.AUDIO: 1, ea.HISTOGRAMS: 1,
-                ea.COMPRESSED_HISTOGRAMS: 1, ea.TENSORS: 1}
-    acc = ea.EventAccumulator(str(tb_dir), size_guidance=guidance)
-    acc.Reload()
-    wanted = set(tags) if tags is not None else None
-    rows = [
-        (tag, ev.step, ev.wall_time, ev.value)
-        for tag in acc.Tags()["scalars"]
-        if wanted is None or tag in wanted
-        for ev in acc.Scalars(tag)
-    ]
-    df = pd.DataFrame(rows, columns=["tag", "step", "wall_time", "value"])
-    return df.drop_duplicates(["tag", "step"], keep="last").reset_index(drop=True)
+
+def run_table(run_dir: PathLike) -> pd.DataFrame | None:
+    """One run's scalars, one row per step and one column per tag: the table the run left
+    (:mod:`lvae.scalar_table`) when it is there and current, else its events read whole
+    (None: no events)."""
+    table = scalar_table.read_scalar_table(run_dir)
+    if table is not None:
+        return table
+    tb_dir = Path(run_dir) / TB_DIR
+    scalars = read_scalars(tb_dir) if tb_dir.is_dir() else None
+    return None if scalars is None or scalars.empty else scalar_table.wide_table(scalars)
+
+
+def _trial_frame(table: pd.DataFrame, include_kl_dims: bool, include_metrics: bool,
+                 columns: Iterable[str] | None) -> pd.DataFrame:
+    """The trajectory columns of one run's table, indexed by step; steps and columns with no
+    value left out (what a pivot of the events gives)."""
+    names = {tag: _trajectory_column(tag, include_kl_dims, include_metrics)
+             for tag in table.columns[2:]}
+    wanted = set(columns) if columns is not None else None
+    names = {t: c for t, c in names.items() if c is not None and (wanted is None or c in wanted)}
+    wide = table.set_index("step")[list(names)].rename(columns=names)
+    return wide.dropna(how="all").dropna(axis=1, how="all")
 
 
 def read_trajectories(trials: pd.DataFrame, include_kl_dims: bool = False,
-                      include_metrics: bool = False) -> pd.DataFrame:
+                      include_metrics: bool = False,
+                      columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Per-step beta_eff and loss terms of the given trials (rows of load_experiments).
 
     Columns: trial, step, beta_eff, loss_total, loss_recon, loss_kl, objective.<key>
     (and kl.dim_XX, and the metrics tracked along training as metric.<key> with their cost
-    perf.track_seconds, if asked). Trials without TensorBoard events contribute no rows;
-    compare ``trials.trial`` with the result's ``trial`` to name them.
+    perf.track_seconds, if asked; ``columns``: only these of them, a memory saving at
+    thousands of trials). Trials without TensorBoard events contribute no rows; compare
+    ``trials.trial`` with the result's ``trial`` to name them. Each run is read from the
+    table it left at its end where there is one (:func:`run_table`).
     """
     frames = []
-    for trial, run_dir in zip(trials["trial"], trials["run_dir"], strict=True):
-        tb_dir = Path(run_dir) / TB_DIR
-        if not tb_dir.is_dir():
+    pairs = sorted(zip(trials["trial"], trials["run_dir"], strict=True), key=lambda p: p[0])
+    for trial, run_dir in pairs:  # in trial order: the result needs no sort
+        table = run_table(run_dir)
+        if table is None:
             continue
-        scalars = read_scalars(tb_dir)
-        cols = scalars["tag"].map(lambda t: _trajectory_column(t, include_kl_dims, include_metrics))
-        scalars = scalars.assign(column=cols).dropna(subset=["column"])
-        if scalars.empty:
+        wide = _trial_frame(table, include_kl_dims, include_metrics, columns)
+        if wide.empty:
             continue
-        wide = scalars.pivot_table(index="step", columns="column", values="value", aggfunc="last")
         wide = wide.reset_index()
         wide.insert(0, "trial", trial)
         frames.append(wide)
@@ -103,7 +116,7 @@ def read_trajectories(trials: pd.DataFrame, include_kl_dims: bool = False,
         if col not in out.columns:
             out[col] = float("nan")
     rest = sorted(c for c in out.columns if c not in base)
-    return out[base + rest].sort_values(["trial", "step"], kind="stable").reset_index(drop=True)
+    return out[base + rest]
 
 
 def trials_without_events(trials: pd.DataFrame, trajectories: pd.DataFrame) -> list[str]:
