@@ -103,6 +103,8 @@ HELPS = {
                     "(default: --lr)",
     "data_on_device": "keep the images on the device and draw batches there (default: on "
                       "accelerators when they fit)",
+    "final_optimizer_state": "keep Adam's moments in the last checkpoint, to train the "
+                             "finished run further exactly (off: a third of the size)",
 }
 
 
