@@ -36,9 +36,10 @@ bench: venv
 	$(PY) benchmarks/bench_gpu.py
 
 # cluster.yaml's autoscaling on this machine (Ray's fake multi-node provider): a smoke
-# sweep at --gpus-per-trial 0.25 --device cpu, worker nodes printed every second.
+# sweep of 12 trials at --gpus-per-trial 0.25 --device cpu; a progress table, then the
+# trials per node and per logical GPU.
 cluster-demo: venv
-	RAY_AUTH_MODE=disabled $(PY) tests/helpers/fake_cluster.py
+	cd tests && RAY_AUTH_MODE=disabled $(abspath $(PY)) -m helpers.fake_cluster
 
 lint: venv
 	$(VENV)/bin/ruff check lvae sweeps analysis tests benchmarks

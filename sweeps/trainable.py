@@ -208,8 +208,10 @@ def lvae_trainable(config: dict[str, Any], device: str = "auto") -> None:
 
     logging.getLogger(TUNE_STORAGE_LOGGER).setLevel(logging.WARNING)
     resources = tune.get_context().get_trial_resources().required_resources
-    node = {"node_ip": ray.util.get_node_ip_address(),
-            "node_id": ray.get_runtime_context().get_node_id()}
+    context = ray.get_runtime_context()
+    # gpu_ids: the logical GPUs Ray gave the trial, so trials per GPU can be counted
+    node = {"node_ip": ray.util.get_node_ip_address(), "node_id": context.get_node_id(),
+            "gpu_ids": ",".join(context.get_accelerator_ids().get("GPU", []))}
     run_dir, scratch = Path.cwd() / RUN_DIR, scratch_dir()
     try:
         _train_trial(config, device, resources, run_dir, scratch, node)
