@@ -1,11 +1,13 @@
 """How many bytes a sweep stores, estimated before Ray starts, and the check that a local
 storage has them free.
 
-A trial stores one checkpoint (sweeps/trainable.py) and its logs. The checkpoint is the
-model's float32 weights and Adam's two moments, 12 bytes a parameter, plus the config,
-random states and last record; the logs grow with the number of reports and image
-loggings. The constants were measured on smoke sweeps (docs/cluster.md, "What a sweep
-stores"); the estimate is within a few percent of ``du`` there.
+A finished trial stores one checkpoint (sweeps/trainable.py) and its logs. That checkpoint
+is the model's float32 weights, 4 bytes a parameter (the sweep turns
+``final_optimizer_state`` off), plus the config, random states and last record; a running
+trial's checkpoints also hold Adam's two moments, 12 bytes a parameter. The logs grow with
+the number of reports and image loggings. The constants were measured on smoke sweeps
+(docs/cluster.md, "What a sweep stores"); the estimate is within 10% of ``du`` there
+(tests/sweeps/test_checkpoint_storage.py).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from sweeps.presets import Preset
 from sweeps.spaces import Cell, Space, seeds_for, twin_sources
 from sweeps.storage import ExperimentStorage, StorageError
 
-#: weights + Adam's exp_avg and exp_avg_sq, float32
+#: weights + Adam's exp_avg and exp_avg_sq, float32: a checkpoint during training
 CHECKPOINT_BYTES_PER_PARAM = 12
+#: the weights alone, float32: a finished trial's checkpoint
+FINAL_BYTES_PER_PARAM = 4
 #: the checkpoint's config, random states and record (9,211,739 B for 764,245 parameters)
 CHECKPOINT_OVERHEAD = 41_000
 #: a report (every log_every steps, and the last): 26 TensorBoard scalars of 52 B, a line
@@ -53,9 +57,12 @@ def parameter_count(architecture: str, channels: int, latent_dim: int) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def checkpoint_bytes(architecture: str, channels: int, latent_dim: int) -> int:
+def checkpoint_bytes(architecture: str, channels: int, latent_dim: int,
+                     final: bool = False) -> int:
+    """A checkpoint during training, or a finished trial's (``final``: weights only)."""
     params = parameter_count(architecture, channels, latent_dim)
-    return CHECKPOINT_BYTES_PER_PARAM * params + CHECKPOINT_OVERHEAD
+    per_param = FINAL_BYTES_PER_PARAM if final else CHECKPOINT_BYTES_PER_PARAM
+    return per_param * params + CHECKPOINT_OVERHEAD
 
 
 def log_bytes(preset: Preset) -> int:
@@ -69,7 +76,7 @@ def log_bytes(preset: Preset) -> int:
 
 def trial_bytes(preset: Preset, architecture: str, channels: int, latent_dim: int) -> int:
     """What one finished trial stores."""
-    return checkpoint_bytes(architecture, channels, latent_dim) + log_bytes(preset)
+    return checkpoint_bytes(architecture, channels, latent_dim, final=True) + log_bytes(preset)
 
 
 def dataset_channels(dataset: str) -> int:
@@ -92,7 +99,8 @@ def dataset_channels(dataset: str) -> int:
 @dataclass(frozen=True)
 class Footprint:
     """The sweep's storage: ``trials`` finished trials of ``total`` bytes in all, plus
-    ``swap`` while trials checkpoint (Tune holds a new checkpoint beside the previous)."""
+    ``swap`` while trials run (each holds a checkpoint with Adam's moments, and a new one
+    beside it while Tune swaps them)."""
 
     trials: int
     total: int
@@ -126,7 +134,8 @@ def estimate(space: Space, preset: Preset, args: argparse.Namespace, twins: bool
     total = sum(trial_bytes(preset, a, channels, latent_dim) for a in archs)
     concurrent = args.max_concurrent or max(1, (os.cpu_count() or 1) // args.cpus_per_trial)
     largest = max((checkpoint_bytes(a, channels, latent_dim) for a in archs), default=0)
-    return Footprint(trials=len(archs), total=total, swap=min(concurrent, len(archs)) * largest)
+    return Footprint(trials=len(archs), total=total,
+                     swap=min(concurrent, len(archs)) * 2 * largest)
 
 
 def megabytes(n: float) -> str:

@@ -203,7 +203,7 @@ def recover(stage: ExperimentStorage) -> str | None:
         store_staging(staging, stage.local_dir)
     except OSError as exc:
         return (f"its experiment state could not be saved ({error_line(exc)}); copy "
-                f"{staging} into {stage.local_dir} once there is space")
+                f"{staging} into {stage.local_dir} once it can be written")
     return None
 
 
@@ -227,6 +227,7 @@ def stop(plan: Plan, stage: ExperimentStorage, resume: str) -> int:
         print(f"results:     {path}", flush=True)
     except Exception as exc:  # noqa: BLE001 - the error line says what was lost
         problem = problem or f"results.csv could not be written ({error_line(exc)})"
+        finished = sum(t.status == "TERMINATED" for t in SEEN.trials)  # as Tune saw them
     print(error_message(plan, finished, problem, resume), file=sys.stderr, flush=True)
     return EXIT_STORAGE_FULL
 
@@ -243,6 +244,9 @@ def error_message(plan: Plan, finished: int, problem: str | None, resume: str) -
     free = "" if plan.exp.remote else (
         f", {megabytes(shutil.disk_usage(existing_parent(plan.exp.local_dir)).free)} is free")
     saved = f"; {problem}" if problem else "; results.csv lists what finished"
+    # a read-only storage (remounted, or a lost write permission) needs no space freed
+    fix = ("make it writable" if "read-only" in SEEN.error.lower() else
+           f"the other {rest} need about {megabytes(needed)} more{free}: free space")
     return (f"error: --storage {where} cannot be written ({SEEN.error}): the sweep stopped "
-            f"with {finished} of {total} trials finished{saved}; the other {rest} need about "
-            f"{megabytes(needed)} more{free}: free space, then continue with: {resume}")
+            f"with {finished} of {total} trials finished{saved}; {fix}, then continue "
+            f"with: {resume}")

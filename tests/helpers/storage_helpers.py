@@ -63,3 +63,13 @@ def fill(folder: Path, leave_bytes: int) -> Path:
             f.write(b"\0" * chunk)
             left -= chunk
     return filler
+
+
+def remount(mountpoint: Path, read_only: bool) -> None:
+    """Remount ``mountpoint`` read-only or writable again: a storage that becomes
+    unwritable under a running sweep (an NFS server gone read-only, a full quota)."""
+    import subprocess
+
+    mode = "ro" if read_only else "rw"
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(mountpoint)], check=True,
+                   capture_output=True)

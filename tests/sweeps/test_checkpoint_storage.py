@@ -80,3 +80,14 @@ def test_a_final_checkpoint_restores_from_the_stored_run_folder(tmp_path, monkey
     scratch = tmp_path / "node" / CHECKPOINT_NAME
     assert trainable._restore_from_tune(scratch) == 60
     assert scratch.read_bytes() == (trial / "run" / CHECKPOINT_NAME).read_bytes()
+
+
+def test_the_storage_estimate_matches_what_a_trial_stores(stored_sweep):
+    """sweeps/footprint.py's per-trial bytes, which the preflight check uses, within 10%."""
+    from sweeps.footprint import trial_bytes
+    from sweeps.tuner import LATENT_DIM
+
+    estimate = trial_bytes(get_preset("smoke"), "conv", 1, LATENT_DIM)
+    for trial in trial_dirs(stored_sweep):
+        assert abs(folder_bytes(trial) - estimate) <= 0.1 * folder_bytes(trial), (
+            folder_bytes(trial), estimate)

@@ -33,7 +33,8 @@ def error_lines(output: str) -> list[str]:
 
 @pytest.mark.parametrize("small_fs", [40], indirect=True)
 def test_a_sweep_larger_than_the_free_space_is_refused_before_it_starts(small_fs):
-    # 8 smoke trials of ~9.5 MB each: ~95 MB with the checkpoints' swap, on 40 MiB
+    # 8 smoke trials of ~3.4 MB each, and two running trials' checkpoints with Adam's
+    # moments (2 x 2 x 9.2 MB while Tune swaps them): ~64 MB, on 40 MiB
     proc = run_sweep(["--space", "seeds", "--preset", "smoke", "--seeds", "4", "--steps", "5",
                       "--storage", str(small_fs), "--no-matched", "--no-report"], timeout=300)
     assert proc.returncode == 2, proc.stdout + proc.stderr
