@@ -21,7 +21,11 @@ same efficiency over both runs, where the rest of the wall time went (Tune's
 experiment-state snapshots, timed in the driver), open files, the experiment folder's
 size, the console's length, and whether every trial finished exactly once:
 
-    .venv/bin/python benchmarks/bench_sweep.py --trials 1000 --json bench_sweep_1000.json
+    .venv/bin/python benchmarks/bench_sweep.py --trials 1000 --no-metrics --json out.json
+
+``--no-metrics`` leaves out the end-of-run metrics, most of a 5-step trial's time: the
+trials are as short as they get, so the driver's share is as large as it gets. The
+figures and their projection to 12,600 trials are in docs/cluster.md.
 """
 
 from __future__ import annotations
@@ -73,6 +77,8 @@ def main() -> int:
                    "measure the driver at this many short trials instead (with Ctrl-C and "
                    "--resume half-way)")
     p.add_argument("--json", default=None, help="--trials: also write the figures here")
+    p.add_argument("--no-metrics", action="store_true", help=
+                   "--trials: trials without end-of-run metrics (most of a short trial's time)")
     args = p.parse_args()
     if args.trials:
         return at_scale(args)
@@ -131,8 +137,10 @@ def at_scale(args: argparse.Namespace) -> int:
     argv = ["--space", "seeds", "--preset", "smoke", "--seeds", str(args.trials // 2),
             "--steps", str(args.steps or 5), "--no-matched", "--no-report",
             "--storage", str(storage), "--name", "scale"]
-    print(f"load average before: {os.getloadavg()[0]:.2f}; {args.trials} trials -> {exp}",
-          flush=True)
+    if args.no_metrics:
+        os.environ[sc.NO_METRICS_ENV] = "1"
+    print(f"load average before: {os.getloadavg()[0]:.2f}; {args.trials} trials"
+          f"{' without end-of-run metrics' if args.no_metrics else ''} -> {exp}", flush=True)
     first = sc.Driver(argv, log, interrupt_at=args.trials // 2).wait()
     before = sc.terminated(exp)
     print(f"first run: exit {first['code']} after Ctrl-C at {first['interrupted_at']} done, "
@@ -165,7 +173,8 @@ def scale_figures(trials: int, exp: Path, log: Path, first: dict, second: dict,
     lines = first["lines"] + second["lines"]
     state = sorted(exp.glob("experiment_state-*.json"))
     return {
-        "trials": trials, "concurrency": concurrency, "wall_s": wall,
+        "trials": trials, "no_metrics": bool(os.environ.get(sc.NO_METRICS_ENV)),
+        "concurrency": concurrency, "wall_s": wall,
         "wall_first_s": first["wall_s"], "wall_resume_s": second["wall_s"],
         "trainer_sum_s": trainer, "ideal_s": trainer / concurrency,
         "efficiency": wall / (trainer / concurrency),

@@ -30,16 +30,28 @@ from lvae.contract import RESULTS_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_S = 2.0
+#: set (by ``bench_sweep.py --no-metrics``): trials skip the end-of-run metrics, which take
+#: most of a 5-step smoke trial, so the driver's share of the wall time is as large as it
+#: gets and 1,000 trials fit in half an hour on two cores
+NO_METRICS_ENV = "LVAE_BENCH_NO_METRICS"
 #: the driver's progress lines: "[sweep 12/1000 done, 2 running, 1m30s] ..."
 DONE_LINE = re.compile(r"^\[sweep (\d+)/(\d+) done")
 
 
 def driver_main(log_path: str, argv: list[str]) -> int:
-    """``sweeps/run.py argv``, with each experiment-state snapshot timed into ``log_path``."""
+    """``sweeps/run.py argv``, with each experiment-state snapshot timed into ``log_path``;
+    with ``NO_METRICS_ENV`` set, the smoke preset's trials compute no end-of-run metrics."""
     sys.path.insert(0, str(REPO))
     from ray.tune.execution.tune_controller import TuneController
 
     from sweeps.run import main
+
+    if os.environ.get(NO_METRICS_ENV):
+        import dataclasses
+
+        from sweeps import presets
+
+        presets.PRESETS["smoke"] = dataclasses.replace(presets.PRESETS["smoke"], metrics=())
 
     save = TuneController.save_to_dir
 

@@ -49,8 +49,13 @@ def summarise(plan: Plan, args: argparse.Namespace, wall: float, resume: str, ct
     add_wall_time(exp.local_dir, wall)
     exp.upload(SWEEP_FILE)
     counts = df["status"].value_counts().to_dict() if len(df) else {}
-    by_status = ", ".join(f"{n} {s}" for s, n in counts.items())
-    print(f"\n{len(df)} trials in {wall:.0f} s: " + by_status)
+    # Tune creates a large sweep's trials as slots free up: an interrupted one has fewer rows
+    planned = plan.space.num_trials(plan.preset, args.seeds)
+    first_stage = int(df["matched_to"].isna().sum()) if "matched_to" in df else len(df)
+    not_started = max(0, planned - first_stage)
+    by_status = ", ".join([f"{n} {s}" for s, n in counts.items()]
+                          + ([f"{not_started} not started"] if not_started else []))
+    print(f"\n{len(df) + not_started} trials in {wall:.0f} s: " + by_status)
     for _, row in df[df["status"] == "ERROR"].iterrows():
         print(f"  ERROR {row['trial_id']} ({row['cell']}, seed {row['seed']}): {row['error']}")
     print(f"results:     {results_path}" + (f"  (and {exp.uri})" if exp.remote else ""))
@@ -61,7 +66,7 @@ def summarise(plan: Plan, args: argparse.Namespace, wall: float, resume: str, ct
     report_cmd = shlex.join(["python", "-m", "analysis.report", str(exp.local_dir),
                              "--out", str(exp.local_dir / "report")])
     unfinished = sum(n for s, n in counts.items() if s not in ("TERMINATED", "ERROR"))
-    unfinished += twins_to_come
+    unfinished += twins_to_come + not_started
     if unfinished:
         print("report:      skipped (interrupted); --resume builds it at the end, "
               f"or now: {report_cmd}")

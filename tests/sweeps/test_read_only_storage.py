@@ -72,9 +72,11 @@ def test_read_only_storage_stops_with_one_line_and_resume_finishes_every_trial_o
 
     remount(storage, read_only=False)
     proc = run_sweep([*args, "--resume"])
+    print(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     df = pd.read_csv(exp / "results.csv")
-    assert len(df) == 4 and df["trial_id"].is_unique and set(df["status"]) == {"TERMINATED"}
+    assert len(df) == 4 and df["trial_id"].is_unique and set(df["status"]) == {"TERMINATED"}, (
+        df[["trial_dir", "status", "error"]].to_string())
     after = trained_to_end(exp, 60)
     assert sorted(after.values()) == [1, 1, 1, 1], after  # each trained to its end once
     assert (df["steps"] == 60).all()
