@@ -133,6 +133,10 @@ def _counts(trials: list, ending=None, failed: bool = False, total: int = 0) -> 
     return text + (f", {by_status['ERROR']} failed" if by_status.get("ERROR") else "")
 
 
+def _done(trials: list) -> int:
+    return sum(t.status in ("TERMINATED", "ERROR") for t in trials)
+
+
 def _clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
@@ -164,6 +168,7 @@ class SweepProgress(Callback):
 
     def setup(self, total_num_samples: int | None = None, **info: Any) -> None:
         self._t0 = self._last = time.monotonic()
+        self._base: tuple[int, float] | None = None  # (done, when) at this run's first step
         finite = total_num_samples is not None and total_num_samples < sys.maxsize
         self._total = int(total_num_samples) if finite else 0
 
@@ -198,15 +203,17 @@ class SweepProgress(Callback):
                        f"from its last checkpoint (failure {trial.num_failures})")
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        if self.large and getattr(self, "_base", None) is None:  # a resumed sweep's rate
+            self._base = (_done(trials), time.monotonic())   # counts this run's trials only
         heartbeat = min(self.heartbeat_s, LARGE_HEARTBEAT_S) if self.large else self.heartbeat_s
         if time.monotonic() - self._last >= heartbeat:
             self._line(self._counts(trials), self._rate(trials) + running_summary(trials))
 
     def _rate(self, trials: list) -> str:
         """``12.5 trials/min, about 40m left; `` for a large sweep, else nothing."""
-        done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
-        if not self.large or not done:
+        done = _done(trials)
+        base = getattr(self, "_base", None)
+        if not self.large or base is None or done <= base[0]:
             return ""
-        minutes = max(time.monotonic() - self._t0, 1e-9) / 60
-        rate = done / minutes
+        rate = (done - base[0]) / (max(time.monotonic() - base[1], 1e-9) / 60)
         return f"{rate:.1f} trials/min, about {_clock(60 * (self._total - done) / rate)} left; "

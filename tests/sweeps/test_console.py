@@ -77,9 +77,11 @@ def test_a_large_sweep_prints_status_lines_not_a_line_per_trial(capsys, monkeypa
     monkeypatch.setattr("sweeps.progress.time.monotonic", lambda: now[0])
     progress = SweepProgress("sweep")
     progress.setup(total_num_samples=1000)
-    trials = [fake_trial(f"c{i}", 5, "TERMINATED") for i in range(10)]
+    trials = [fake_trial(f"c{i}", 5) for i in range(10)]
     trials += [fake_trial("running", 3)]
+    progress.on_step_end(0, trials)  # the run's first step: its rate counts from here
     for t in trials[:10]:
+        t.status = "TERMINATED"
         t.last_result = {"step": 5, "done_training": True}
         progress.on_trial_complete(0, trials, t)
     now[0] = 30.0
