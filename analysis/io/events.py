@@ -78,7 +78,8 @@ def _trial_frame(table: pd.DataFrame, include_kl_dims: bool, include_metrics: bo
     names = {tag: _trajectory_column(tag, include_kl_dims, include_metrics)
              for tag in table.columns[2:]}
     wanted = set(columns) if columns is not None else None
-    names = {t: c for t, c in names.items() if c is not None and (wanted is None or c in wanted)}
+    names = {t: c for t, c in names.items() if c is not None and (
+        wanted is None or c in wanted or (include_metrics and t.startswith(TRACKED_PREFIXES)))}
     wide = table.set_index("step")[list(names)].rename(columns=names)
     return wide.dropna(how="all").dropna(axis=1, how="all")
 
@@ -90,7 +91,7 @@ def read_trajectories(trials: pd.DataFrame, include_kl_dims: bool = False,
 
     Columns: trial, step, beta_eff, loss_total, loss_recon, loss_kl, objective.<key>
     (and kl.dim_XX, and the metrics tracked along training as metric.<key> with their cost
-    perf.track_seconds, if asked; ``columns``: only these of them, a memory saving at
+    perf.track_seconds, if asked; ``columns``: only these of the others, a memory saving at
     thousands of trials). Trials without TensorBoard events contribute no rows; compare
     ``trials.trial`` with the result's ``trial`` to name them. Each run is read from the
     table it left at its end where there is one (:func:`run_table`).

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.io.events import read_trajectories
+from analysis.io.events import TRAJECTORY_TAGS, read_trajectories
 from analysis.io.model_io import LoadRun, has_checkpoint
 from analysis.io.pooling import base_metric
 from analysis.io.table import (
@@ -19,6 +19,7 @@ from analysis.io.table import (
     metric_columns,
 )
 from analysis.studies.controls import (
+    STATIONARY,
     beta_grid_control,
     controls_table,
     lvae_tracking_control,
@@ -88,11 +89,17 @@ def make_context(df: pd.DataFrame, options: ReportOptions) -> Context:
     return Context(options=options, metrics=list(metrics), headline=headline, with_model=with_model)
 
 
+#: the trajectory columns the sections use besides metric.* (read_trajectories' columns: at
+#: 12,600 paper-length trials every objective.* column would cost gigabytes)
+REPORT_TRAJECTORIES = (*TRAJECTORY_TAGS.values(), STATIONARY)
+
+
 def finished_trajectories(df: pd.DataFrame, ctx: Context) -> pd.DataFrame:
-    """The finished trials' scalars (beta_eff, losses, objective.*, metric.*), read once per
-    report: several sections use them and reading TensorBoard events is not free."""
+    """The finished trials' scalars (beta_eff, losses, the stationary beta, metric.*), read once
+    per report: several sections use them and reading every trial's files is not free."""
     if ctx.trajectories is None:
-        ctx.trajectories = read_trajectories(df[df["status"] == DONE], include_metrics=True)
+        ctx.trajectories = read_trajectories(df[df["status"] == DONE], include_metrics=True,
+                                             columns=REPORT_TRAJECTORIES)
     return ctx.trajectories
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from analysis.io.table import BETA_EFF, completed, short_name, with_cells
 
@@ -36,12 +37,21 @@ def _note(ax, text: str) -> None:
     ax.set_axis_off()
 
 
+#: beyond this many cells a figure would be a wall of labels and overlapping lines: the plots
+#: below then summarise per objective (each cell still in the CSV tables; disentanglement_lib's
+#: study has 252 cells)
+MANY_CELLS = 40
+
+
 def metric_boxplots(df: pd.DataFrame, metrics: Sequence[str], seed: int = 0) -> Figure:
     """Distribution of each metric per cell (one panel per metric): a box over seeds plus
-    every seed as a point."""
+    every seed as a point; over :data:`MANY_CELLS` cells, one box per cell coloured by
+    objective, without the points or the cells' names."""
     done = completed(df)
     done = done if "cell" in done.columns else with_cells(done)
     cells = sorted(done["cell"].unique())
+    if len(cells) > MANY_CELLS:
+        return _many_boxplots(done, metrics)
     fig = _figure(max(5.0, 0.6 * len(cells) + 2) * max(len(metrics), 1), 4.5)
     axes = fig.subplots(1, max(len(metrics), 1), squeeze=False)[0]
     rng = np.random.default_rng(seed)
@@ -64,8 +74,40 @@ def metric_boxplots(df: pd.DataFrame, metrics: Sequence[str], seed: int = 0) -> 
     return fig
 
 
+def _many_boxplots(done: pd.DataFrame, metrics: Sequence[str]) -> Figure:
+    """One panel per metric, one thin box per cell (cells grouped and coloured by objective)."""
+    fig = _figure(12.0, 3.6 * max(len(metrics), 1))
+    axes = fig.subplots(max(len(metrics), 1), 1, squeeze=False)[:, 0]
+    order = done[["objective", "cell"]].drop_duplicates().sort_values(["objective", "cell"])
+    objectives = list(dict.fromkeys(order["objective"]))
+    for ax, metric in zip(axes, metrics, strict=False):
+        data = done[["cell", metric]].dropna() if metric in done.columns else done.iloc[:0]
+        if data.empty:
+            _note(ax, f"no values of {short_name(metric)}")
+            continue
+        by_cell = data.groupby("cell")[metric]
+        shown = order[order["cell"].isin(by_cell.groups)]
+        groups = [by_cell.get_group(c).to_numpy(dtype=float) for c in shown["cell"]]
+        boxes = ax.boxplot(groups, showfliers=False, widths=0.7, patch_artist=True,
+                           medianprops={"color": "k", "lw": 0.8})
+        for box, obj in zip(boxes["boxes"], shown["objective"], strict=True):
+            box.set(facecolor=COLORS[objectives.index(obj) % len(COLORS)], lw=0.3)
+        ax.set_xticks([])
+        ax.set_ylabel(short_name(metric))
+        ax.set_title(f"{short_name(metric)}: {len(groups)} cells, boxes over seeds (cells in "
+                     "cell_summary.csv)", fontsize=9)
+    handles = [Patch(color=COLORS[i % len(COLORS)], label=o) for i, o in enumerate(objectives)]
+    axes[0].legend(handles=handles, fontsize=7, ncols=min(len(objectives), 6), loc="best")
+    if not metrics:
+        _note(axes[0], "no metrics")
+    return fig
+
+
 def beta_trajectories(bands: pd.DataFrame, column: str = BETA_EFF) -> Figure:
-    """Median line and IQR band over seeds per cell, every objective on one log axis."""
+    """Median line and IQR band over seeds per cell, every objective on one log axis; over
+    :data:`MANY_CELLS` cells, one panel per objective summarising its cells' medians."""
+    if bands["cell"].nunique() > MANY_CELLS:
+        return _many_trajectories(bands, column)
     fig = _figure(8, 5)
     ax = fig.add_subplot()
     if bands.empty:
@@ -85,6 +127,36 @@ def beta_trajectories(bands: pd.DataFrame, column: str = BETA_EFF) -> Figure:
     return fig
 
 
+def _many_trajectories(bands: pd.DataFrame, column: str) -> Figure:
+    """One panel per objective: over the objective's cells, the median (line), IQR (shaded)
+    and range (dotted) of each cell's median over seeds."""
+    objectives = sorted(bands["objective"].unique())
+    cols = 2 if len(objectives) > 1 else 1
+    rows = -(-len(objectives) // cols)
+    fig = _figure(6.0 * cols, 3.2 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    log = bool((bands["median"].to_numpy() > 0).all())
+    for i, (ax, obj) in enumerate(zip(axes, objectives, strict=False)):
+        d = bands[bands["objective"] == obj]
+        color = COLORS[i % len(COLORS)]
+        q = d.groupby("step")["median"].quantile([0.0, 0.25, 0.5, 0.75, 1.0]).unstack()
+        ax.fill_between(q.index, q[0.25], q[0.75], color=color, alpha=0.3, lw=0)
+        ax.plot(q.index, q[0.5], color=color, lw=1.5)
+        ax.plot(q.index, q[0.0], ":", color=color, lw=0.8)
+        ax.plot(q.index, q[1.0], ":", color=color, lw=0.8)
+        if log:
+            ax.set_yscale("log")
+        ax.set_title(f"{obj}: {d['cell'].nunique()} cells", fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_ylabel(column)
+    for ax in axes[len(objectives):]:
+        ax.set_axis_off()
+    fig.suptitle(f"{column} over training: per objective, the median (line), IQR (shaded) and "
+                 "range (dotted) over its cells of each cell's median over seeds (per-cell bands "
+                 "in beta_trajectory_bands.csv)", fontsize=9)
+    return fig
+
+
 def metric_curves(bands: pd.DataFrame, metrics: Sequence[str]) -> Figure:
     """Each tracked metric against the training step (one panel per metric): per cell the
     median over seeds, its interquartile band (shaded) and the seeds' min-max (dotted)."""
@@ -93,15 +165,21 @@ def metric_curves(bands: pd.DataFrame, metrics: Sequence[str]) -> Figure:
     fig = _figure(6.0 * cols, 3.8 * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     cells = sorted(bands["cell"].unique()) if len(bands) else []
+    many = len(cells) > MANY_CELLS  # then each cell's median only, coloured by objective
+    objectives = sorted(bands["objective"].unique()) if many else []
     for ax, metric in zip(axes, metrics, strict=False):
         d = bands[bands["metric"] == metric]
         if d.empty:
             _note(ax, f"no values of {short_name(metric)}")
             continue
         for cell, g in d.groupby("cell", sort=True):
+            g = g.sort_values("step")
+            if many:
+                color = COLORS[objectives.index(g["objective"].iloc[0]) % len(COLORS)]
+                ax.plot(g["step"], g["median"], color=color, lw=0.5, alpha=0.4)
+                continue
             i = cells.index(cell)
             color, style = COLORS[i % len(COLORS)], "-" if i < len(COLORS) else "--"
-            g = g.sort_values("step")
             ax.plot(g["step"], g["median"], style, marker="o", ms=3, color=color, label=cell,
                     lw=1.5)
             ax.fill_between(g["step"], g["q25"], g["q75"], color=color, alpha=0.2, lw=0)
@@ -114,6 +192,10 @@ def metric_curves(bands: pd.DataFrame, metrics: Sequence[str]) -> Figure:
         ax.set_axis_off()
     if not metrics:
         _note(axes[0], "no metrics tracked along training")
+    elif many:
+        handles = [Patch(color=COLORS[i % len(COLORS)], label=o) for i, o in enumerate(objectives)]
+        axes[0].legend(handles=handles, fontsize=7, title=f"{len(cells)} cells' medians (bands "
+                       "in metric_curve_bands.csv)", title_fontsize=7)
     elif cells:
         axes[0].legend(fontsize=7, ncols=2 if len(cells) > 8 else 1)
     return fig

@@ -19,7 +19,8 @@ def trajectory_bands(
     cols = ["cell", "objective", "step", "median", "q25", "q75", "min", "max", "n_seeds"]
     if column not in trajectories.columns:
         return pd.DataFrame(columns=cols)
-    d = with_trial_cells(trajectories, trials).dropna(subset=[column])
+    # the one column only: at thousands of trials a merge of every column costs gigabytes
+    d = with_trial_cells(trajectories[["trial", "step", column]], trials).dropna(subset=[column])
     if d.empty:
         return pd.DataFrame(columns=cols)
     g = d.groupby(["cell", "objective", "step"], sort=True)[column]
@@ -35,7 +36,7 @@ def trajectory_endpoints(
     trajectories: pd.DataFrame, trials: pd.DataFrame, column: str = BETA_EFF
 ) -> pd.DataFrame:
     """Per cell: median over seeds of the first and last logged value of ``column``."""
-    d = with_trial_cells(trajectories,
+    d = with_trial_cells(trajectories[["trial", "step", column]],
                          trials).dropna(subset=[column]).sort_values(["trial", "step"])
     cols = ["cell", "objective", "first_step", "last_step", "start_median", "end_median", "n_seeds"]
     if d.empty:

@@ -105,7 +105,8 @@ def final_tracking_error(trajectories: pd.DataFrame) -> pd.Series:
     """Per trial: |ln beta_eff - ln beta_stationary| at the last step where both are logged."""
     if STATIONARY not in trajectories.columns or BETA_EFF not in trajectories.columns:
         return pd.Series(dtype=float)
-    d = trajectories.dropna(subset=[BETA_EFF, STATIONARY])
+    d = trajectories[["trial", "step", BETA_EFF, STATIONARY]].dropna(subset=[BETA_EFF,
+                                                                          STATIONARY])
     d = d[(d[BETA_EFF] > 0) & (d[STATIONARY] > 0)].sort_values(["trial", "step"])
     last = d.groupby("trial").last()
     return (np.log(last[BETA_EFF]) - np.log(last[STATIONARY])).abs()

@@ -102,7 +102,8 @@ def second_half_slopes(trajectories: pd.DataFrame, trials: pd.DataFrame, metrics
     implies over the second half. Exploratory: Benjamini-Hochberg q-values over the table
     (docs/analysis.md, "Metrics along training").
     """
-    d = with_trial_cells(trajectories, trials)
+    present = [m for m in metrics if m in trajectories.columns]
+    d = with_trial_cells(trajectories[["trial", "step", *present]], trials)
     rows = []
     for metric in metrics:
         if metric not in d.columns:
