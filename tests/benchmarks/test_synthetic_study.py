@@ -84,3 +84,11 @@ def test_checkpoints_load(study: pd.DataFrame) -> None:
     assert len(with_ckpt) == 12  # seed 0 of the 12 L-VAE and beta-VAE cells
     loaded = load_run(with_ckpt[0], open_dataset=False)
     assert loaded.step == 300_000 and loaded.config.dataset == "dsprites_procedural"
+
+
+def test_growth_exponent_and_projection() -> None:
+    from benchmarks import synthetic_scale
+
+    assert synthetic_scale.exponent([1000, 4000], [10.0, 40.0]) == pytest.approx(1.0)
+    assert synthetic_scale.exponent([1000, 4000], [10.0, 160.0]) == pytest.approx(2.0)
+    assert synthetic_scale.project([1000, 4000], [10.0, 40.0], 12_600) == pytest.approx(126.0)
