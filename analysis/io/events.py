@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lvae import scalar_table
@@ -71,17 +72,21 @@ def run_table(run_dir: PathLike) -> pd.DataFrame | None:
     return None if scalars is None or scalars.empty else scalar_table.wide_table(scalars)
 
 
-def _trial_frame(table: pd.DataFrame, include_kl_dims: bool, include_metrics: bool,
-                 columns: Iterable[str] | None) -> pd.DataFrame:
-    """The trajectory columns of one run's table, indexed by step; steps and columns with no
-    value left out (what a pivot of the events gives)."""
+def _trial_columns(table: pd.DataFrame, include_kl_dims: bool, include_metrics: bool,
+                   columns: Iterable[str] | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The steps and trajectory columns of one run's table; steps and columns with no value
+    left out (what a pivot of the events gives)."""
     names = {tag: _trajectory_column(tag, include_kl_dims, include_metrics)
              for tag in table.columns[2:]}
     wanted = set(columns) if columns is not None else None
     names = {t: c for t, c in names.items() if c is not None and (
         wanted is None or c in wanted or (include_metrics and t.startswith(TRACKED_PREFIXES)))}
-    wide = table.set_index("step")[list(names)].rename(columns=names)
-    return wide.dropna(how="all").dropna(axis=1, how="all")
+    values = table[list(names)].to_numpy(dtype=float)
+    rows = ~np.isnan(values).all(axis=1)
+    values = values[rows]
+    keep = ~np.isnan(values).all(axis=0)
+    cols = {c: values[:, j] for j, c in enumerate(names.values()) if keep[j]}
+    return table["step"].to_numpy()[rows], cols
 
 
 def read_trajectories(trials: pd.DataFrame, include_kl_dims: bool = False,
@@ -94,30 +99,29 @@ def read_trajectories(trials: pd.DataFrame, include_kl_dims: bool = False,
     perf.track_seconds, if asked; ``columns``: only these of the others, a memory saving at
     thousands of trials). Trials without TensorBoard events contribute no rows; compare
     ``trials.trial`` with the result's ``trial`` to name them. Each run is read from the
-    table it left at its end where there is one (:func:`run_table`).
+    table it left at its end where there is one (:func:`run_table`); the trials' columns are
+    joined as arrays (a frame per trial costs twice the memory at thousands of trials).
     """
-    frames = []
+    parts = []
     pairs = sorted(zip(trials["trial"], trials["run_dir"], strict=True), key=lambda p: p[0])
     for trial, run_dir in pairs:  # in trial order: the result needs no sort
         table = run_table(run_dir)
         if table is None:
             continue
-        wide = _trial_frame(table, include_kl_dims, include_metrics, columns)
-        if wide.empty:
-            continue
-        wide = wide.reset_index()
-        wide.insert(0, "trial", trial)
-        frames.append(wide)
+        steps, cols = _trial_columns(table, include_kl_dims, include_metrics, columns)
+        if len(steps) and cols:
+            parts.append((trial, steps, cols))
     base = ["trial", "step", *TRAJECTORY_TAGS.values()]
-    if not frames:
+    if not parts:
         return pd.DataFrame(columns=base)
-    out = pd.concat(frames, ignore_index=True, sort=False)
-    out.columns.name = None
-    for col in base:
-        if col not in out.columns:
-            out[col] = float("nan")
-    rest = sorted(c for c in out.columns if c not in base)
-    return out[base + rest]
+    lengths = [len(steps) for _, steps, _ in parts]
+    data = {"trial": np.repeat(np.array([t for t, _, _ in parts], dtype=object), lengths),
+            "step": np.concatenate([steps for _, steps, _ in parts])}
+    present = set().union(*(cols for _, _, cols in parts))
+    for col in [*base[2:], *sorted(present - set(base))]:
+        data[col] = np.concatenate([cols[col] if col in cols else np.full(n, np.nan)
+                                    for (_, _, cols), n in zip(parts, lengths, strict=True)])
+    return pd.DataFrame(data)
 
 
 def trials_without_events(trials: pd.DataFrame, trajectories: pd.DataFrame) -> list[str]:
