@@ -51,7 +51,7 @@ def summarise(plan: Plan, args: argparse.Namespace, wall: float, resume: str, ct
     counts = df["status"].value_counts().to_dict() if len(df) else {}
     # Tune creates a large sweep's trials as slots free up: an interrupted one has fewer rows
     planned = plan.space.num_trials(plan.preset, args.seeds)
-    first_stage = int(df["matched_to"].isna().sum()) if "matched_to" in df else len(df)
+    first_stage = int(df[MATCHED_TO].isna().sum()) if MATCHED_TO in df else len(df)
     not_started = max(0, planned - first_stage)
     by_status = ", ".join([f"{n} {s}" for s, n in counts.items()]
                           + ([f"{not_started} not started"] if not_started else []))

@@ -37,6 +37,7 @@ CASES = [
     ("precision", "fp16", "one of fp32, bf16"),
     ("compile", "fast", "one of none, default, reduce-overhead, max-autotune"),
     ("deterministic", None, "true or false"),
+    ("final_optimizer_state", "yes", "true or false"),
     ("objective_params", [], "a dict"),
     ("eval_representation", "median", "'mean' or 'sampled'"),
 ]
