@@ -12,6 +12,7 @@ newest event file (a run resumed after it was written) is not used.
 from __future__ import annotations
 
 import io
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,7 +37,15 @@ def read_scalars(tb_dir: PathLike, tags: Iterable[str] | None = None) -> pd.Data
     guidance = {ea.SCALARS: 0, ea.IMAGES: 1, ea.AUDIO: 1, ea.HISTOGRAMS: 1,
                 ea.COMPRESSED_HISTOGRAMS: 1, ea.TENSORS: 1}
     acc = ea.EventAccumulator(str(tb_dir), size_guidance=guidance)
-    acc.Reload()
+    # a resumed run's purge marker makes the reader warn ("Detected out of order
+    # event.step ... Purging expired events"): expected here, and what we want it to do
+    reader_log = logging.getLogger("tensorboard")
+    level = reader_log.level
+    reader_log.setLevel(logging.ERROR)
+    try:
+        acc.Reload()
+    finally:
+        reader_log.setLevel(level)
     wanted = set(tags) if tags is not None else None
     rows = [
         (tag, ev.step, ev.wall_time, ev.value)

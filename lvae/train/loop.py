@@ -71,8 +71,10 @@ class Trainer:
         from torch.utils.tensorboard import SummaryWriter
 
         run = self.run
-        # purge_step drops events a crashed run logged after its last checkpoint
-        writer = SummaryWriter(str(self.out / TB_DIR), purge_step=run.step or None)
+        # purge_step drops events a crashed run logged after its last checkpoint; the record
+        # of the checkpoint's own step is logged just after it and stays
+        purge = run.step + 1 if run.step else None
+        writer = SummaryWriter(str(self.out / TB_DIR), purge_step=purge)
         t_start, steps_at_start = time.perf_counter(), run.step
         try:
             last, track_time = self.loop(writer)
