@@ -30,3 +30,18 @@ def smoke_args(storage: Path, name: str, cluster, *extra: str, twins: bool = Fal
     no_twins = [] if twins else ["--no-matched"]
     return ["--space", "lvae_reg", "--preset", "smoke", "--storage", str(storage), "--name", name,
             "--address", cluster.address, "--no-report", *no_twins, *extra]
+
+
+def run_until_first_trial(args: list[str], then) -> tuple[int, str]:
+    """Run the sweep and call ``then()`` once the driver has printed that its first trial
+    finished (what the driver recorded, not a file appearing); its exit code and output."""
+    sweep = start_sweep(args)
+    lines = []
+    try:
+        for line in sweep.stdout:
+            lines.append(line)
+            if line.startswith("[sweep 1/"):
+                then()
+        return sweep.wait(timeout=60), "".join(lines)
+    finally:
+        sweep.kill()

@@ -6,12 +6,11 @@ exactly once. The storage is a real small file system (tmpfs), mounted for the t
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from helpers.storage_helpers import checkpoint_files, fill, mount_tmpfs, trial_dirs, unmount
-from helpers.sweep_helpers import run_sweep, smoke_args, start_sweep
+from helpers.sweep_helpers import run_sweep, run_until_first_trial, smoke_args
 
 from sweeps.fullstorage import EXIT_STORAGE_FULL
 
@@ -44,28 +43,14 @@ def test_a_sweep_larger_than_the_free_space_is_refused_before_it_starts(small_fs
     assert list(small_fs.iterdir()) == []
 
 
-def run_until_full(args: list[str], storage: Path) -> tuple[int, str]:
-    """Run the sweep and fill its storage once the first trial has finished (5 MB left:
-    less than the next checkpoint); its exit code and output."""
-    sweep = start_sweep(args)
-    lines = []
-    try:
-        for line in sweep.stdout:
-            lines.append(line)
-            if line.startswith("[sweep 1/"):
-                fill(storage, leave_bytes=5_000_000)
-        return sweep.wait(timeout=60), "".join(lines)
-    finally:
-        sweep.kill()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("small_fs", [200], indirect=True)
 def test_full_storage_stops_cleanly_and_resume_finishes_every_trial_once(cluster, small_fs):
     args = smoke_args(small_fs, "full", cluster, "--seeds", "3", "--max-concurrent", "1")
     args[1] = "seeds"  # two cells x 3 seeds: 6 trials, three checkpoints each
     exp = small_fs / "full"
-    code, out = run_until_full(args, small_fs)
+    code, out = run_until_first_trial(  # 5 MB left: less than the next checkpoint
+        args, lambda: fill(small_fs, leave_bytes=5_000_000))
     print(out)
     assert code == EXIT_STORAGE_FULL, out[-3000:]
     (line,) = error_lines(out)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from helpers.storage_helpers import mount_tmpfs, remount, unmount
-from helpers.sweep_helpers import run_sweep, smoke_args, start_sweep
+from helpers.sweep_helpers import run_sweep, run_until_first_trial, smoke_args
 
 from sweeps.fullstorage import EXIT_STORAGE_FULL
 
@@ -25,20 +25,6 @@ def storage(tmp_path):
     yield mountpoint
     remount(mountpoint, read_only=False)
     unmount(mountpoint)
-
-
-def run_until_read_only(args: list[str], storage: Path) -> tuple[int, str]:
-    """Run the sweep and remount its storage read-only once the first trial finished."""
-    sweep = start_sweep(args)
-    lines = []
-    try:
-        for line in sweep.stdout:
-            lines.append(line)
-            if line.startswith("[sweep 1/"):
-                remount(storage, read_only=True)
-        return sweep.wait(timeout=60), "".join(lines)
-    finally:
-        sweep.kill()
 
 
 def trained_to_end(exp: Path, steps: int) -> dict[str, int]:
@@ -59,7 +45,7 @@ def test_read_only_storage_stops_with_one_line_and_resume_finishes_every_trial_o
     args = smoke_args(storage, "ro", cluster, "--seeds", "2", "--max-concurrent", "1")
     args[1] = "seeds"  # two cells x 2 seeds: 4 trials
     exp = storage / "ro"
-    code, out = run_until_read_only(args, storage)
+    code, out = run_until_first_trial(args, lambda: remount(storage, read_only=True))
     print(out)
     assert code == EXIT_STORAGE_FULL, out[-3000:]
     (line,) = [x for x in out.splitlines() if x.startswith("error:")]
