@@ -29,9 +29,10 @@ CHECKPOINT_BYTES_PER_PARAM = 12
 FINAL_BYTES_PER_PARAM = 4
 #: the checkpoint's config, random states and record (9,211,739 B for 764,245 parameters)
 CHECKPOINT_OVERHEAD = 41_000
-#: a report (every log_every steps, and the last): 26 TensorBoard scalars of 52 B, a line
-#: of Tune's result.json (1.6 kB) and of its progress.csv (0.48 kB)
-REPORT_BYTES = 26 * 52 + 1_600 + 480
+#: a report (every log_every steps, and the last): 26 TensorBoard scalars of 52 B, their
+#: row in the run's scalar table (8 B each, lvae/scalar_table.py), a line of Tune's
+#: result.json (1.6 kB) and of its progress.csv (0.48 kB)
+REPORT_BYTES = 26 * (52 + 8) + 1_600 + 480
 #: a logging of the traversal and reconstruction images (image_every, and at the end)
 IMAGE_BYTES = 250_000
 #: a round of metrics along training (eval_every): a dozen scalars
