@@ -17,6 +17,7 @@ from analysis.io.table import HEADLINE_METRICS, completed, short_name
 from analysis.report import plots
 from analysis.report.context import Context
 from analysis.report.html import Section
+from analysis.report.stability_section import STABILITY_SCORES_KEY
 from analysis.report.text import add_figure, excluded_notes, guarded, name_list
 from analysis.stats.multiplicity import PRIMARY, PRIMARY_ENDPOINTS
 from analysis.studies import learned_beta as lb
@@ -193,6 +194,24 @@ def dose_response_section(df: pd.DataFrame, ctx: Context) -> Section:
     return s
 
 
+def with_this_builds_noise(table: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """The evaluation noise from this build's stability re-scoring where the reference
+    table has none: the reference is computed before the re-scoring ends and reads only a
+    previous build's scores, so a first report would otherwise show no noise at all."""
+    from analysis.studies.stability import eval_noise
+
+    scores = ctx.background.get(STABILITY_SCORES_KEY)
+    if scores is None or scores.empty or table["eval_noise_sd"].notna().all():
+        return table
+    fresh = ref.reference_table(table.drop(columns=["eval_noise_sd", "eval_noise_models"]),
+                                eval_noise(scores))
+    missing = table["eval_noise_sd"].isna().to_numpy()
+    out = table.copy()
+    for column in ("eval_noise_sd", "eval_noise_models"):
+        out.loc[missing, column] = fresh.loc[missing, column]
+    return out
+
+
 def floor_section(df: pd.DataFrame, ctx: Context) -> Section:
     """Each metric's floor and ceiling, and each cell's median against them."""
     s = Section("Floor and ceiling of every metric")
@@ -214,6 +233,7 @@ def floor_section(df: pd.DataFrame, ctx: Context) -> Section:
             why = ctx.background.get("reference_error", "no metric columns with recorded settings")
             s.notes.append(f"floor and ceiling not computed: {why}")
             return
+        table = with_this_builds_noise(table, ctx)
         done = completed(df)
         cells = ref.cell_table(done, ref.trial_groups(done), table)
         s.tables += [("floor_and_ceiling", table), ("cell_vs_floor", cells)]

@@ -39,6 +39,8 @@ from lvae.contract import EVAL_PREFIX
 TITLE = "Stability of the metrics under other evaluation settings"
 #: Context.background key of the re-scoring started by :func:`start_stability`
 JOB = "stability"
+#: ``ctx.background`` key of this build's re-scoring (trial, setting, metric, value)
+STABILITY_SCORES_KEY = "stability_scores"
 
 
 def stability_count(requested: int, available: int) -> int:
@@ -156,6 +158,7 @@ def stability_section(df: pd.DataFrame, ctx: Context) -> Section:
 
     def collect() -> None:
         scores, seconds = job.result()
+        ctx.background[STABILITY_SCORES_KEY] = scores  # the floor's evaluation noise
         ranks = rank_stability(scores)
         s.tables += [("stability_scores", scores), ("stability_ranks", ranks)]
         s.text.append(f"re-evaluation took {seconds:.0f} s, alongside the sections before this one")

@@ -12,6 +12,7 @@ import sys
 
 import nbformat
 import numpy as np
+import pandas as pd
 import pytest
 from helpers.paths import REPO
 from nbclient import NotebookClient
@@ -84,6 +85,10 @@ def test_report_cli_on_a_copied_folder(copied, tmp_path):
         and "DCI probe hgb, 400 training / 200 test samples" in html
     )
     assert "Positive controls" in html and (tmp_path / "report" / "report_timings.csv").is_file()
+    # a first build (no earlier report's stability table) takes the floor table's evaluation
+    # noise from its own stability re-scoring
+    floor = pd.read_csv(tmp_path / "report" / "floor_and_ceiling.csv").set_index("metric")
+    assert floor.loc["mig", "eval_noise_sd"] >= 0 and floor.loc["mig", "eval_noise_models"] >= 1
     # one seed per cell: no conclusion, or (if the default L-VAE collapsed) why there is no
     # comparison
     df = load_experiments(copied)
