@@ -164,6 +164,7 @@ def at_scale(args: argparse.Namespace) -> int:
 def scale_figures(trials: int, exp: Path, log: Path, first: dict, second: dict,
                   once: dict) -> dict:
     from benchmarks import sweep_scale as sc
+    from sweeps.footprint import used_bytes
 
     df = pd.read_csv(exp / RESULTS_FILE)
     concurrency = os.cpu_count() or 1  # the driver's default: one trial per core
@@ -172,6 +173,7 @@ def scale_figures(trials: int, exp: Path, log: Path, first: dict, second: dict,
     snaps = sc.snapshots(log)
     lines = first["lines"] + second["lines"]
     state = sorted(exp.glob("experiment_state-*.json"))
+    stored = used_bytes(exp)
     return {
         "trials": trials, "no_metrics": bool(os.environ.get(sc.NO_METRICS_ENV)),
         "concurrency": concurrency, "wall_s": wall,
@@ -187,7 +189,7 @@ def scale_figures(trials: int, exp: Path, log: Path, first: dict, second: dict,
         "state_file_bytes": state[-1].stat().st_size if state else 0,
         "max_driver_fds": max(first["max_fds"], second["max_fds"]),
         "max_tree_fds": max(first["max_tree_fds"], second["max_tree_fds"]),
-        "folder_bytes": sc.folder_bytes(exp), "bytes_per_trial": sc.folder_bytes(exp) / trials,
+        "folder_bytes": stored, "bytes_per_trial": stored / trials,
         "console_lines": len(lines),
         "warning_lines": sum("WARNING" in line for line in lines),
         "warnings": [line for line in lines if "WARNING" in line][:5],

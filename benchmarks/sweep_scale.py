@@ -176,9 +176,5 @@ def terminated(exp: Path) -> set[str]:
     return set(df.loc[df["status"] == "TERMINATED", "trial_id"])
 
 
-def folder_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "--driver":
     sys.exit(driver_main(sys.argv[2], sys.argv[3:]))
