@@ -77,8 +77,26 @@ def summarise(plan: Plan, args: argparse.Namespace, wall: float, resume: str, ct
     if args.no_report:
         return 0
     ctrl_c.hint = f"results.csv is complete; build the report with: {report_cmd}"
+    score_floor(exp, args)
     leave_ray()
     return write_report(exp)
+
+
+def score_floor(exp: ExperimentStorage, args: argparse.Namespace) -> None:
+    """The metrics' floor and ceiling, scored on the cluster before leaving it
+    (sweeps/floor.py); a failure is printed and the report names it, the results stand."""
+    from lvae.contract import REFERENCE_DIR
+    from sweeps.floor import compute_reference
+
+    try:
+        compute_reference(exp.local_dir, args)
+    except Exception as exc:  # noqa: BLE001 - the report computes what is missing itself
+        log.exception("floor and ceiling not scored on the cluster")
+        print(f"floor:       FAILED ({type(exc).__name__}: {exc}); the report scores it",
+              file=sys.stderr)
+        return
+    if (exp.local_dir / REFERENCE_DIR).is_dir():
+        exp.upload(REFERENCE_DIR)
 
 
 def leave_ray() -> None:

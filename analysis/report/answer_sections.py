@@ -42,18 +42,21 @@ def metric_reference(df: pd.DataFrame, ctx: Context) -> pd.DataFrame | None:
         return ctx.background["reference"]
     table, o = None, ctx.options
     if o.models and o.floor_seeds:
-        frames = []
+        frames, errors, failed = [], {}, {}
         try:
             for exp_dir, trials in completed(df).groupby("exp_dir", sort=True):
                 groups = ref.trial_groups(trials)
                 rows = ref.cached_reference(exp_dir, groups.tolist(), o.floor_seeds,
-                                            o.reference_compute)
+                                            o.reference_compute, errors)
                 frames.append(ref.reference_table(rows, ref.read_eval_noise(exp_dir)))
         except Exception as exc:  # the figure and the comparisons stand without it
-            ctx.background["reference_error"] = traceback.format_exception_only(type(exc), exc)[
-                -1
-            ].strip()
+            failed["every group"] = traceback.format_exception_only(type(exc), exc)[-1].strip()
             frames = []
+        # a group that failed (e.g. its dataset is not on this machine) is named; others stand
+        failed.update({f"{g.dataset}/{g.architecture}/{g.latent_dim} latents": why
+                       for g, why in errors.items()})
+        ctx.background["reference_errors"] = failed
+        frames = [f for f in frames if len(f)]
         table = pd.concat(frames, ignore_index=True) if frames else None
     ctx.background["reference"] = table
     return table
@@ -229,9 +232,12 @@ def floor_section(df: pd.DataFrame, ctx: Context) -> Section:
 
     def run() -> None:
         table = metric_reference(df, ctx)
+        errors = ctx.background.get("reference_errors", {})
+        s.notes += [f"floor and ceiling not computed for {g}: {why}" for g, why in errors.items()]
         if table is None or table.empty:
-            why = ctx.background.get("reference_error", "no metric columns with recorded settings")
-            s.notes.append(f"floor and ceiling not computed: {why}")
+            if not errors:
+                s.notes.append("floor and ceiling not computed: no metric columns with recorded "
+                               "settings")
             return
         table = with_this_builds_noise(table, ctx)
         done = completed(df)

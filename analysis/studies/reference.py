@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,31 +225,58 @@ def _row_keys(table: pd.DataFrame) -> pd.Series:
     return table[columns].astype(str).agg("|".join, axis=1) if len(table) else pd.Series(dtype=str)
 
 
+def missing_families(cache: pd.DataFrame, groups: Iterable[Group],
+                     init_seeds: Sequence[int]) -> list[tuple[Group, list[str]]]:
+    """(group, metric families) the cache lacks under exactly these init seeds, each group
+    once, in the order given: what :func:`cached_reference` would compute."""
+    seeds = _seeds_text(int(s) for s in init_seeds)
+    out = []
+    for group in dict.fromkeys(groups):
+        missing = [f for f in group.settings_dict()["metrics"]
+                   if _matching(cache, group, f, seeds).empty]
+        if missing:
+            out.append((group, missing))
+    return out
+
+
+def _store(exp_dir: PathLike, cache: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """The cache with ``new``'s rows replacing any under the same key, written atomically."""
+    keep = cache[~_row_keys(cache).isin(set(_row_keys(new))).to_numpy()]
+    table = pd.concat([keep, new], ignore_index=True) if len(keep) else new
+    write_csv_atomic(cache_path(exp_dir), table)
+    return table
+
+
 def cached_reference(exp_dir: PathLike, groups: Iterable[Group],
                      init_seeds: Sequence[int] = INIT_SEEDS,
-                     compute: Compute | None = None) -> pd.DataFrame:
-    """Cache rows for every group and metric, computing (and atomically writing) those the
-    cache lacks under exactly these settings; other rows in the file are kept."""
+                     compute: Compute | None = None,
+                     errors: dict[Group, str] | None = None) -> pd.DataFrame:
+    """Cache rows for every group and metric, computing those the cache lacks under exactly
+    these settings; other rows in the file are kept. Each group's rows are written as soon
+    as they are computed (atomically), so an interrupted run keeps the groups it finished.
+
+    A group whose computation fails (its dataset cannot be read, a cluster task died) is
+    logged and left out, and the others stand; ``errors`` receives its one-line reason."""
+    groups = list(dict.fromkeys(groups))
     init_seeds = [int(s) for s in init_seeds]
-    seeds = _seeds_text(init_seeds)
     compute = compute or default_compute()
-    cache, found, fresh = read_cache(exp_dir), [], []
-    for group in dict.fromkeys(groups):
-        families = group.settings_dict()["metrics"]
-        hits = {f: _matching(cache, group, f, seeds) for f in families}
-        missing = [f for f, rows in hits.items() if rows.empty]
-        found += [rows for rows in hits.values() if not rows.empty]
-        if missing:
-            log.info("computing the floor (%d init seeds) and ceiling of %s for %s",
-                     len(init_seeds), ", ".join(missing), group)
-            floor, ceiling = compute(group, missing, init_seeds)
-            fresh.append(reference_rows(group, missing, init_seeds, floor, ceiling))
-    if fresh:
-        new = pd.concat(fresh, ignore_index=True)
-        keep = cache[~_row_keys(cache).isin(set(_row_keys(new))).to_numpy()]  # replaced rows
-        write_csv_atomic(cache_path(exp_dir), pd.concat([keep, new], ignore_index=True))
-        found.append(new)
-    rows = [f for f in found if not f.empty]
+    cache = read_cache(exp_dir)
+    for group, families in missing_families(cache, groups, init_seeds):
+        log.info("computing the floor (%d init seeds) and ceiling of %s for %s",
+                 len(init_seeds), ", ".join(families), group)
+        try:
+            floor, ceiling = compute(group, families, init_seeds)
+        except Exception as exc:  # noqa: BLE001 - one group's failure must not void the rest
+            reason = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            log.warning("floor and ceiling of %s not computed: %s", group, reason)
+            if errors is not None:
+                errors[group] = reason
+            continue
+        cache = _store(exp_dir, cache, reference_rows(group, families, init_seeds, floor,
+                                                      ceiling))
+    seeds = _seeds_text(init_seeds)
+    rows = [m for g in groups for f in g.settings_dict()["metrics"]
+            if not (m := _matching(cache, g, f, seeds)).empty]
     if not rows:
         return pd.DataFrame(columns=list(CACHE_COLUMNS))
     return pd.concat(rows, ignore_index=True)
@@ -312,7 +340,12 @@ def floor_and_ceiling(
 
     trials = load_experiments(exp_dir)
     groups = trial_groups(trials, metrics)
-    rows = cached_reference(exp_dir, groups.tolist(), init_seeds, compute)
+    errors: dict[Group, str] = {}
+    rows = cached_reference(exp_dir, groups.tolist(), init_seeds, compute, errors)
+    if errors:  # the groups that were computed are cached; say which were not, and why
+        raise ValueError("floor and ceiling not computed for " + "; ".join(
+            f"{g.dataset}/{g.architecture}/{g.latent_dim} latents ({why})"
+            for g, why in errors.items()))
     reference = reference_table(rows, read_eval_noise(exp_dir, stability_scores))
     return reference, cell_table(trials, groups, reference)
 

@@ -107,6 +107,39 @@ def test_the_cache_is_reused_only_under_the_same_settings(tmp_path):
     assert not list(cache_path(exp).parent.glob(".*tmp"))  # atomic write left no temporary
 
 
+class BrokenFor(FakeCompute):
+    """FakeCompute that fails for one dataset, as a dataset missing on this machine does."""
+
+    def __init__(self, dataset: str):
+        super().__init__()
+        self.dataset = dataset
+
+    def __call__(self, group, families, init_seeds):
+        if group.dataset == self.dataset:
+            raise FileNotFoundError(f"{group.dataset}: no such dataset here")
+        return super().__call__(group, families, init_seeds)
+
+
+def test_a_group_that_fails_leaves_the_others_cached(tmp_path):
+    from analysis.io.load import load_experiments
+    from analysis.studies.reference import cached_reference, read_cache, trial_groups
+
+    exp = experiment(tmp_path, {"a": [0.5, 0.6]})
+    table = pd.read_csv(exp / "results.csv")
+    broken = table.assign(dataset="gone", trial_id=table["trial_id"] + "g")
+    pd.concat([table, broken]).to_csv(exp / "results.csv", index=False)
+    groups = trial_groups(load_experiments(exp)).tolist()
+    assert {g.dataset for g in groups} == {"toy", "gone"}
+    errors = {}
+    rows = cached_reference(exp, groups, compute=BrokenFor("gone"), errors=errors)
+    assert set(rows["dataset"]) == {"toy"} and set(read_cache(exp)["dataset"]) == {"toy"}
+    assert [(g.dataset, why) for g, why in errors.items()] == [
+        ("gone", "FileNotFoundError: gone: no such dataset here")]
+    # the module's API (and its CLI) names the group that failed, after caching the others
+    with pytest.raises(ValueError, match=r"not computed for gone/conv/4 latents \(FileNotFound"):
+        floor_and_ceiling(exp, compute=BrokenFor("gone"))
+
+
 def test_an_unreadable_cache_is_recomputed(tmp_path, caplog):
     compute = FakeCompute()
     exp = experiment(tmp_path, {"a": [0.5]})
