@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import psutil
 
 from benchmarks.synthetic_study import FULL, generate
@@ -75,7 +76,18 @@ def measure(exp_dir: Path, models: bool = True) -> tuple[float, float, float, in
         err = proc.stderr.read() if proc.stderr else ""
         if proc.returncode:
             print(f"report on {exp_dir} failed ({proc.returncode}): {err[-2000:]}")
+        else:
+            print(f"  slowest sections: {slowest_sections(Path(out))}")
     return seconds, cpu, peak / 2**30, proc.returncode
+
+
+def slowest_sections(out: Path, top: int = 4) -> str:
+    """The report's ``top`` sections by wall seconds (its report_timings.csv)."""
+    from analysis.report.build import TIMINGS_NAME
+
+    timings = pd.read_csv(out / f"{TIMINGS_NAME}.csv").nlargest(top, "seconds")
+    return ", ".join(f"{t.split(':')[0][:40]} {s:.1f} s"
+                     for t, s in zip(timings["section"], timings["seconds"], strict=True))
 
 
 def exponent(trials: Sequence[int], values: Sequence[float]) -> float:

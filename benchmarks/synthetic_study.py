@@ -12,7 +12,9 @@ events at the paper preset's density (a record every 500 of 300,000 steps, every
 logs for the objective, the two image tags every 25,000 steps, with a small stand-in PNG).
 Seeds 0 and 1 of the dsprites_procedural L-VAE and beta-VAE cells (24 trials, the only dataset
 that needs no download) also hold a checkpoint of the right format and config. Values are
-seeded: a cell effect, a seed effect shared by the dataset's cells and per-trial noise.
+seeded: a cell effect, a seed effect shared by the dataset's cells and per-trial noise. The
+folder also holds the metrics' floor and ceiling cache that the sweep scores on its cluster
+(benchmarks/synthetic_reference.py; sweeps/floor.py).
 
     .venv/bin/python benchmarks/synthetic_study.py --out /tmp/synth/full [--trials 1000]
     .venv/bin/python benchmarks/synthetic_study.py --out /tmp/synth/1k --trials 1000 \
@@ -38,6 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks import synthetic_events as se  # noqa: E402
 from benchmarks import synthetic_trial as st  # noqa: E402
+from benchmarks.synthetic_reference import write_reference  # noqa: E402
 from lvae.contract import RESULTS_FILE  # noqa: E402
 from sweeps.results import (  # noqa: E402
     COLLAPSE_COLUMNS,
@@ -125,6 +128,7 @@ def generate(out: Path, trials: int = FULL, seed: int = 0, jobs: int = 2,
     sweep = {"space": "synthetic", "preset": "paper", "seeds": list(range(SEEDS)),
              "dataset": "(7 datasets)", "synthetic": {"trials": trials, "seed": seed}}
     (out / SWEEP_FILE).write_text(json.dumps(sweep, indent=2))
+    write_reference(out, seed)  # the floor and ceiling the sweep scores on its cluster
     return table
 
 

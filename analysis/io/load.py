@@ -66,7 +66,10 @@ def _read_csv(path: Path) -> pd.DataFrame:
         if b"\x00" in fh.read(8192):  # pandas would parse a binary file as garbage rows
             raise ExperimentError(f"{path}: not text (binary or not UTF-8); expected {EXPECTED}")
     try:
-        return pd.read_csv(path, dtype=dict.fromkeys(TEXT_COLUMNS, str), keep_default_na=True)
+        # low_memory=False: one type per column over all rows (pandas' chunked guess gives a
+        # sparse text column, e.g. hp.regulariser at 12,600 trials, mixed types and a warning)
+        return pd.read_csv(path, dtype=dict.fromkeys(TEXT_COLUMNS, str), keep_default_na=True,
+                           low_memory=False)
     except pd.errors.EmptyDataError as exc:
         raise ExperimentError(f"{path}: empty file, expected a header with "
                               f"{list(REQUIRED_COLUMNS)}") from exc

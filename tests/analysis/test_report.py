@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers.analysis_fixtures import (
+    ALL_METRICS,
     TrialSpec,
     fake_evaluate,
     fake_load_run,
@@ -340,3 +341,25 @@ def test_metric_curves_and_the_beta_vs_vae_comparison(tmp_path):
                                       figures=False).read_text())
     assert "no metric/* scalars in the finished trials' TensorBoard events" in section(
         page, "Metrics along")
+
+
+def test_a_floor_group_that_fails_is_named_and_the_others_stand(tmp_path):
+    """Two datasets in one report, the floor of one not computable here (its dataset is
+    missing): its failure is a note naming it, and the other's floor is still tabled."""
+    trials = [TrialSpec(t.objective, {**t.hps, "latent_dim": 4}, t.seed, t.metrics, dataset=d)
+              for d in ("toy", "gone") for t in standard_trials(seeds=(0, 1))["lvae_reg"][:4]]
+    exp = write_experiment(tmp_path, "exp", trials)
+
+    def compute(group, families, init_seeds):
+        if group.dataset == "gone":
+            raise FileNotFoundError("gone: not on this machine")
+        keys = [k for k in ALL_METRICS if k.split(".")[0] in families]
+        return {s: dict.fromkeys(keys, 0.01) for s in init_seeds}, dict.fromkeys(keys, 0.9)
+
+    out = tmp_path / "report"
+    page = write_report([exp], out, default_lambda=0.01, reference_compute=compute,
+                        **FAKES).read_text()
+    floor = section(page, "Floor and ceiling")
+    assert "floor and ceiling not computed for gone/conv/4 latents: FileNotFoundError" in floor
+    table = pd.read_csv(out / "floor_and_ceiling.csv")
+    assert set(table["dataset"]) == {"toy"} and len(table) >= 2
