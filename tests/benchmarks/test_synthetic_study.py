@@ -86,6 +86,25 @@ def test_checkpoints_load(study: pd.DataFrame) -> None:
     assert loaded.step == 300_000 and loaded.config.dataset == "dsprites_procedural"
 
 
+def test_the_floor_cache_covers_every_group_as_the_sweep_leaves_it(study: pd.DataFrame) -> None:
+    """The report finds every group's floor and ceiling in the folder and computes none."""
+    from analysis.studies.reference import cached_reference, trial_groups
+
+    asked = []
+
+    def compute(group, families, init_seeds):
+        asked.append((group.dataset, families))
+        raise RuntimeError("not cached")
+
+    exp_dir = study["exp_dir"].iloc[0]
+    errors = {}
+    rows = cached_reference(exp_dir, trial_groups(study).tolist(), compute=compute, errors=errors)
+    assert asked == [] and errors == {}
+    assert set(rows["dataset"]) == set(study["dataset"])
+    keys = {c[len("metric."):] for c in study if c.startswith("metric.")}
+    assert set(rows["metric"]) == keys and (rows["ceiling"] > rows["floor_high"]).all()
+
+
 def test_growth_exponent_and_projection() -> None:
     from benchmarks import synthetic_scale
 
