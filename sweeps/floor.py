@@ -105,6 +105,5 @@ def compute_reference(exp_dir: Path, args: argparse.Namespace,
     done = len(todo) - len(errors)
     print(f"floor:       {done} of {len(todo)} group(s) cached in {exp_dir / REFERENCE_DIR} "
           f"in {time.perf_counter() - t0:.0f} s"
-          + "".join(f"\n  FAILED {g.dataset}/{g.architecture}/{g.latent_dim} latents: {why}"
-                    for g, why in errors.items()), flush=True)
+          + "".join(f"\n  FAILED {g.label}: {why}" for g, why in errors.items()), flush=True)
     return errors

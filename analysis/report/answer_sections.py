@@ -53,8 +53,7 @@ def metric_reference(df: pd.DataFrame, ctx: Context) -> pd.DataFrame | None:
             failed["every group"] = traceback.format_exception_only(type(exc), exc)[-1].strip()
             frames = []
         # a group that failed (e.g. its dataset is not on this machine) is named; others stand
-        failed.update({f"{g.dataset}/{g.architecture}/{g.latent_dim} latents": why
-                       for g, why in errors.items()})
+        failed.update({g.label: why for g, why in errors.items()})
         ctx.background["reference_errors"] = failed
         frames = [f for f in frames if len(f)]
         table = pd.concat(frames, ignore_index=True) if frames else None

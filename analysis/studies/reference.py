@@ -79,6 +79,11 @@ class Group:
     def settings_dict(self) -> dict[str, Any]:
         return json.loads(self.settings)
 
+    @property
+    def label(self) -> str:
+        """How messages name the group (its settings are in the cache's ``settings``)."""
+        return f"{self.dataset}/{self.architecture}/{self.latent_dim} latents"
+
 
 def eval_settings(row: pd.Series, metrics: Sequence[str] | None = None) -> dict[str, Any]:
     """A trial's metric settings from its ``eval.*`` columns (``eval.probe`` is DCI's
@@ -263,12 +268,12 @@ def cached_reference(exp_dir: PathLike, groups: Iterable[Group],
     cache = read_cache(exp_dir)
     for group, families in missing_families(cache, groups, init_seeds):
         log.info("computing the floor (%d init seeds) and ceiling of %s for %s",
-                 len(init_seeds), ", ".join(families), group)
+                 len(init_seeds), ", ".join(families), group.label)
         try:
             floor, ceiling = compute(group, families, init_seeds)
         except Exception as exc:  # noqa: BLE001 - one group's failure must not void the rest
             reason = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            log.warning("floor and ceiling of %s not computed: %s", group, reason)
+            log.warning("floor and ceiling of %s not computed: %s", group.label, reason)
             if errors is not None:
                 errors[group] = reason
             continue
@@ -344,7 +349,7 @@ def floor_and_ceiling(
     rows = cached_reference(exp_dir, groups.tolist(), init_seeds, compute, errors)
     if errors:  # the groups that were computed are cached; say which were not, and why
         raise ValueError("floor and ceiling not computed for " + "; ".join(
-            f"{g.dataset}/{g.architecture}/{g.latent_dim} latents ({why})"
+            f"{g.label} ({why})"
             for g, why in errors.items()))
     reference = reference_table(rows, read_eval_noise(exp_dir, stability_scores))
     return reference, cell_table(trials, groups, reference)
