@@ -266,7 +266,8 @@ def read_eval_noise(exp_dir: PathLike, path: PathLike | None = None) -> pd.DataF
     ``<exp>/report/stability_scores.csv``); None when the report has not re-scored models."""
     path = Path(exp_dir) / STABILITY_SCORES if path is None else Path(path)
     if not path.exists():
-        log.info("no stability table at %s: evaluation noise not reported", path)
+        log.info("no stability table at %s yet: a report takes the evaluation noise from its "
+                 "own re-scoring", path)
         return None
     scores = pd.read_csv(path)
     missing = [c for c in ("trial", "setting", "metric", "value") if c not in scores.columns]
