@@ -35,8 +35,9 @@ def write_reference(exp_dir: Path, seed: int = 0) -> Path:
     """Write ``<exp_dir>/metric_reference/metric_reference.csv`` for every group of the
     folder's results.csv; returns its path."""
     trials = load_experiments(exp_dir)
-    keys = [c[len(METRIC_PREFIX):] for c in trials.columns if c.startswith(METRIC_PREFIX)
-            and completed(trials)[c].notna().any()]
+    done = completed(trials)
+    keys = [c[len(METRIC_PREFIX):] for c in done.columns
+            if c.startswith(METRIC_PREFIX) and done[c].notna().any()]
     groups = list(dict.fromkeys(ref.trial_groups(trials)))
     rows = []
     for i, group in enumerate(groups):

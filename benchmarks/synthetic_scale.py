@@ -83,7 +83,7 @@ def measure(exp_dir: Path, models: bool = True) -> tuple[float, float, float, in
 
 def slowest_sections(out: Path, top: int = 4) -> str:
     """The report's ``top`` sections by wall seconds (its report_timings.csv)."""
-    from analysis.report.build import TIMINGS_NAME
+    from analysis.report import TIMINGS_NAME
 
     timings = pd.read_csv(out / f"{TIMINGS_NAME}.csv").nlargest(top, "seconds")
     return ", ".join(f"{t.split(':')[0][:40]} {s:.1f} s"

@@ -3,7 +3,7 @@
 The report compares every cell with what an untrained encoder of the trials' architecture
 scores under the trials' own metric settings (docs/metrics.md, "Floor and ceiling"). Scoring
 one untrained encoder costs what a trial's evaluation costs: at the paper preset the
-BetaVAE score alone encodes about 2 million images (18 CPU-minutes; docs/cluster.md, "The
+BetaVAE score alone encodes about 2 million images (17 CPU-minutes; docs/cluster.md, "The
 floor and ceiling are sweep work"), and each (dataset, architecture, latent size, settings)
 group needs five. So once results.csv is complete the sweep scores them as Ray tasks with a
 trial's resources and ``--device`` (one task per init seed, one for the ceiling, every group
@@ -14,23 +14,13 @@ report then reads instead of encoding on the machine that builds it.
 from __future__ import annotations
 
 import argparse
-import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from analysis.io.load import load_experiments
 from analysis.studies import reference as ref
 from lvae.contract import REFERENCE_DIR
-
-log = logging.getLogger("sweeps.run")
-
-Scores = dict[str, float]
-
-
-def _settings(group: ref.Group, families: Sequence[str]) -> dict[str, Any]:
-    return {**group.settings_dict(), "metrics": list(families)}
 
 
 def _threads() -> int:
@@ -42,7 +32,7 @@ def _threads() -> int:
 
 
 def floor_task(group: ref.Group, families: list[str], seed: int, data_root: str | None,
-               device: str) -> Scores:
+               device: str) -> ref.Scores:
     """One init seed's untrained encoder scored (a Ray task: runs on a worker)."""
     import ray
     import torch
@@ -54,16 +44,16 @@ def floor_task(group: ref.Group, families: list[str], seed: int, data_root: str 
     torch.set_num_threads(threads)
     gpus = len(ray.get_runtime_context().get_accelerator_ids().get("GPU", []))
     scores = floor_scores(group.dataset, group.architecture, group.latent_dim,
-                          _settings(group, families), [seed], data_root=data_root,
+                          group.metric_settings(families), [seed], data_root=data_root,
                           device=pick_device(gpus, device), n_jobs=threads)
     return scores[seed]
 
 
-def ceiling_task(group: ref.Group, families: list[str], data_root: str | None) -> Scores:
+def ceiling_task(group: ref.Group, families: list[str], data_root: str | None) -> ref.Scores:
     """The ground-truth factors scored as codes (a Ray task: no model, no GPU)."""
     from lvae.metrics.reference import ceiling_scores
 
-    return ceiling_scores(group.dataset, _settings(group, families), data_root=data_root,
+    return ceiling_scores(group.dataset, group.metric_settings(families), data_root=data_root,
                           n_jobs=_threads())
 
 
@@ -93,7 +83,7 @@ def compute_reference(exp_dir: Path, args: argparse.Namespace,
           "and the ceiling as Ray tasks", flush=True)
 
     def gather(group: ref.Group, families: Sequence[str],
-               seeds: Sequence[int]) -> tuple[dict[int, Scores], Scores]:
+               seeds: Sequence[int]) -> tuple[dict[int, ref.Scores], ref.Scores]:
         floors, ceiling = pending[(group, tuple(families))]
         try:
             return dict(zip(seeds, ray.get(floors), strict=True)), ray.get(ceiling)

@@ -79,6 +79,10 @@ class Group:
     def settings_dict(self) -> dict[str, Any]:
         return json.loads(self.settings)
 
+    def metric_settings(self, families: Sequence[str]) -> dict[str, Any]:
+        """The group's settings restricted to ``families`` (what scoring them takes)."""
+        return {**self.settings_dict(), "metrics": list(families)}
+
     @property
     def label(self) -> str:
         """How messages name the group (its settings are in the cache's ``settings``)."""
@@ -135,7 +139,7 @@ def family_settings(group: Group, family: str) -> str:
     """The settings key of one metric (its own options only): the cache's ``settings``."""
     from lvae.metrics.reference import settings_key
 
-    return settings_key({**group.settings_dict(), "metrics": [family]})
+    return settings_key(group.metric_settings([family]))
 
 
 def default_compute(data_root: str | None = None, device: str = "cpu",
@@ -145,7 +149,7 @@ def default_compute(data_root: str | None = None, device: str = "cpu",
                 init_seeds: Sequence[int]) -> tuple[dict[int, Scores], Scores]:
         from lvae.metrics.reference import ceiling_scores, floor_scores
 
-        settings = {**group.settings_dict(), "metrics": list(families)}
+        settings = group.metric_settings(families)
         floor = floor_scores(group.dataset, group.architecture, group.latent_dim, settings,
                              init_seeds, data_root=data_root, device=device, n_jobs=n_jobs)
         return floor, ceiling_scores(group.dataset, settings, data_root=data_root, n_jobs=n_jobs)
@@ -348,9 +352,8 @@ def floor_and_ceiling(
     errors: dict[Group, str] = {}
     rows = cached_reference(exp_dir, groups.tolist(), init_seeds, compute, errors)
     if errors:  # the groups that were computed are cached; say which were not, and why
-        raise ValueError("floor and ceiling not computed for " + "; ".join(
-            f"{g.label} ({why})"
-            for g, why in errors.items()))
+        raise ValueError("floor and ceiling not computed for "
+                         + "; ".join(f"{g.label} ({why})" for g, why in errors.items()))
     reference = reference_table(rows, read_eval_noise(exp_dir, stability_scores))
     return reference, cell_table(trials, groups, reference)
 

@@ -4,11 +4,12 @@ the sweep's driver wrote for each trial (results.csv, Tune's result.json)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ray.autoscaler._private.fake_multi_node.node_provider import FAKE_HEAD_NODE_ID
+
+from helpers.sweep_helpers import trial_span, tune_results
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,12 +35,9 @@ def trial_records(exp: Path) -> pd.DataFrame:
     df = pd.read_csv(exp / "results.csv")
     extra = []
     for trial_dir in df["trial_dir"]:
-        text = (exp / trial_dir / "result.json").read_text()
-        lines = [json.loads(line) for line in text.splitlines() if line.strip()]
-        first, last = lines[0], lines[-1]
-        extra.append({"gpu_ids": str(last.get("gpu_ids", "")),
-                      "start": first["timestamp"] - first["time_this_iter_s"],
-                      "end": last["timestamp"],
+        lines = tune_results(exp / trial_dir)
+        start, end = trial_span(lines)
+        extra.append({"gpu_ids": str(lines[-1].get("gpu_ids", "")), "start": start, "end": end,
                       "final_reports": sum(bool(r.get("done_training")) for r in lines)})
     return pd.concat([df, pd.DataFrame(extra, index=df.index)], axis=1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -45,3 +46,15 @@ def run_until_first_trial(args: list[str], then) -> tuple[int, str]:
         return sweep.wait(timeout=60), "".join(lines)
     finally:
         sweep.kill()
+
+
+def tune_results(trial_dir: Path) -> list[dict]:
+    """Tune's result.json of a trial: one dict per report, as the driver recorded them."""
+    text = (Path(trial_dir) / "result.json").read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def trial_span(results: list[dict]) -> tuple[float, float]:
+    """(start, end) of a trial in seconds since the epoch, from its Tune results."""
+    first, last = results[0], results[-1]
+    return first["timestamp"] - first["time_this_iter_s"], last["timestamp"]

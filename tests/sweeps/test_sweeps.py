@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers.sweep_helpers import RUN, run_sweep, smoke_args
+from helpers.sweep_helpers import RUN, run_sweep, smoke_args, trial_span, tune_results
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from sweeps.presets import get_preset
@@ -129,14 +129,6 @@ def test_trials_spread_over_nodes_and_gpu_trials_land_on_gpu_node(cluster, tmp_p
     assert "CUDA is not available" in proc.stdout + proc.stderr
 
 
-def trial_interval(trial_dir: Path) -> tuple[float, float]:
-    """(start, end) of a trial in seconds since the epoch, from Tune's result.json lines."""
-    text = (trial_dir / "result.json").read_text()
-    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
-    first, last = lines[0], lines[-1]
-    return first["timestamp"] - first["time_this_iter_s"], last["timestamp"]
-
-
 @pytest.mark.slow
 def test_fractional_gpus_pack_trials_on_one_gpu(cluster, tmp_path):
     """--gpus-per-trial 0.25 packs trials on one GPU: a node with one logical GPU and 3 CPUs
@@ -162,7 +154,7 @@ def test_fractional_gpus_pack_trials_on_one_gpu(cluster, tmp_path):
     assert set(df["node_id"]) <= gpu_nodes and len(gpu_nodes) == 2  # never on the head
     overlaps = 0
     for _, group in df.groupby("node_id"):
-        spans = [trial_interval(tmp_path / "pack" / d) for d in group["trial_dir"]]
+        spans = [trial_span(tune_results(tmp_path / "pack" / d)) for d in group["trial_dir"]]
         overlaps += sum(
             1 for i, a in enumerate(spans) for b in spans[i + 1 :]
             if min(a[1], b[1]) - max(a[0], b[0]) > 1.0
